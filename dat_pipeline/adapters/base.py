@@ -1,0 +1,127 @@
+"""The one interface every format adapter implements, and the result types they share.
+
+Adapters have no Dagster import: the stages and assets call them, and they are tested alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+PROBE_STATUSES = ("available", "partial", "empty", "missing", "error")
+# Schema inference depth for full reads of text formats: deeper than polars' 100 rows so a late
+# "n/a" in a numeric column does not fail a whole parse, bounded so inference stays cheap.
+INFER_ROWS = 10_000
+
+
+class AdapterError(Exception):
+    """A file cannot be read as claimed; the message names the file (and table/line) and the fix."""
+
+
+class MissingTableError(AdapterError):
+    """The file exists but holds no table of that name (probe status `missing`)."""
+
+
+@dataclass(frozen=True)
+class ColumnInfo:
+    name: str
+    dtype: str
+
+
+@dataclass
+class ProbeResult:
+    table: str
+    status: str
+    columns: list[ColumnInfo]
+    row_estimate: int | None
+    row_estimate_exact: bool
+    error: str | None = None
+    encoding: str | None = None
+    probe_seconds: float = 0.0
+
+
+def missing_table(path: Path, table: str, tables: list[str]) -> MissingTableError:
+    return MissingTableError(
+        f"{file_label(path)}: no table {table!r}; it has {tables}. "
+        "Pick one of those (re-run table_availability if the file changed)."
+    )
+
+
+def columns_of(schema: pl.Schema | dict[str, pl.DataType]) -> list[ColumnInfo]:
+    """Turn a polars schema into `ColumnInfo`s, dtype spelled the way polars prints it."""
+    return [ColumnInfo(name=name, dtype=str(dtype)) for name, dtype in schema.items()]
+
+
+def file_label(path: Path) -> str:
+    """How a file is named in messages: the path as the caller gave it (usually relative)."""
+    return str(path)
+
+
+@contextlib.contextmanager
+def reader_errors(path: Path, table: str, fix: str) -> Iterator[None]:
+    """Turn a library's error while reading `table` into an `AdapterError` naming file, table and fix."""
+    try:
+        yield
+    except AdapterError:
+        raise
+    except Exception as exc:  # the reading libraries raise many types; all mean "cannot read this"
+        detail = " ".join(str(exc).split())[:500]
+        raise AdapterError(f"{file_label(path)} table {table!r}: {detail}. {fix}") from exc
+
+
+def slices(frame: pl.DataFrame, chunk_rows: int) -> Iterator[pl.DataFrame]:
+    """Yield `frame` in chunks, for formats whose reader cannot stream (the frame is zero-copy sliced)."""
+    check_chunk_rows(chunk_rows)
+    for offset in range(0, frame.height, chunk_rows):
+        yield frame.slice(offset, chunk_rows)
+
+
+def check_chunk_rows(chunk_rows: int) -> None:
+    """Fail fast on a chunk size that would loop forever or yield nothing."""
+    if chunk_rows <= 0:
+        raise ValueError(f"chunk_rows must be positive, got {chunk_rows}")
+
+
+class Adapter(ABC):
+    """One file format: recognise it, list its tables, probe them cheaply, read or stream them.
+
+    Single-table formats (CSV, Parquet, NDJSON) name their one table after the file stem.
+    """
+
+    name: str
+    formats: tuple[str, ...]
+
+    @abstractmethod
+    def can_handle(self, path: Path, head: bytes) -> bool:
+        """Whether the first bytes of the file (`head`, a few KB) are this format's content."""
+
+    @abstractmethod
+    def validate(self, path: Path) -> None:
+        """Raise `AdapterError` when the file is corrupt or not really this format."""
+
+    def list_tables(self, path: Path) -> list[str]:
+        self.validate(path)
+        return [Path(path).stem]
+
+    @abstractmethod
+    def probe_schema(self, path: Path, table: str, sample_rows: int = 1000) -> ProbeResult:
+        """Columns, types and a row estimate from metadata and a bounded sample, never the whole file."""
+
+    @abstractmethod
+    def read(self, path: Path, table: str) -> pl.DataFrame:
+        """The whole table."""
+
+    @abstractmethod
+    def stream(self, path: Path, table: str, chunk_rows: int = 100_000) -> Iterator[pl.DataFrame]:
+        """The table in chunks of at most `chunk_rows` rows; concatenated they equal `read`."""
+
+    def check_table(self, path: Path, table: str) -> None:
+        """Raise `MissingTableError` unless `table` is one of `list_tables(path)`."""
+        tables = self.list_tables(path)
+        if table not in tables:
+            raise missing_table(path, table, tables)

@@ -1,0 +1,160 @@
+"""CSV, TSV and TXT: one table per file, delimiter, header and encoding sniffed from a bounded sample.
+
+Ragged rows are read leniently (`truncate_ragged_lines`: extra fields dropped, missing ones null);
+the probe reports them as status `partial` naming the first ragged line it saw, so nobody is surprised.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from dat_pipeline.adapters.base import (
+    INFER_ROWS,
+    Adapter,
+    AdapterError,
+    ProbeResult,
+    check_chunk_rows,
+    columns_of,
+    file_label,
+    reader_errors,
+)
+from dat_pipeline.adapters.text import (
+    SAMPLE_BYTES,
+    TextSample,
+    looks_like_text,
+    parse_rows,
+    read_head,
+    sample_text,
+    sniff_delimiter,
+    sniff_header,
+    utf8_path,
+)
+
+_FIX = "Check the delimiter and quoting, or re-save the file as UTF-8 CSV."
+
+
+@dataclass(frozen=True)
+class Dialect:
+    encoding: str
+    separator: str
+    has_header: bool
+
+
+class DelimitedAdapter(Adapter):
+    name = "csv"
+    formats = ("csv", "tsv", "txt")
+
+    def can_handle(self, path: Path, head: bytes) -> bool:
+        return looks_like_text(head)
+
+    def validate(self, path: Path) -> None:
+        head = read_head(path)
+        if not head.strip():
+            raise AdapterError(
+                f"{file_label(path)}: the file is empty; re-export it with a header row and data."
+            )
+        if not looks_like_text(head):
+            raise AdapterError(
+                f"{file_label(path)}: the content is binary, not delimited text; "
+                "check the file is the one you meant and re-export it as CSV."
+            )
+
+    def sniff(self, path: Path) -> tuple[Dialect, TextSample]:
+        """Encoding, delimiter and header from the first MiB of whole lines."""
+        self.validate(path)
+        sample = sample_text(path)
+        if not sample.text:
+            raise AdapterError(
+                f"{file_label(path)}: line 1 is longer than {SAMPLE_BYTES // (1 << 20)} MiB with no "
+                "line break; this is not a delimited table. Check the file and its line endings."
+            )
+        separator = sniff_delimiter(sample.text[: 64 * 1024])
+        rows = [fields for _, fields in parse_rows(sample.text, separator, 50)]
+        return Dialect(sample.encoding, separator, sniff_header(rows)), sample
+
+    def probe_schema(self, path: Path, table: str, sample_rows: int = 1000) -> ProbeResult:
+        start = time.perf_counter()
+        self.check_table(path, table)
+        if not read_head(path).strip():
+            return ProbeResult(
+                table, "empty", [], 0, True, probe_seconds=time.perf_counter() - start
+            )
+        dialect, sample = self.sniff(path)
+        data = sample.text.encode("utf-8")
+        with reader_errors(path, table, _FIX):
+            head = pl.read_csv(
+                data,
+                separator=dialect.separator,
+                has_header=dialect.has_header,
+                n_rows=sample_rows,
+                infer_schema_length=sample_rows,
+                truncate_ragged_lines=True,
+                raise_if_empty=False,
+            )
+            rows = pl.read_csv(
+                data,
+                separator=dialect.separator,
+                has_header=dialect.has_header,
+                infer_schema=False,
+                truncate_ragged_lines=True,
+                raise_if_empty=False,
+            ).height
+        estimate, exact = sample.estimate_rows(rows)
+        ragged = _first_ragged_line(sample.text, dialect, len(head.columns), sample_rows)
+        status = "partial" if ragged else ("available" if rows else "empty")
+        error = f"{file_label(path)} table {table!r}: {ragged}" if ragged else None
+        return ProbeResult(
+            table=table,
+            status=status,
+            columns=columns_of(head.schema),
+            row_estimate=estimate,
+            row_estimate_exact=exact,
+            error=error,
+            encoding=dialect.encoding,
+            probe_seconds=time.perf_counter() - start,
+        )
+
+    def _scan(self, source: Path, dialect: Dialect) -> pl.LazyFrame:
+        return pl.scan_csv(
+            source,
+            separator=dialect.separator,
+            has_header=dialect.has_header,
+            infer_schema_length=INFER_ROWS,
+            truncate_ragged_lines=True,
+            raise_if_empty=False,
+        )
+
+    def read(self, path: Path, table: str) -> pl.DataFrame:
+        self.check_table(path, table)
+        dialect, _ = self.sniff(path)
+        with (
+            utf8_path(path, dialect.encoding, bom_ok=True) as source,
+            reader_errors(path, table, _FIX),
+        ):
+            return self._scan(source, dialect).collect()
+
+    def stream(self, path: Path, table: str, chunk_rows: int = 100_000) -> Iterator[pl.DataFrame]:
+        check_chunk_rows(chunk_rows)
+        self.check_table(path, table)
+        dialect, _ = self.sniff(path)
+        with (
+            utf8_path(path, dialect.encoding, bom_ok=True) as source,
+            reader_errors(path, table, _FIX),
+        ):
+            yield from self._scan(source, dialect).collect_batches(chunk_size=chunk_rows)
+
+
+def _first_ragged_line(text: str, dialect: Dialect, width: int, limit: int) -> str | None:
+    """Describe the first sampled record whose field count differs from the header's."""
+    for line, fields in parse_rows(text, dialect.separator, limit + 1):
+        if len(fields) != width:
+            return (
+                f"line {line} has {len(fields)} fields but the table has {width}; extra fields "
+                "are dropped and missing ones read as null. Fix the line to keep all values."
+            )
+    return None

@@ -1,0 +1,119 @@
+"""XLSX and XLSM through fastexcel (calamine): every sheet is a table.
+
+The zip central directory is checked before anything is inflated, so a zip bomb dressed as a
+workbook is refused from its declared sizes alone. Calamine parses a whole sheet at once, so `stream`
+slices the loaded sheet: memory is bounded by the sheet (Excel caps it at ~1M rows), not the chunk.
+"""
+
+from __future__ import annotations
+
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import fastexcel
+import polars as pl
+
+from dat_pipeline.adapters.base import (
+    Adapter,
+    AdapterError,
+    ProbeResult,
+    columns_of,
+    file_label,
+    missing_table,
+    reader_errors,
+    slices,
+)
+
+ZIP_MAGIC = b"PK\x03\x04"
+MAX_UNCOMPRESSED_BYTES = 1 << 30
+MAX_COMPRESSION_RATIO = 100
+# Small members (shared strings of a tiny workbook) can compress very well without harm.
+RATIO_CHECK_MIN_BYTES = 16 << 20
+_FIX = "Open and re-save the workbook in Excel or LibreOffice, or export the sheet as CSV."
+
+
+def workbook_members(path: Path) -> list[zipfile.ZipInfo]:
+    """The zip directory of `path`, read without inflating anything; raises if it is not a zip."""
+    with zipfile.ZipFile(path) as archive:
+        return archive.infolist()
+
+
+class ExcelAdapter(Adapter):
+    name = "excel"
+    formats = ("xlsx", "xlsm")
+
+    def can_handle(self, path: Path, head: bytes) -> bool:
+        if not head.startswith(ZIP_MAGIC):
+            return False
+        try:
+            return any(info.filename == "xl/workbook.xml" for info in workbook_members(path))
+        except (zipfile.BadZipFile, OSError):
+            return False
+
+    def validate(self, path: Path) -> None:
+        label = file_label(path)
+        try:
+            members = workbook_members(path)
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise AdapterError(f"{label}: not a readable workbook ({exc}). {_FIX}") from exc
+        if not any(info.filename == "xl/workbook.xml" for info in members):
+            raise AdapterError(
+                f"{label}: a zip archive without xl/workbook.xml, so not an Excel workbook; "
+                "check the file type (DOCX and other zips share the .zip layout)."
+            )
+        total = sum(info.file_size for info in members)
+        if total > MAX_UNCOMPRESSED_BYTES:
+            raise AdapterError(
+                f"{label}: refused, it would inflate to {total:,} bytes, over the "
+                f"{MAX_UNCOMPRESSED_BYTES:,}-byte limit for a workbook (possible zip bomb). "
+                "Export the sheets as CSV or Parquet instead."
+            )
+        for info in members:
+            ratio = info.file_size / max(info.compress_size, 1)
+            if info.file_size >= RATIO_CHECK_MIN_BYTES and ratio > MAX_COMPRESSION_RATIO:
+                raise AdapterError(
+                    f"{label}: refused, member {info.filename} compresses {ratio:,.0f}:1, over the "
+                    f"{MAX_COMPRESSION_RATIO}:1 limit (possible zip bomb). "
+                    "Export the sheets as CSV or Parquet instead."
+                )
+
+    def _reader(self, path: Path) -> fastexcel.ExcelReader:
+        self.validate(path)
+        with reader_errors(path, "(workbook)", _FIX):
+            return fastexcel.read_excel(path)
+
+    def list_tables(self, path: Path) -> list[str]:
+        return list(self._reader(path).sheet_names)
+
+    def _sheet(self, path: Path, table: str, **options: object) -> fastexcel.ExcelSheet:
+        reader = self._reader(path)
+        if table not in reader.sheet_names:
+            raise missing_table(path, table, list(reader.sheet_names))
+        with reader_errors(path, table, _FIX):
+            return reader.load_sheet(table, **options)
+
+    def probe_schema(self, path: Path, table: str, sample_rows: int = 1000) -> ProbeResult:
+        start = time.perf_counter()
+        sheet = self._sheet(path, table, n_rows=sample_rows, schema_sample_rows=sample_rows)
+        with reader_errors(path, table, _FIX):
+            frame = sheet.to_polars()
+        # An empty sheet has no columns, and calamine reports its height as a wrapped-around -1.
+        rows = sheet.total_height if sheet.width else 0
+        return ProbeResult(
+            table=table,
+            status="available" if rows else "empty",
+            columns=columns_of(frame.schema),
+            row_estimate=rows,
+            row_estimate_exact=True,
+            probe_seconds=time.perf_counter() - start,
+        )
+
+    def read(self, path: Path, table: str) -> pl.DataFrame:
+        sheet = self._sheet(path, table)
+        with reader_errors(path, table, _FIX):
+            return sheet.to_polars()
+
+    def stream(self, path: Path, table: str, chunk_rows: int = 100_000) -> Iterator[pl.DataFrame]:
+        return slices(self.read(path, table), chunk_rows)

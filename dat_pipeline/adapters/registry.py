@@ -1,0 +1,182 @@
+"""The one registry that picks an adapter for a file, by content first and extension second.
+
+Adding a format is one module with an `Adapter` subclass and one line in `_SPECIFIC`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from dat_pipeline.adapters.base import (
+    Adapter,
+    AdapterError,
+    MissingTableError,
+    ProbeResult,
+    file_label,
+)
+from dat_pipeline.adapters.delimited import DelimitedAdapter
+from dat_pipeline.adapters.excel import ZIP_MAGIC, ExcelAdapter
+from dat_pipeline.adapters.json_document import JsonDocumentAdapter
+from dat_pipeline.adapters.ndjson import NdjsonAdapter
+from dat_pipeline.adapters.parquet import ParquetAdapter
+from dat_pipeline.adapters.text import read_head
+
+# Formats recognised by their content (magic bytes, JSON shape), tried in this order.
+_SPECIFIC: list[Adapter] = [
+    ParquetAdapter(),
+    ExcelAdapter(),
+    NdjsonAdapter(),
+    JsonDocumentAdapter(),
+]
+# Any other text is tried as delimited text, the weakest claim, so it comes last.
+_FALLBACK: Adapter = DelimitedAdapter()
+_EXTENSION_ALIASES = {"jsonl": "ndjson", "pq": "parquet", "tab": "tsv"}
+
+
+@dataclass(frozen=True)
+class Detection:
+    format: str | None
+    adapter: str | None
+    readable: bool
+    reason: str | None
+
+
+def registered_adapters() -> list[Adapter]:
+    return [*_SPECIFIC, _FALLBACK]
+
+
+def get_adapter(name: str) -> Adapter:
+    for adapter in registered_adapters():
+        if adapter.name == name:
+            return adapter
+    names = [adapter.name for adapter in registered_adapters()]
+    raise AdapterError(f"no adapter named {name!r}; registered adapters: {names}")
+
+
+def _extension_format(path: Path) -> str | None:
+    suffix = path.suffix.lower().lstrip(".")
+    suffix = _EXTENSION_ALIASES.get(suffix, suffix)
+    known = {fmt for adapter in registered_adapters() for fmt in adapter.formats}
+    return suffix if suffix in known else None
+
+
+def _claims(adapter: Adapter, path: Path, head: bytes) -> bool:
+    """`can_handle` that treats an adapter's own failure as "not mine": detection never raises."""
+    try:
+        return adapter.can_handle(path, head)
+    except Exception:  # a sniffing bug in one adapter must not stop discovery of every file
+        return False
+
+
+def _unreadable(path: Path, extension: str | None, why: str) -> Detection:
+    return Detection(extension, None, False, f"{file_label(path)}: {why}")
+
+
+def detect(path: Path) -> Detection:
+    """Format and adapter of `path` from its first few KB (plus a zip directory), never raising."""
+    path = Path(path)
+    extension = _extension_format(path)
+    try:
+        if not path.is_file():
+            why = "not a regular file" if path.exists() else "file not found"
+            return _unreadable(path, extension, f"{why}; check the path.")
+        head = read_head(path)
+    except PermissionError:
+        return _unreadable(path, extension, "permission denied; make the file readable.")
+    except OSError as exc:
+        return _unreadable(path, extension, f"cannot be opened ({exc.strerror or exc}).")
+    if not head.strip():
+        return _unreadable(path, extension, "the file is empty; re-export it with data.")
+    specific = [adapter for adapter in _SPECIFIC if _claims(adapter, path, head)]
+    if specific:
+        adapter = next((a for a in specific if extension in a.formats), specific[0])
+    elif _claims(_FALLBACK, path, head):
+        adapter = _FALLBACK
+    elif head.startswith(ZIP_MAGIC):
+        return _unreadable(
+            path,
+            extension,
+            "a zip archive that is not a readable Excel workbook (no xl/workbook.xml or a "
+            "damaged zip directory); re-save it as .xlsx.",
+        )
+    else:
+        return _unreadable(
+            path,
+            extension,
+            "binary content in no supported format; check the file is the right one.",
+        )
+    found = extension if extension in adapter.formats else adapter.formats[0]
+    reason = None
+    if extension is None:
+        reason = f"{file_label(path)}: unknown extension {path.suffix or '(none)'!r}; content read as {found}."
+    elif extension != found:
+        reason = (
+            f"{file_label(path)}: extension says {extension} but the content is {found}; "
+            f"read as {found}. Rename the file to avoid surprises."
+        )
+    return Detection(found, adapter.name, True, reason)
+
+
+def adapter_for(path: Path) -> Adapter:
+    detection = detect(path)
+    if not detection.readable or detection.adapter is None:
+        raise AdapterError(detection.reason or f"{file_label(path)}: no adapter reads this file.")
+    return get_adapter(detection.adapter)
+
+
+def probe_table(path: Path, table: str, timeout_s: float = 1.0) -> ProbeResult:
+    """Probe one table with a hard time limit, never raising: failures become status `error`.
+
+    The probe runs in a daemon thread that is abandoned, not killed, on timeout; probes read bounded
+    samples, so the abandoned work is bounded too.
+    """
+    path = Path(path)
+    start = time.perf_counter()
+    results: list[ProbeResult] = []
+    errors: list[Exception] = []
+
+    def work() -> None:
+        try:
+            results.append(adapter_for(path).probe_schema(path, table))
+        except Exception as exc:
+            errors.append(exc)
+
+    if not path.is_file():
+        return _failed(table, "missing", f"{file_label(path)}: file not found.", start)
+    worker = threading.Thread(target=work, name=f"probe {path.name}:{table}", daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    if worker.is_alive():
+        return _failed(
+            table,
+            "error",
+            f"probe timeout: {file_label(path)} table {table!r} took over {timeout_s:g} s; "
+            "select it anyway to read it in full, or split the file.",
+            start,
+        )
+    if errors:
+        error = errors[0]
+        if isinstance(error, MissingTableError):
+            return _failed(table, "missing", str(error), start)
+        if isinstance(error, AdapterError):
+            return _failed(table, "error", str(error), start)
+        message = f"{file_label(path)} table {table!r}: {type(error).__name__}: {error}"
+        return _failed(table, "error", message, start)
+    result = results[0]
+    result.probe_seconds = time.perf_counter() - start
+    return result
+
+
+def _failed(table: str, status: str, message: str, start: float) -> ProbeResult:
+    return ProbeResult(
+        table=table,
+        status=status,
+        columns=[],
+        row_estimate=None,
+        row_estimate_exact=False,
+        error=message,
+        probe_seconds=time.perf_counter() - start,
+    )

@@ -1,0 +1,49 @@
+"""Path safety: every path a user gives is relative to the data root and stays inside it."""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+
+
+class PathEscapeError(ValueError):
+    """A path that is absolute, climbs out of the data root, or is a symlink pointing outside it."""
+
+
+def normalize_relative(raw: str) -> str:
+    """Return `raw` as a clean POSIX path relative to the data root, or raise PathEscapeError."""
+    text = str(raw).strip().replace("\\", "/")
+    if text in ("", "."):
+        return "."
+    posix = PurePosixPath(text)
+    if posix.is_absolute() or (len(text) > 1 and text[1] == ":"):
+        raise PathEscapeError(
+            f"path {raw!r} is absolute; give it relative to the data root (e.g. 'sample/sales.csv')"
+        )
+    parts: list[str] = []
+    for part in posix.parts:
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not parts:
+                raise PathEscapeError(f"path {raw!r} leaves the data root through '..'")
+            parts.pop()
+        else:
+            parts.append(part)
+    return "/".join(parts) or "."
+
+
+def resolve_inside(data_root: Path, raw: str) -> Path:
+    """Resolve a relative path under `data_root`, following symlinks, and check it stays inside."""
+    relative = normalize_relative(raw)
+    root = Path(data_root).resolve()
+    candidate = (root / relative).resolve()
+    if candidate != root and root not in candidate.parents:
+        raise PathEscapeError(
+            f"path {raw!r} resolves to {candidate}, outside the data root {root} (symlink?)"
+        )
+    return candidate
+
+
+def relative_to_root(data_root: Path, path: Path) -> str:
+    """The `/`-separated form of `path` under the data root, as stored in catalogs and ids."""
+    return Path(path).relative_to(Path(data_root).resolve()).as_posix()

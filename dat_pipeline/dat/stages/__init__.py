@@ -1,0 +1,12 @@
+"""The stage implementations, by name. Adding a stage: one module and one entry here."""
+
+from __future__ import annotations
+
+from dat_pipeline.dat.stages import context, discovery, selection
+from dat_pipeline.dat.stages.base import StageConfig, StageInputs, StageSpec
+
+STAGES: dict[str, StageSpec] = {
+    spec.name: spec for spec in (discovery.SPEC, selection.SPEC, context.SPEC)
+}
+
+__all__ = ["STAGES", "StageConfig", "StageInputs", "StageSpec"]

@@ -1,0 +1,68 @@
+"""What a stage is: a config model, an optional lock-time check and a compute function.
+
+Adding a stage is one module that defines a `StageSpec` plus one entry in `stages/__init__.py`
+(and in the stage graph). The workflow does the rest: gating, ids, artifacts, events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict
+
+from dat_pipeline.dat.artifacts import ArtifactStore
+from dat_pipeline.dat.errors import GateError
+
+
+class UpstreamNotReadyError(GateError):
+    """An upstream stage is locked but its artifact has not been materialized yet."""
+
+
+class StageConfig(BaseModel):
+    """Base of every stage config: unknown keys are an error, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+ConfigT = TypeVar("ConfigT", bound=StageConfig)
+
+
+@dataclass
+class StageInputs:
+    """What a stage sees when it is checked or computed: the run, the data root, its upstream."""
+
+    run_id: str
+    stage: str
+    stage_id: str
+    data_root: Path
+    artifacts: ArtifactStore
+    upstream_ids: dict[str, str]
+    upstream_configs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    log: Callable[[str], None] = lambda _message: None
+
+    def upstream(self, stage: str) -> pl.DataFrame:
+        """The artifact of an upstream stage this stage is gated on."""
+        stage_id = self.upstream_ids[stage]
+        if not self.artifacts.exists(self.run_id, stage, stage_id):
+            raise UpstreamNotReadyError(
+                f"{self.stage} needs the artifact of {stage} ({stage_id}), which is not "
+                f"materialized yet (run: dat materialize {self.run_id} --stage {stage})"
+            )
+        return self.artifacts.read(self.run_id, stage, stage_id)
+
+    @property
+    def work_dir(self) -> Path:
+        return self.artifacts.work_dir(self.run_id, self.stage, self.stage_id)
+
+
+@dataclass(frozen=True)
+class StageSpec(Generic[ConfigT]):
+    name: str
+    config_model: type[ConfigT]
+    compute: Callable[[StageInputs, ConfigT], pl.DataFrame]
+    check: Callable[[StageInputs, ConfigT], None] | None = None
+    description: str = ""

@@ -1,0 +1,1 @@
+"""The Dagster layer: one module per asset group, merged by `dat_pipeline.definitions`."""

@@ -1,0 +1,298 @@
+"""The control store: runs, stage status, kept configs and the append-only event log.
+
+One interface over SQLAlchemy Core; SQLite by default, PostgreSQL when `DAT_STORE_URL` says so.
+Several processes (webserver, daemon, run workers, CLI) use it at once, so every write runs in a
+transaction that first takes one store-wide write lock: `BEGIN IMMEDIATE` on SQLite, a
+transaction-scoped advisory lock on PostgreSQL. That also makes event sequence numbers commit in
+order, which is what lets the lock sensor follow the log with a plain `seq > cursor` cursor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, insert, select, text, update
+from sqlalchemy.engine import make_url
+
+from dat_pipeline.store import schema
+
+_PG_WRITE_LOCK_KEY = 0x6461745F  # "dat_" as an int: one advisory lock for every store write
+
+
+class StoreError(RuntimeError):
+    """The control store could not be reached or is in an unexpected state."""
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    name: str
+    profile_id: str | None
+    follow: bool
+    created_at: str
+
+
+@dataclass(frozen=True)
+class StageStatus:
+    run_id: str
+    stage: str
+    state: str = "UNLOCKED"
+    stage_id: str | None = None
+    config: dict[str, Any] | None = None
+    locked_at: str | None = None
+    unlocked_at: str | None = None
+    completed: bool = False
+    error: str | None = None
+
+    @property
+    def locked(self) -> bool:
+        return self.state == "LOCKED"
+
+
+@dataclass(frozen=True)
+class Event:
+    seq: int
+    run_id: str
+    stage: str | None
+    kind: str
+    stage_id: str | None
+    detail: dict[str, Any] = field(default_factory=dict)
+    at: str = ""
+
+
+def _redacted_url(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _make_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(parsed.database)), exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 60})
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+            # Let SQLAlchemy's "begin" event below issue BEGIN itself (pysqlite would defer it).
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=60000")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(connection):  # type: ignore[no-untyped-def]
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=4)
+
+
+class ControlStore:
+    """Control state behind one interface. Create with `open_store()`."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = _make_engine(url)
+        self.dialect = self.engine.dialect.name
+        try:
+            self._migrate()
+        except Exception as exc:
+            raise StoreError(
+                f"cannot open the control store at {_redacted_url(url)}: {exc.__class__.__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else ''} (check DAT_STORE_URL)"
+            ) from None
+
+    # -- transactions -----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A transaction holding the store-wide write lock; commits on success."""
+        with self.engine.begin() as connection:
+            if self.dialect == "postgresql":
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_WRITE_LOCK_KEY}
+                )
+            yield connection
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect() as connection:
+            yield connection
+
+    def _migrate(self) -> None:
+        with self.write() as connection:
+            schema.meta.create(connection, checkfirst=True)
+            row = connection.execute(
+                select(schema.meta.c.value).where(schema.meta.c.key == "schema_version")
+            ).first()
+            current = int(row[0]) if row else 0
+            if current > schema.SCHEMA_VERSION:
+                raise StoreError(
+                    f"store schema version {current} is newer than this code "
+                    f"({schema.SCHEMA_VERSION}); upgrade dat_pipeline"
+                )
+            for version in range(current + 1, schema.SCHEMA_VERSION + 1):
+                schema.MIGRATIONS[version](connection)
+            if current == 0:
+                connection.execute(
+                    insert(schema.meta).values(
+                        key="schema_version", value=str(schema.SCHEMA_VERSION)
+                    )
+                )
+            elif current < schema.SCHEMA_VERSION:
+                connection.execute(
+                    update(schema.meta)
+                    .where(schema.meta.c.key == "schema_version")
+                    .values(value=str(schema.SCHEMA_VERSION))
+                )
+
+    def schema_version(self) -> int:
+        with self.read() as connection:
+            return int(
+                connection.execute(
+                    select(schema.meta.c.value).where(schema.meta.c.key == "schema_version")
+                ).scalar_one()
+            )
+
+    # -- runs -------------------------------------------------------------------------------
+    def insert_run(self, connection: Connection, run: RunRecord) -> None:
+        connection.execute(
+            insert(schema.runs).values(
+                run_id=run.run_id,
+                name=run.name,
+                profile_id=run.profile_id,
+                follow=run.follow,
+                created_at=run.created_at,
+            )
+        )
+
+    def get_run(self, run_id: str, connection: Connection | None = None) -> RunRecord | None:
+        with self._connection(connection) as conn:
+            row = conn.execute(select(schema.runs).where(schema.runs.c.run_id == run_id)).first()
+        return RunRecord(**row._mapping) if row else None
+
+    def list_runs(self) -> list[RunRecord]:
+        with self.read() as connection:
+            rows = connection.execute(select(schema.runs).order_by(schema.runs.c.created_at))
+            return [RunRecord(**row._mapping) for row in rows]
+
+    # -- stage status -----------------------------------------------------------------------
+    def statuses(self, run_id: str, connection: Connection | None = None) -> dict[str, StageStatus]:
+        with self._connection(connection) as conn:
+            rows = conn.execute(
+                select(schema.stage_status).where(schema.stage_status.c.run_id == run_id)
+            )
+            return {row.stage: _status_from_row(row._mapping) for row in rows}
+
+    def put_status(self, connection: Connection, status: StageStatus) -> None:
+        values = {
+            "state": status.state,
+            "stage_id": status.stage_id,
+            "config": None if status.config is None else json.dumps(status.config, sort_keys=True),
+            "locked_at": status.locked_at,
+            "unlocked_at": status.unlocked_at,
+            "completed": status.completed,
+            "error": status.error,
+        }
+        table = schema.stage_status
+        updated = connection.execute(
+            update(table)
+            .where(table.c.run_id == status.run_id, table.c.stage == status.stage)
+            .values(**values)
+        )
+        if updated.rowcount == 0:
+            connection.execute(
+                insert(table).values(run_id=status.run_id, stage=status.stage, **values)
+            )
+
+    # -- events -----------------------------------------------------------------------------
+    def append_event(
+        self,
+        connection: Connection,
+        run_id: str,
+        kind: str,
+        stage: str | None = None,
+        stage_id: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> int:
+        result = connection.execute(
+            insert(schema.events)
+            .values(
+                run_id=run_id,
+                stage=stage,
+                kind=kind,
+                stage_id=stage_id,
+                detail=json.dumps(detail or {}, sort_keys=True),
+                at=utc_now(),
+            )
+            .returning(schema.events.c.seq)
+        )
+        return int(result.scalar_one())
+
+    def events_after(self, seq: int, limit: int = 1000) -> list[Event]:
+        """Events with a sequence number above `seq`, oldest first (the sensor's cursor read)."""
+        with self.read() as connection:
+            rows = connection.execute(
+                select(schema.events)
+                .where(schema.events.c.seq > seq)
+                .order_by(schema.events.c.seq)
+                .limit(limit)
+            )
+            return [_event_from_row(row._mapping) for row in rows]
+
+    def run_events(self, run_id: str) -> list[Event]:
+        with self.read() as connection:
+            rows = connection.execute(
+                select(schema.events)
+                .where(schema.events.c.run_id == run_id)
+                .order_by(schema.events.c.seq)
+            )
+            return [_event_from_row(row._mapping) for row in rows]
+
+    @contextlib.contextmanager
+    def _connection(self, connection: Connection | None) -> Iterator[Connection]:
+        if connection is not None:
+            yield connection
+        else:
+            with self.read() as conn:
+                yield conn
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _status_from_row(row: Any) -> StageStatus:
+    return StageStatus(
+        run_id=row["run_id"],
+        stage=row["stage"],
+        state=row["state"],
+        stage_id=row["stage_id"],
+        config=json.loads(row["config"]) if row["config"] else None,
+        locked_at=row["locked_at"],
+        unlocked_at=row["unlocked_at"],
+        completed=bool(row["completed"]),
+        error=row["error"],
+    )
+
+
+def _event_from_row(row: Any) -> Event:
+    return Event(
+        seq=int(row["seq"]),
+        run_id=row["run_id"],
+        stage=row["stage"],
+        kind=row["kind"],
+        stage_id=row["stage_id"],
+        detail=json.loads(row["detail"] or "{}"),
+        at=row["at"],
+    )

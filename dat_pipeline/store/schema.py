@@ -1,0 +1,78 @@
+"""Tables of the control store and their versioned migrations.
+
+Every change to the schema is a new entry in `MIGRATIONS`; the store applies the missing ones on
+first use, under the store's write lock, so two processes opening a new store do not race.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+meta = Table(
+    "dat_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+runs = Table(
+    "dat_runs",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("profile_id", String(64)),
+    Column("follow", Boolean, nullable=False, default=False),
+    Column("created_at", String(40), nullable=False),
+)
+
+stage_status = Table(
+    "dat_stage_status",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("stage", String(64), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("stage_id", String(96)),
+    Column("config", Text),
+    Column("locked_at", String(40)),
+    Column("unlocked_at", String(40)),
+    Column("completed", Boolean, nullable=False, default=False),
+    Column("error", Text),
+)
+
+events = Table(
+    "dat_events",
+    metadata,
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("run_id", String(64), nullable=False),
+    Column("stage", String(64)),
+    Column("kind", String(32), nullable=False),
+    Column("stage_id", String(96)),
+    Column("detail", Text, nullable=False, default="{}"),
+    Column("at", String(40), nullable=False),
+    Index("ix_dat_events_run", "run_id", "seq"),
+)
+
+
+def _create_v1(connection: Connection) -> None:
+    metadata.create_all(connection, tables=[runs, stage_status, events])
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _create_v1}
+SCHEMA_VERSION = max(MIGRATIONS)
