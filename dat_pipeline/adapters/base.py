@@ -105,7 +105,7 @@ class Adapter(ABC):
         """Raise `AdapterError` when the file is corrupt or not really this format."""
 
     def list_tables(self, path: Path) -> list[str]:
-        self.validate(path)
+        """One table named after the file; multi-table formats override. Problems surface in probe."""
         return [Path(path).stem]
 
     @abstractmethod

@@ -105,9 +105,14 @@ class DelimitedAdapter(Adapter):
                 raise_if_empty=False,
             ).height
         estimate, exact = sample.estimate_rows(rows)
-        ragged = _first_ragged_line(sample.text, dialect, len(head.columns), sample_rows)
-        status = "partial" if ragged else ("available" if rows else "empty")
-        error = f"{file_label(path)} table {table!r}: {ragged}" if ragged else None
+        problem = _first_ragged_line(sample.text, dialect, len(head.columns), sample_rows)
+        if not rows and not sample.complete:
+            problem = (
+                f"no complete data row in the first {SAMPLE_BYTES >> 20} MiB (line 2 is longer); "
+                "columns come from the header alone, types are unknown until read."
+            )
+        status = "partial" if problem else ("available" if rows else "empty")
+        error = f"{file_label(path)} table {table!r}: {problem}" if problem else None
         return ProbeResult(
             table=table,
             status=status,

@@ -196,7 +196,9 @@ def materialize(
     if stage is not None:
         status = flow.stage_status(run_id, stage)
         if not status.locked:
-            raise DatError(f"{stage} of run {run_id} is not locked (run: dat lock {run_id} {stage} ...)")
+            raise DatError(
+                f"{stage} of run {run_id} is not locked (run: dat lock {run_id} {stage} ...)"
+            )
         pending = [stage] if flow.artifact_path(status) is None else []
     else:
         pending = flow.pending(run_id)
@@ -227,7 +229,14 @@ def events(run_id: str, as_json: bool = JsonOption) -> None:
             f"events of {run_id}",
             ["seq", "at", "kind", "stage", "stage_id", "detail"],
             [
-                [e["seq"], e["at"], e["kind"], e["stage"], e["stage_id"], json.dumps(e["detail"])[:80]]
+                [
+                    e["seq"],
+                    e["at"],
+                    e["kind"],
+                    e["stage"],
+                    e["stage_id"],
+                    json.dumps(e["detail"])[:80],
+                ]
                 for e in rows
             ],
         )

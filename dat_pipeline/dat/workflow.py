@@ -222,6 +222,8 @@ class DatWorkflow:
             return StageOutcome(run_id, stage, status.stage_id, None, True, 0.0, path)
         upstream = {name: statuses[name].stage_id for name in self.graph.rule(stage).requires}
         inputs = self._inputs(run_id, stage, status.stage_id, upstream, statuses, log)  # type: ignore[arg-type]
+        since = self.store.last_seq()
+        inputs.cancelled = lambda: self.store.has_event_after(run_id, "cancel", since)
         started = time.perf_counter()
         try:
             frame = spec.compute(inputs, spec.config_model.model_validate(status.config or {}))
@@ -269,6 +271,12 @@ class DatWorkflow:
             if current.stage_id == stage_id:
                 self.store.put_status(connection, replace(current, error=message))
             self.store.append_event(connection, run_id, "fail", stage, stage_id, {"error": message})
+
+    def cancel(self, run_id: str) -> int:
+        """Ask the stages computing for `run_id` to stop at their next checkpoint."""
+        self.get_run(run_id)
+        with self.store.write() as connection:
+            return self.store.append_event(connection, run_id, "cancel")
 
     def load_artifact(self, run_id: str, stage: str) -> pl.DataFrame:
         status = self.stage_status(run_id, stage)

@@ -5,8 +5,6 @@ Assets are built from the stage graph and the stage registry, so a new stage app
 no change to this module.
 """
 
-from __future__ import annotations
-
 from collections import defaultdict
 from typing import Any
 
@@ -68,9 +66,7 @@ def lock_config_field(stage: str) -> dg.Field:
     model = STAGES[stage].config_model
     properties = model.model_json_schema().get("properties", {})
     shape = {
-        name: dg.Field(
-            _dagster_type(prop), is_required=False, description=prop.get("description")
-        )
+        name: dg.Field(_dagster_type(prop), is_required=False, description=prop.get("description"))
         for name, prop in properties.items()
     }
     return dg.Field(

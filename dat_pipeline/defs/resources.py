@@ -1,7 +1,5 @@
 """Resources shared by every group: where the data root and the control store are."""
 
-from __future__ import annotations
-
 from pathlib import Path
 
 import dagster as dg

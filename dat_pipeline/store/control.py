@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, insert, select, text, update
+from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, text, update
 from sqlalchemy.engine import make_url
 
 from dat_pipeline.store import schema
@@ -250,6 +250,20 @@ class ControlStore:
                 .limit(limit)
             )
             return [_event_from_row(row._mapping) for row in rows]
+
+    def last_seq(self) -> int:
+        with self.read() as connection:
+            return int(connection.execute(select(func.max(schema.events.c.seq))).scalar() or 0)
+
+    def has_event_after(self, run_id: str, kind: str, seq: int) -> bool:
+        table = schema.events
+        with self.read() as connection:
+            found = connection.execute(
+                select(table.c.seq)
+                .where(table.c.run_id == run_id, table.c.kind == kind, table.c.seq > seq)
+                .limit(1)
+            ).first()
+        return found is not None
 
     def run_events(self, run_id: str) -> list[Event]:
         with self.read() as connection:

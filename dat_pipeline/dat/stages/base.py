@@ -15,11 +15,15 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict
 
 from dat_pipeline.dat.artifacts import ArtifactStore
-from dat_pipeline.dat.errors import GateError
+from dat_pipeline.dat.errors import DatError, GateError
 
 
 class UpstreamNotReadyError(GateError):
     """An upstream stage is locked but its artifact has not been materialized yet."""
+
+
+class StageCancelledError(DatError):
+    """The run was cancelled while the stage computed."""
 
 
 class StageConfig(BaseModel):
@@ -43,6 +47,15 @@ class StageInputs:
     upstream_ids: dict[str, str]
     upstream_configs: dict[str, dict[str, Any]] = field(default_factory=dict)
     log: Callable[[str], None] = lambda _message: None
+    cancelled: Callable[[], bool] = lambda: False
+
+    def raise_if_cancelled(self) -> None:
+        """Long stages call this between chunks: `dat cancel RUN` stops them there."""
+        if self.cancelled():
+            raise StageCancelledError(
+                f"{self.stage} of run {self.run_id} was cancelled; completed work is kept "
+                f"(resume with: dat materialize {self.run_id} --stage {self.stage})"
+            )
 
     def upstream(self, stage: str) -> pl.DataFrame:
         """The artifact of an upstream stage this stage is gated on."""
