@@ -85,7 +85,9 @@ def main() -> None:
         products_sheet.append(list(product))
     categories = workbook.create_sheet("categories")
     categories.append(["category", "vat_rate"])
-    for category, vat in sorted({(p[2], 0.07 if p[2] in ("coffee", "tea") else 0.19) for p in PRODUCTS}):
+    for category, vat in sorted(
+        {(p[2], 0.07 if p[2] in ("coffee", "tea") else 0.19) for p in PRODUCTS}
+    ):
         categories.append([category, vat])
     workbook.properties.created = dt.datetime(2024, 1, 1)
     workbook.properties.modified = dt.datetime(2024, 1, 1)

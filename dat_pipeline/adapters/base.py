@@ -44,6 +44,10 @@ class ProbeResult:
     encoding: str | None = None
     probe_seconds: float = 0.0
 
+    def __post_init__(self) -> None:
+        if self.status not in PROBE_STATUSES:
+            raise ValueError(f"probe status {self.status!r} is not one of {PROBE_STATUSES}")
+
 
 def missing_table(path: Path, table: str, tables: list[str]) -> MissingTableError:
     return MissingTableError(
@@ -63,15 +67,16 @@ def file_label(path: Path) -> str:
 
 
 @contextlib.contextmanager
-def reader_errors(path: Path, table: str, fix: str) -> Iterator[None]:
-    """Turn a library's error while reading `table` into an `AdapterError` naming file, table and fix."""
+def reader_errors(path: Path, table: str | None, fix: str) -> Iterator[None]:
+    """Turn a library's error while reading into an `AdapterError` naming file, table and fix."""
     try:
         yield
     except AdapterError:
         raise
     except Exception as exc:  # the reading libraries raise many types; all mean "cannot read this"
         detail = " ".join(str(exc).split())[:500]
-        raise AdapterError(f"{file_label(path)} table {table!r}: {detail}. {fix}") from exc
+        where = file_label(path) if table is None else f"{file_label(path)} table {table!r}"
+        raise AdapterError(f"{where}: {detail}. {fix}") from exc
 
 
 def slices(frame: pl.DataFrame, chunk_rows: int) -> Iterator[pl.DataFrame]:

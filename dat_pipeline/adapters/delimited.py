@@ -25,6 +25,7 @@ from dat_pipeline.adapters.base import (
 )
 from dat_pipeline.adapters.text import (
     SAMPLE_BYTES,
+    SNIFF_ROWS,
     TextSample,
     looks_like_text,
     parse_rows,
@@ -70,11 +71,11 @@ class DelimitedAdapter(Adapter):
         sample = sample_text(path)
         if not sample.text:
             raise AdapterError(
-                f"{file_label(path)}: line 1 is longer than {SAMPLE_BYTES // (1 << 20)} MiB with no "
+                f"{file_label(path)}: line 1 is longer than {SAMPLE_BYTES >> 20} MiB with no "
                 "line break; this is not a delimited table. Check the file and its line endings."
             )
         separator = sniff_delimiter(sample.text[: 64 * 1024])
-        rows = [fields for _, fields in parse_rows(sample.text, separator, 50)]
+        rows = [fields for _, fields in parse_rows(sample.text, separator, SNIFF_ROWS)]
         return Dialect(sample.encoding, separator, sniff_header(rows)), sample
 
     def probe_schema(self, path: Path, table: str, sample_rows: int = 1000) -> ProbeResult:

@@ -81,7 +81,7 @@ class ExcelAdapter(Adapter):
 
     def _reader(self, path: Path) -> fastexcel.ExcelReader:
         self.validate(path)
-        with reader_errors(path, "(workbook)", _FIX):
+        with reader_errors(path, None, _FIX):
             return fastexcel.read_excel(path)
 
     def list_tables(self, path: Path) -> list[str]:

@@ -31,6 +31,8 @@ from dat_pipeline.adapters.text import decode, detect_encoding, head_text, looks
 ARRAY_TABLE = "data"
 # "[" or "{" followed by what can follow it in JSON, so a CSV header like "[id],[name]" is not JSON.
 _JSON_START = re.compile(r'\s*(\[\s*([{\["\]\d-]|true|false|null)|\{\s*["}])')
+# Any JSON value start: trusted only when the extension says .json too (a bare `42` is also text).
+_VALUE_START = re.compile(r'\s*([\[{"\d-]|true|false|null)')
 _FIX = "Give an array of objects, or an object whose keys hold arrays of objects."
 
 
@@ -55,7 +57,9 @@ class JsonDocumentAdapter(Adapter):
         if not looks_like_text(head):
             return False
         text = head_text(head)
-        return bool(_JSON_START.match(text)) and not looks_like_ndjson(text)
+        named = Path(path).suffix.lower() == ".json"
+        shaped = _JSON_START.match(text) or (named and _VALUE_START.match(text))
+        return bool(shaped) and not looks_like_ndjson(text)
 
     def _load(self, path: Path) -> tuple[dict[str, list[dict[str, Any]]], str]:
         """The record arrays of the document by table name, and the encoding it was read in."""

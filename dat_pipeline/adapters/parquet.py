@@ -41,7 +41,7 @@ class ParquetAdapter(Adapter):
             raise AdapterError(
                 f"{label}: not a complete Parquet file (PAR1 markers missing at start or end). {_FIX}"
             )
-        with reader_errors(path, "(footer)", _FIX):
+        with reader_errors(path, None, _FIX):
             pq.read_metadata(path)
 
     def probe_schema(self, path: Path, table: str, sample_rows: int = 1000) -> ProbeResult:

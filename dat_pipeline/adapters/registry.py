@@ -34,6 +34,7 @@ _SPECIFIC: list[Adapter] = [
 # Any other text is tried as delimited text, the weakest claim, so it comes last.
 _FALLBACK: Adapter = DelimitedAdapter()
 _EXTENSION_ALIASES = {"jsonl": "ndjson", "pq": "parquet", "tab": "tsv"}
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy .xls/.doc containers
 
 
 @dataclass(frozen=True)
@@ -45,10 +46,12 @@ class Detection:
 
 
 def registered_adapters() -> list[Adapter]:
+    """Every adapter, in the order detection tries them."""
     return [*_SPECIFIC, _FALLBACK]
 
 
 def get_adapter(name: str) -> Adapter:
+    """The adapter called `name` (as stored in a catalog's `adapter` column)."""
     for adapter in registered_adapters():
         if adapter.name == name:
             return adapter
@@ -111,7 +114,8 @@ def detect(path: Path) -> Detection:
     found = extension if extension in adapter.formats else adapter.formats[0]
     reason = None
     if extension is None:
-        reason = f"{file_label(path)}: unknown extension {path.suffix or '(none)'!r}; content read as {found}."
+        suffix = path.suffix or "(none)"
+        reason = f"{file_label(path)}: unknown extension {suffix!r}; content read as {found}."
     elif extension != found:
         reason = (
             f"{file_label(path)}: extension says {extension} but the content is {found}; "
@@ -121,6 +125,7 @@ def detect(path: Path) -> Detection:
 
 
 def adapter_for(path: Path) -> Adapter:
+    """The adapter `detect` picks; raises `AdapterError` with the reason when none reads the file."""
     detection = detect(path)
     if not detection.readable or detection.adapter is None:
         raise AdapterError(detection.reason or f"{file_label(path)}: no adapter reads this file.")
@@ -140,12 +145,12 @@ def probe_table(path: Path, table: str, timeout_s: float = 1.0) -> ProbeResult:
 
     def work() -> None:
         try:
+            if not path.is_file():
+                raise FileNotFoundError(f"{file_label(path)}: file not found; check the path.")
             results.append(adapter_for(path).probe_schema(path, table))
         except Exception as exc:
             errors.append(exc)
 
-    if not path.is_file():
-        return _failed(table, "missing", f"{file_label(path)}: file not found.", start)
     worker = threading.Thread(target=work, name=f"probe {path.name}:{table}", daemon=True)
     worker.start()
     worker.join(timeout_s)
@@ -159,7 +164,7 @@ def probe_table(path: Path, table: str, timeout_s: float = 1.0) -> ProbeResult:
         )
     if errors:
         error = errors[0]
-        if isinstance(error, MissingTableError):
+        if isinstance(error, MissingTableError | FileNotFoundError):
             return _failed(table, "missing", str(error), start)
         if isinstance(error, AdapterError):
             return _failed(table, "error", str(error), start)

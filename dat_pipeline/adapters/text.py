@@ -150,7 +150,7 @@ def _is_number(value: str) -> bool:
 
 
 def sniff_header(rows: list[list[str]]) -> bool:
-    """A first row is data, not a header, when every numeric column is numeric in that row too.
+    """A first row is data, not a header, when it is numeric in every numeric column it fills.
 
     One row alone is taken as a header (a header-only file). A header made only of numbers over
     numeric data (years as column names) is read as data: pass the names by hand in that case.
@@ -158,17 +158,14 @@ def sniff_header(rows: list[list[str]]) -> bool:
     if len(rows) < 2:
         return True
     first, data = rows[0], rows[1:]
-    numeric_columns = [
-        index
+    numeric_cells = [
+        first[index]
         for index in range(len(first))
-        if (values := [row[index] for row in data if index < len(row) and row[index].strip()])
+        if first[index].strip()
+        and (values := [row[index] for row in data if index < len(row) and row[index].strip()])
         and all(_is_number(value) for value in values)
     ]
-    if not numeric_columns:
-        return True
-    return not all(
-        _is_number(first[index]) or not first[index].strip() for index in numeric_columns
-    )
+    return not numeric_cells or not all(_is_number(cell) for cell in numeric_cells)
 
 
 @contextlib.contextmanager

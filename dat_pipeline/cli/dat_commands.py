@@ -62,7 +62,10 @@ def _parse_sets(pairs: list[str]) -> dict[str, Any]:
     return config
 
 
-def _load_config(config_file: Path | None, sets: list[str]) -> dict[str, Any]:
+def _load_config(config_file: Path | None, sets: list[str]) -> dict[str, Any] | None:
+    """The config from --config and --set; None when neither is given (use the kept config)."""
+    if config_file is None and not sets:
+        return None
     config: dict[str, Any] = {}
     if config_file is not None:
         try:

@@ -129,12 +129,17 @@ class DatWorkflow:
 
     # -- lock / unlock / skip ---------------------------------------------------------------
     def lock(self, run_id: str, stage: str, config: dict[str, Any] | None = None) -> StageStatus:
-        """Lock `stage` with `config`. Re-locking with new inputs first unlocks what depends on it."""
+        """Lock `stage` with `config` (None: the kept config of its last lock or of its profile).
+
+        Re-locking with new inputs first unlocks what depends on it.
+        """
         spec = self._spec(stage)
         with self.store.write() as connection:
             statuses = {s.stage: s for s in self.status(run_id, connection)}
             upstream = self._check_gate(run_id, stage, statuses, "lock")
-            parsed = self._parse_config(spec, config or {})
+            if config is None:
+                config = statuses[stage].config or {}
+            parsed = self._parse_config(spec, config)
             normalized = parsed.model_dump(mode="json")
             stage_id = ids.stage_id(stage, normalized, upstream)
             inputs = self._inputs(run_id, stage, stage_id, upstream, statuses)
@@ -169,6 +174,19 @@ class DatWorkflow:
                 {"config": normalized, "upstream": upstream, "artifact_exists": reused},
             )
             return status
+
+    def prefill(self, run_id: str, configs: dict[str, dict[str, Any]]) -> None:
+        """Keep `configs` for unlocked stages (e.g. from a profile): a bare `lock` then uses them."""
+        with self.store.write() as connection:
+            statuses = {s.stage: s for s in self.status(run_id, connection)}
+            for stage, config in configs.items():
+                spec = self._spec(stage)
+                normalized = self._parse_config(spec, config).model_dump(mode="json")
+                if not statuses[stage].locked:
+                    self.store.put_status(connection, replace(statuses[stage], config=normalized))
+            self.store.append_event(
+                connection, run_id, "prefill", detail={"stages": sorted(configs)}
+            )
 
     def unlock(self, run_id: str, stage: str) -> list[str]:
         """Unlock `stage` and every stage its unlock cascades to; returns those that were locked."""

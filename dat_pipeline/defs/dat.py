@@ -112,7 +112,7 @@ def build_stage_asset(stage: str) -> dg.AssetsDefinition:
     def _stage_asset(context: dg.AssetExecutionContext, dat: DatResource) -> dg.Output:
         workflow = dat.workflow()
         run_id = context.partition_key
-        lock = context.op_config.get("lock")
+        lock = context.op_execution_context.op_config.get("lock")
         if lock is not None:
             status = workflow.lock(run_id, stage, lock)
             context.log.info(f"locked {stage} of {run_id} as {status.stage_id}")

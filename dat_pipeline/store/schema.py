@@ -70,9 +70,28 @@ events = Table(
 )
 
 
+# Extraction profiles (SPEC 1.5). Ids are content hashes, so a body is never edited in place: an
+# update inserts the new version and the old row keeps its id (runs refer to it) with `name` set
+# to NULL and `superseded_by` pointing at its successor; a unique column allows many NULLs.
+profiles = Table(
+    "dat_profiles",
+    metadata,
+    Column("profile_id", String(64), primary_key=True),
+    Column("name", String(200), unique=True),
+    Column("body", Text, nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("updated_at", String(40), nullable=False),
+    Column("superseded_by", String(64)),
+)
+
+
 def _create_v1(connection: Connection) -> None:
     metadata.create_all(connection, tables=[runs, stage_status, events])
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _create_v1}
+def _create_v2(connection: Connection) -> None:
+    metadata.create_all(connection, tables=[profiles])
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _create_v1, 2: _create_v2}
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -78,6 +78,14 @@ def test_a_first_row_of_numbers_is_data_not_a_header(tmp_path):
     assert frame.columns == ["column_0", "column_1", "column_2"]
 
 
+def test_an_unnamed_index_column_does_not_hide_the_header(tmp_path):
+    path = write(tmp_path / "indexed.csv", b",city\n0,Oslo\n1,Bergen\n")
+
+    frame = CSV.read(path, "indexed")
+
+    assert frame["city"].to_list() == ["Oslo", "Bergen"]
+
+
 def test_header_only_file_is_empty_with_its_columns(tmp_path):
     path = write(tmp_path / "header.csv", b"id;name;created\n")
 

@@ -32,8 +32,13 @@ def test_stage_id_matches_the_documented_formula():
 
 @pytest.mark.parametrize(
     "raw, expected",
-    [("sample/a.csv", "sample/a.csv"), ("./sample//a.csv", "sample/a.csv"), ("a/../b", "b"),
-     ("sample\\x.csv", "sample/x.csv"), (".", ".")],
+    [
+        ("sample/a.csv", "sample/a.csv"),
+        ("./sample//a.csv", "sample/a.csv"),
+        ("a/../b", "b"),
+        ("sample\\x.csv", "sample/x.csv"),
+        (".", "."),
+    ],
 )
 def test_relative_paths_are_normalized(raw, expected):
     assert normalize_relative(raw) == expected

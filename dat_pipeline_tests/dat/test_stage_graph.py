@@ -13,7 +13,10 @@ def test_default_graph_cascades_as_the_spec_table():
     assert DEFAULT_GRAPH.cascade("discovery") == DEFAULT_GRAPH.order[1:]
     assert DEFAULT_GRAPH.cascade("context") == ()
     assert DEFAULT_GRAPH.cascade("table_availability") == (
-        "table_selection", "preview", "parse", "export",
+        "table_selection",
+        "preview",
+        "parse",
+        "export",
     )
     assert DEFAULT_GRAPH.cascade("parse") == ("export",)
     assert DEFAULT_GRAPH.rule("export").requires_completed == ("parse",)

@@ -213,4 +213,4 @@ def test_event_log_is_append_only(workflow: DatWorkflow):
     assert after[: len(snapshot)] == snapshot
     seqs = [e.seq for e in after]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
-    assert [e.kind for e in after[len(snapshot):]][:2] == ["unlock", "unlock"]
+    assert [e.kind for e in after[len(snapshot) :]][:2] == ["unlock", "unlock"]

@@ -1,0 +1,425 @@
+"""parse: extract every selected table, whole, to Parquet, then combine them into one dataset.
+
+Each table is read after its column mapping and the run's cleaning rules (rejected rows go to a
+rejects file) and written to `tables/<name>.parquet` in the stage's work folder. Files above
+`DAT_STREAM_THRESHOLD_BYTES` are streamed chunk by chunk with bounded memory. A finished table
+file is a checkpoint: a cancelled, killed or failed parse keeps it, never leaves a partial one,
+and a re-run resumes without redoing it. When every table is done, `dataset.parquet` holds their
+union by column name, with `_source_file` and `_source_table` added. The artifact has one row per
+table plus a `__dataset__` row whose `output` is the combined dataset.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+import pyarrow.parquet as pq
+from pydantic import Field
+
+from dat_pipeline.cleaning import Rule, RuleRunner
+from dat_pipeline.cleaning.engine import FLAGS
+from dat_pipeline.cleaning.rules import ROW_NUMBER
+from dat_pipeline.dat.errors import DatError, StageConfigError
+from dat_pipeline.dat.ids import short_hash
+from dat_pipeline.dat.paths import relative_to_root
+from dat_pipeline.dat.stages.base import StageCancelledError, StageConfig, StageInputs, StageSpec
+from dat_pipeline.dat.stages.tables import (
+    SelectedTable,
+    apply_mapping,
+    relative_message,
+    rule_label_map,
+    rules_for,
+    selected_tables,
+    selection_rules,
+)
+from dat_pipeline.files import atomic_path, sha256_file
+from dat_pipeline.settings import get_settings
+
+DATASET_TABLE = "__dataset__"
+DATASET_FILE = "dataset.parquet"
+SOURCE_FILE = "_source_file"
+SOURCE_TABLE = "_source_table"
+# Key-value metadata of each table file: the checksum of the source it was extracted from, so a
+# resumed table reports the file its rows really came from.
+SHA_KEY = "dat.source_sha256"
+
+ARTIFACT_SCHEMA = {
+    "path": pl.String,
+    "table": pl.String,
+    "status": pl.String,
+    "rows": pl.Int64,
+    "rows_rejected": pl.Int64,
+    "output": pl.String,
+    "rejects": pl.String,
+    "source_sha256": pl.String,
+    "seconds": pl.Float64,
+    "error": pl.String,
+}
+
+
+class ParseConfig(StageConfig):
+    chunk_rows: int = Field(
+        100_000, gt=0, description="Rows per chunk when a file is streamed (bounded memory)."
+    )
+
+
+@dataclass
+class TableResult:
+    path: str | None
+    table: str
+    status: str
+    rows: int | None = None
+    rows_rejected: int | None = None
+    output: str | None = None
+    rejects: str | None = None
+    source_sha256: str | None = None
+    seconds: float = 0.0
+    error: str | None = None
+
+
+def safe_name(path: str, table: str) -> str:
+    """A file name for one table: readable, and unique thanks to a hash of (path, table)."""
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{path}__{table}").strip("._-")[:80]
+    return f"{readable}-{short_hash({'path': path, 'table': table})}"
+
+
+def table_paths(work_dir: Path, path: str, table: str) -> tuple[Path, Path]:
+    """Where one table's output and rejects files go."""
+    name = safe_name(path, table)
+    return work_dir / "tables" / f"{name}.parquet", work_dir / "rejects" / f"{name}.parquet"
+
+
+class _ChunkWriter:
+    """A Parquet writer opened on the first chunk; later chunks must have that chunk's schema."""
+
+    def __init__(self, path: Path, label: str):
+        self.path = path
+        self.label = label
+        self.schema: pl.Schema | None = None
+        self.writer: pq.ParquetWriter | None = None
+        self.rows = 0
+
+    def write(self, frame: pl.DataFrame) -> None:
+        if self.schema is None:
+            self.schema = frame.schema
+        elif frame.schema != self.schema:
+            frame = self._conform(frame)
+        table = frame.to_arrow()
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.path, table.schema, compression="zstd")
+        self.writer.write_table(table)
+        self.rows += frame.height
+
+    def _conform(self, frame: pl.DataFrame) -> pl.DataFrame:
+        assert self.schema is not None
+        if set(frame.columns) != set(self.schema.names()):
+            raise DatError(
+                f"{self.label}: rows {self.rows:,}+ have columns {frame.columns}, the first "
+                f"chunk had {self.schema.names()}; the file is inconsistent"
+            )
+        try:
+            return frame.select(self.schema.names()).cast(dict(self.schema))
+        except pl.exceptions.PolarsError:
+            changed = {
+                name: f"{self.schema[name]} -> {dtype}"
+                for name, dtype in frame.schema.items()
+                if dtype != self.schema[name]
+            }
+            raise DatError(
+                f"{self.label}: column types change after row {self.rows:,} ({changed}); "
+                "raise parse chunk_rows or add a CAST rule for those columns"
+            ) from None
+
+    def close(self, metadata: dict[str, str] | None = None) -> None:
+        if self.writer is not None:
+            if metadata:
+                self.writer.add_key_value_metadata(metadata)
+            self.writer.close()
+            self.writer = None
+
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()
+
+
+@dataclass
+class _Progress:
+    inputs: StageInputs
+    total: int
+    done: int = 0
+
+    def chunk(self, selected: SelectedTable, rows: int) -> None:
+        estimate = selected.row_estimate
+        fraction = min(rows / estimate, 1.0) if estimate else 0.0
+        percent = 100.0 * (self.done + fraction) / max(self.total, 1)
+        of = f" of ~{estimate:,}" if estimate else ""
+        self.inputs.log(
+            f"parse: {selected.label}: {rows:,} rows{of}; tables {self.done}/{self.total} done, "
+            f"{percent:.0f}%"
+        )
+
+    def finished(self, result: TableResult) -> None:
+        self.done += 1
+        percent = 100.0 * self.done / max(self.total, 1)
+        what = {"done": "extracted", "resumed": "resumed (already extracted)"}.get(
+            result.status, f"failed: {result.error}"
+        )
+        self.inputs.log(
+            f"parse: {result.path} table {result.table!r} {what}, {result.rows or 0:,} rows, "
+            f"{result.rows_rejected or 0:,} rejected; tables {self.done}/{self.total} done, "
+            f"{percent:.0f}%"
+        )
+
+
+def _relabel(frame: pl.DataFrame, column: str, labels: dict[str, str]) -> pl.DataFrame:
+    """Name rules in a list column by their place in the run's rule list, not the table's subset."""
+    if column not in frame.columns or all(k == v for k, v in labels.items()):
+        return frame
+    return frame.with_columns(pl.col(column).list.eval(pl.element().replace(labels)))
+
+
+class _Extraction:
+    """Extract one table: chunks in, mapped and cleaned, written to temp files renamed at the end."""
+
+    def __init__(
+        self,
+        inputs: StageInputs,
+        config: ParseConfig,
+        selected: SelectedTable,
+        rules: Sequence[Rule],
+        progress: _Progress,
+    ):
+        self.inputs = inputs
+        self.config = config
+        self.selected = selected
+        self.all_rules = rules
+        self.progress = progress
+
+    def chunks(self, source: Path) -> Iterator[pl.DataFrame]:
+        adapter = self.selected.reader()
+        if source.stat().st_size > get_settings().stream_threshold_bytes:
+            yielded = False
+            for chunk in adapter.stream(source, self.selected.table, self.config.chunk_rows):
+                yielded = True
+                yield chunk
+            if yielded:
+                return
+        # Small file, or a stream with no chunk at all: read whole (keeps the schema of an
+        # empty table).
+        yield adapter.read(source, self.selected.table)
+
+    def run(self, source: Path, output: Path, rejects: Path, metadata: Future[str]) -> TableResult:
+        label = self.selected.label
+        rejects.unlink(missing_ok=True)  # left by an attempt killed before its output was renamed
+        with contextlib.ExitStack() as stack:
+            kept_writer = _ChunkWriter(stack.enter_context(atomic_path(output)), label)
+            stack.callback(kept_writer.abort)
+            rejects_writer: _ChunkWriter | None = None
+            runner: RuleRunner | None = None
+            labels: dict[str, str] = {}
+            warns = False
+            offset = 0
+            for raw in self.chunks(source):
+                chunk = apply_mapping(raw, self.selected.mapping, where=label)
+                if offset == 0:
+                    rules = rules_for(chunk.columns, self.all_rules)
+                    runner = RuleRunner(rules) if rules else None
+                    labels = rule_label_map(chunk.columns, self.all_rules)
+                    warns = any(rule.severity == "warn" for rule in rules)
+                if runner is None:
+                    kept = chunk
+                else:
+                    result = runner.apply(chunk, row_offset=offset)
+                    kept = result.kept.drop(ROW_NUMBER)
+                    kept = _relabel(kept, FLAGS, labels) if warns else kept.drop(FLAGS)
+                    if result.rows_rejected:
+                        if rejects_writer is None:
+                            rejects_writer = _ChunkWriter(
+                                stack.enter_context(atomic_path(rejects)), f"{label} rejects"
+                            )
+                            stack.callback(rejects_writer.abort)
+                        rejects_writer.write(_relabel(result.rejects, "rules", labels))
+                kept_writer.write(kept)
+                offset += chunk.height
+                self.progress.chunk(self.selected, offset)
+                self.inputs.raise_if_cancelled()
+            sha = {SHA_KEY: metadata.result()}
+            if rejects_writer is not None:
+                rejects_writer.close(sha)
+            kept_writer.close(sha)
+        # Leaving the stack renamed rejects first, then the output: the output is the checkpoint.
+        root = self.inputs.data_root
+        return TableResult(
+            path=self.selected.path,
+            table=self.selected.table,
+            status="done",
+            rows=kept_writer.rows,
+            rows_rejected=rejects_writer.rows if rejects_writer else 0,
+            output=relative_to_root(root, output),
+            rejects=relative_to_root(root, rejects) if rejects_writer else None,
+            source_sha256=sha[SHA_KEY],
+        )
+
+
+def _resumed(inputs: StageInputs, selected: SelectedTable, output: Path, rejects: Path):  # type: ignore[no-untyped-def]
+    """The result of a table extracted by an earlier attempt, read from its files' metadata."""
+    meta = pq.ParquetFile(output).metadata
+    stored = (meta.metadata or {}).get(SHA_KEY.encode())
+    rejected = pq.ParquetFile(rejects).metadata.num_rows if rejects.is_file() else 0
+    root = inputs.data_root
+    return TableResult(
+        path=selected.path,
+        table=selected.table,
+        status="resumed",
+        rows=meta.num_rows,
+        rows_rejected=rejected,
+        output=relative_to_root(root, output),
+        rejects=relative_to_root(root, rejects) if rejects.is_file() else None,
+        source_sha256=stored.decode() if stored else None,
+    )
+
+
+def _parse_table(
+    inputs: StageInputs,
+    config: ParseConfig,
+    selected: SelectedTable,
+    rules: Sequence[Rule],
+    progress: _Progress,
+    hashes: dict[str, Future[str]],
+    pool: ThreadPoolExecutor,
+) -> TableResult:
+    output, rejects = table_paths(inputs.work_dir, selected.path, selected.table)
+    if output.is_file():
+        return _resumed(inputs, selected, output, rejects)
+    source = selected.source(inputs.data_root)
+    if not source.is_file():
+        raise DatError(
+            f"{selected.path} is no longer in the data root; restore it, or unlock "
+            "table_selection and select other tables"
+        )
+    # The checksum reads the file once more; hashlib releases the GIL, so it overlaps the read.
+    if selected.path not in hashes:
+        hashes[selected.path] = pool.submit(sha256_file, source)
+    extraction = _Extraction(inputs, config, selected, rules, progress)
+    try:
+        return extraction.run(source, output, rejects, hashes[selected.path])
+    except StageCancelledError:
+        raise
+    except Exception as exc:
+        message = relative_message(str(exc), source, selected.path) or exc.__class__.__name__
+        raise DatError(message) from exc
+
+
+def write_dataset(target: Path, tables: Sequence[tuple[str, str, Path]]) -> int:
+    """Union the table files by column name into `target` (streaming); returns its row count."""
+    frames = [
+        pl.scan_parquet(path).select(
+            pl.lit(file, pl.String).alias(SOURCE_FILE),
+            pl.lit(table, pl.String).alias(SOURCE_TABLE),
+            pl.exclude(SOURCE_FILE, SOURCE_TABLE),
+        )
+        for file, table, path in tables
+    ]
+    if not frames:
+        frames = [pl.LazyFrame(schema={SOURCE_FILE: pl.String, SOURCE_TABLE: pl.String})]
+    with atomic_path(target) as tmp:
+        try:
+            pl.concat(frames, how="diagonal_relaxed").sink_parquet(tmp, compression="zstd")
+        except pl.exceptions.PolarsError as exc:
+            reason = str(exc).splitlines()[0]
+            raise DatError(
+                f"cannot combine the parsed tables into one dataset: {reason}; give the "
+                "clashing columns one type (CAST rule) or different names (column_mappings)"
+            ) from None
+    return pq.ParquetFile(target).metadata.num_rows
+
+
+def check(inputs: StageInputs, config: ParseConfig) -> None:
+    if inputs.upstream("table_selection").height == 0:
+        raise StageConfigError(
+            "parse has no table to extract: table_selection selected none "
+            f"(lock it with tables: dat lock {inputs.run_id} table_selection --config FILE)"
+        )
+
+
+def compute(inputs: StageInputs, config: ParseConfig) -> pl.DataFrame:
+    check(inputs, config)
+    tables = selected_tables(inputs.upstream("table_selection"))
+    rules = selection_rules(inputs.upstream_configs.get("table_selection"))
+    progress = _Progress(inputs, total=len(tables))
+    hashes: dict[str, Future[str]] = {}
+    results: list[TableResult] = []
+    inputs.log(f"parse: {len(tables)} tables to extract into {inputs.work_dir}")
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dat-sha256") as pool:
+        for selected in tables:
+            started = time.perf_counter()
+            try:
+                result = _parse_table(inputs, config, selected, rules, progress, hashes, pool)
+            except StageCancelledError:
+                raise
+            except Exception as exc:  # one bad table never stops the others (SPEC 7)
+                result = TableResult(selected.path, selected.table, "error", error=str(exc))
+            result.seconds = round(time.perf_counter() - started, 4)
+            results.append(result)
+            progress.finished(result)
+            inputs.raise_if_cancelled()
+    failed = [r for r in results if r.status == "error"]
+    if failed:
+        detail = "; ".join(f"{r.path} table {r.table!r}: {r.error}" for r in failed)
+        raise DatError(
+            f"parse of run {inputs.run_id}: {len(failed)} of {len(results)} tables failed "
+            f"({detail}); the {len(results) - len(failed)} completed tables are kept: fix the "
+            f"cause and re-run (dat materialize {inputs.run_id} --stage parse)"
+        )
+    started = time.perf_counter()
+    dataset = inputs.work_dir / DATASET_FILE
+    root = inputs.data_root
+    rows = write_dataset(
+        dataset, [(r.path, r.table, root / r.output) for r in results if r.path and r.output]
+    )
+    inputs.log(f"parse: dataset {relative_to_root(root, dataset)} written, {rows:,} rows")
+    results.append(
+        TableResult(
+            path=None,
+            table=DATASET_TABLE,
+            status="done",
+            rows=rows,
+            rows_rejected=sum(r.rows_rejected or 0 for r in results),
+            output=relative_to_root(root, dataset),
+            seconds=round(time.perf_counter() - started, 4),
+        )
+    )
+    return pl.DataFrame(
+        [tuple(getattr(r, name) for name in ARTIFACT_SCHEMA) for r in results],
+        schema=ARTIFACT_SCHEMA,
+        orient="row",
+    )
+
+
+def dataset_file(artifact: pl.DataFrame) -> str:
+    """The combined dataset of a parse artifact, relative to the data root."""
+    rows = artifact.filter(pl.col("table") == DATASET_TABLE)
+    if rows.height != 1:
+        raise DatError("the parse artifact has no combined dataset row; re-run parse")
+    return rows.item(0, "output")
+
+
+def table_rows(artifact: pl.DataFrame) -> pl.DataFrame:
+    """The per-table rows of a parse artifact (without the combined dataset row)."""
+    return artifact.filter(pl.col("table") != DATASET_TABLE)
+
+
+SPEC = StageSpec(
+    name="parse",
+    config_model=ParseConfig,
+    compute=compute,
+    check=check,
+    description=__doc__ or "",
+)
