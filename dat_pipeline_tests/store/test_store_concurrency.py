@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 import time
@@ -55,7 +56,7 @@ def test_two_processes_lose_no_event_and_leave_no_half_written_lock(
         for role in ("a", "b")
     ]
     for worker in workers:
-        out, err = worker.communicate(timeout=240)
+        _out, err = worker.communicate(timeout=240)
         assert worker.returncode == 0, err
 
     events = store.run_events(run)
@@ -66,7 +67,7 @@ def test_two_processes_lose_no_event_and_leave_no_half_written_lock(
         assert pings == list(range(ITERATIONS)), f"worker {role} lost or repeated events"
 
     roles = [e.detail["role"] for e in events if e.kind == "ping"]
-    switches = sum(1 for x, y in zip(roles, roles[1:], strict=False) if x != y)
+    switches = sum(1 for x, y in itertools.pairwise(roles) if x != y)
     assert switches > 2, "the two workers never ran at the same time"
 
     replayed = replay(events)
