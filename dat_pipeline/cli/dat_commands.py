@@ -58,8 +58,18 @@ def _parse_sets(pairs: list[str]) -> dict[str, Any]:
         key, sep, raw = pair.partition("=")
         if not sep or not key:
             fail(f"--set expects key=value, got {pair!r}", code=2)
-        config[key.strip()] = yaml.safe_load(raw) if raw else ""
+        config[key.strip()] = _parse_value(raw)
     return config
+
+
+def _parse_value(raw: str) -> Any:
+    """A --set value as YAML (numbers, booleans, [lists]); globs like [*.csv] stay strings."""
+    try:
+        return yaml.safe_load(raw) if raw else ""
+    except yaml.YAMLError:
+        if raw.startswith("[") and raw.endswith("]"):
+            return [item.strip().strip("'\"") for item in raw[1:-1].split(",") if item.strip()]
+        return raw
 
 
 def _load_config(config_file: Path | None, sets: list[str]) -> dict[str, Any] | None:

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
-from dat_pipeline.dat.stages import context, discovery, selection
+from dat_pipeline.dat.stages import (
+    context,
+    discovery,
+    preview,
+    selection,
+    table_availability,
+    table_selection,
+)
 from dat_pipeline.dat.stages.base import StageConfig, StageInputs, StageSpec
 
 STAGES: dict[str, StageSpec] = {
-    spec.name: spec for spec in (discovery.SPEC, selection.SPEC, context.SPEC)
+    spec.name: spec
+    for spec in (
+        discovery.SPEC,
+        selection.SPEC,
+        context.SPEC,
+        table_availability.SPEC,
+        table_selection.SPEC,
+        preview.SPEC,
+    )
 }
 
 __all__ = ["STAGES", "StageConfig", "StageInputs", "StageSpec"]

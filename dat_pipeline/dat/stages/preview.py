@@ -11,6 +11,7 @@ Optional: skipping it cascades nothing.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import polars as pl
 from pydantic import Field
@@ -23,6 +24,7 @@ from dat_pipeline.dat.stages.base import StageConfig, StageInputs, StageSpec
 from dat_pipeline.dat.stages.tables import (
     SelectedTable,
     apply_mapping,
+    relative_message,
     rule_label_map,
     rule_labels,
     rules_for,
@@ -43,9 +45,17 @@ class PreviewConfig(StageConfig):
     )
 
 
-def first_rows(table: SelectedTable, data_root, limit: int) -> pl.DataFrame:  # type: ignore[no-untyped-def]
-    """The first `limit` rows of a selected table, read as one chunk of a stream."""
+def first_rows(table: SelectedTable, data_root: Path, limit: int) -> pl.DataFrame | None:
+    """The first `limit` rows of a selected table (one chunk of its stream); None when it has none."""
     source = table.source(data_root)
+    try:
+        return _first_chunk(table, source, limit)
+    except AdapterError as exc:
+        message = relative_message(str(exc), source, table.path)
+        raise DatError(f"preview of {table.label}: {message}") from None
+
+
+def _first_chunk(table: SelectedTable, source: Path, limit: int) -> pl.DataFrame | None:
     chunks = table.reader().stream(source, table.table, chunk_rows=limit)
     try:
         head = next(iter(chunks), None)
@@ -53,9 +63,7 @@ def first_rows(table: SelectedTable, data_root, limit: int) -> pl.DataFrame:  # 
         close = getattr(chunks, "close", None)
         if close is not None:
             close()  # release the reader (and any temporary transcoded copy) now
-    if head is None:
-        return pl.DataFrame(schema={c.name: pl.String for c in table.columns})
-    return head.head(limit)
+    return None if head is None else head.head(limit)
 
 
 def _as_text(series: pl.Series) -> pl.Series:
@@ -117,10 +125,11 @@ def preview(inputs: StageInputs, config: PreviewConfig) -> pl.DataFrame:
     data_columns: list[str] = []
     for table in tables:
         inputs.raise_if_cancelled()
-        try:
-            head = first_rows(table, inputs.data_root, limit)
-        except AdapterError as exc:
-            raise DatError(f"preview of {table.label}: {exc}") from None
+        head = first_rows(table, inputs.data_root, limit)
+        if head is None:
+            inputs.log(f"{table.label}: no rows to preview")
+            data_columns += [c.name for c in table.columns if c.name not in data_columns]
+            continue
         frame = preview_table(table, head, rules)
         data_columns += [
             c

@@ -1,0 +1,3 @@
+from dat_pipeline.cli import main
+
+main()
