@@ -44,14 +44,13 @@ from dat_pipeline.cleaning import RuleError, parse_rules
 from dat_pipeline.dat import ids
 from dat_pipeline.dat.errors import DatError, NotFoundError
 from dat_pipeline.dat.paths import PathEscapeError, normalize_relative
+from dat_pipeline.dat.stages.export import FORMATS as EXPORT_FORMATS
+from dat_pipeline.dat.stages.tables import SELECTABLE_STATUSES
 from dat_pipeline.dat.workflow import DatWorkflow
 from dat_pipeline.store import ControlStore, RunRecord, utc_now
 from dat_pipeline.store.schema import profiles as profiles_table
 
-EXPORT_FORMATS = ("parquet", "csv", "excel", "json")
 PROFILE_ID_PATTERN = re.compile(r"^prof_[0-9a-f]{8}$")
-# Statuses of table_availability whose tables can be selected (the others have nothing to read).
-SELECTABLE_STATUSES = ("available", "partial")
 
 
 class ProfileError(DatError):
@@ -205,7 +204,9 @@ class ProfileRecord:
 def parse_profile(data: Any, source: str = "profile") -> Profile:
     """Validate a mapping (from YAML, JSON or options) into a Profile; errors name each field."""
     if not isinstance(data, dict):
-        raise ProfileError(f"{source} must be a mapping of profile fields, got {type(data).__name__}")
+        raise ProfileError(
+            f"{source} must be a mapping of profile fields, got {type(data).__name__}"
+        )
     try:
         return Profile.model_validate(data)
     except ValidationError as exc:
@@ -314,6 +315,14 @@ def get_profile(store: ControlStore, id_or_name: str) -> ProfileRecord:
         return _find(connection, id_or_name)
 
 
+def get_profile_or_none(store: ControlStore, id_or_name: str) -> ProfileRecord | None:
+    """Like `get_profile`, but None when there is no such profile."""
+    try:
+        return get_profile(store, id_or_name)
+    except NotFoundError:
+        return None
+
+
 def update_profile(store: ControlStore, id_or_name: str, profile: Profile) -> ProfileRecord:
     """Replace a current profile's body: the new body gets its own id, the old version stays."""
     with store.write() as connection:
@@ -386,26 +395,13 @@ def stage_configs(profile: Profile) -> dict[str, dict[str, Any]]:
     return configs
 
 
-def _column(frame: pl.DataFrame, *names: str) -> str:
-    for name in names:
-        if name in frame.columns:
-            return name
-    raise DatError(
-        f"table_availability artifact has none of the columns {', '.join(names)} "
-        f"(it has {', '.join(frame.columns)})"
-    )
-
-
 def matching_tables(patterns: list[str], availability: pl.DataFrame) -> dict[str, list[str]]:
     """Selectable tables of `availability` that match a pattern over 'file#table' or the table."""
-    file_col = _column(availability, "path", "file")
-    table_col = _column(availability, "table")
-    rows = availability
-    if "status" in availability.columns:
-        rows = rows.filter(pl.col("status").is_in(SELECTABLE_STATUSES))
+    rows = availability.filter(
+        pl.col("table").is_not_null() & pl.col("status").is_in(SELECTABLE_STATUSES)
+    )
     chosen: dict[str, list[str]] = {}
-    for row in rows.select(file_col, table_col).iter_rows():
-        file, table = str(row[0]), str(row[1])
+    for file, table in rows.select("path", "table").iter_rows():
         if not patterns or any(
             fnmatch.fnmatchcase(f"{file}#{table}", p) or fnmatch.fnmatchcase(table, p)
             for p in patterns
@@ -414,14 +410,8 @@ def matching_tables(patterns: list[str], availability: pl.DataFrame) -> dict[str
     return {file: sorted(set(tables)) for file, tables in sorted(chosen.items())}
 
 
-def table_selection_config(
-    profile: Profile, availability: pl.DataFrame, fields: Iterable[str] | None = None
-) -> dict[str, Any]:
-    """The table_selection config of `profile` once table_availability is known.
-
-    `fields` are the config keys the table_selection stage accepts (its model's fields); the
-    profile's mappings and rules are added only where the stage has a place for them.
-    """
+def table_selection_config(profile: Profile, availability: pl.DataFrame) -> dict[str, Any]:
+    """The table_selection config of `profile` against a table_availability artifact."""
     tables = matching_tables(profile.table_patterns, availability)
     if not tables:
         patterns = ", ".join(profile.table_patterns) or "(any)"
@@ -430,9 +420,10 @@ def table_selection_config(
             "check table_availability or update the profile's table_patterns"
         )
     config: dict[str, Any] = {"tables": tables}
-    extras = {"column_mappings": profile.column_mappings, "rules": profile.rules}
-    accepted = set(extras) if fields is None else set(fields)
-    config.update({key: value for key, value in extras.items() if key in accepted and value})
+    if profile.column_mappings:
+        config["column_mappings"] = profile.column_mappings
+    if profile.rules:
+        config["rules"] = profile.rules
     return config
 
 
@@ -445,7 +436,9 @@ def _check_configs(workflow: DatWorkflow, configs: dict[str, dict[str, Any]], la
                 f"{'.'.join(str(p) for p in err['loc']) or 'config'}: {err['msg']}"
                 for err in exc.errors()
             )
-            raise ProfileError(f"profile {label}: its {stage} config is invalid: {problems}") from None
+            raise ProfileError(
+                f"profile {label}: its {stage} config is invalid: {problems}"
+            ) from None
 
 
 def create_run_from_profile(
@@ -485,8 +478,7 @@ def prefill_table_selection(workflow: DatWorkflow, run_id: str) -> dict[str, Any
         return None
     profile = get_profile(workflow.store, run.profile_id).profile
     availability = workflow.load_artifact(run_id, "table_availability")
-    fields = workflow.stages["table_selection"].config_model.model_fields
-    config = table_selection_config(profile, availability, fields)
+    config = table_selection_config(profile, availability)
     _check_configs(workflow, {"table_selection": config}, run.profile_id)
     workflow.prefill(run_id, {"table_selection": config})
     return config

@@ -367,6 +367,7 @@ class DatWorkflow:
             artifacts=self.artifacts,
             upstream_ids=upstream,
             upstream_configs={name: statuses[name].config or {} for name in upstream},
+            locked_ids={s.stage: s.stage_id for s in statuses.values() if s.locked and s.stage_id},
             log=log or (lambda _message: None),
         )
 

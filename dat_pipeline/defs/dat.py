@@ -5,6 +5,7 @@ Assets are built from the stage graph and the stage registry, so a new stage app
 no change to this module.
 """
 
+import warnings
 from collections import defaultdict
 from typing import Any
 
@@ -120,11 +121,13 @@ def build_stage_asset(stage: str) -> dg.AssetsDefinition:
         frame = outcome.frame if outcome.frame is not None else pl.read_parquet(outcome.path)
         if outcome.reused:
             context.log.info(f"{stage} {outcome.stage_id} already materialized: reused")
-        return dg.Output(
-            outcome,
-            data_version=dg.DataVersion(outcome.stage_id),
-            metadata=stage_metadata(outcome, frame),
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", dg.BetaWarning)  # data_version is what we rely on
+            return dg.Output(
+                outcome,
+                data_version=dg.DataVersion(outcome.stage_id),
+                metadata=stage_metadata(outcome, frame),
+            )
 
     return _stage_asset
 
@@ -233,7 +236,11 @@ def ensure_run_partition(instance: dg.DagsterInstance, run_id: str) -> None:
 
 
 def materialize_stages(
-    instance: dg.DagsterInstance, run_id: str, stages: list[str], resources: dict[str, Any]
+    instance: dg.DagsterInstance,
+    run_id: str,
+    stages: list[str],
+    resources: dict[str, Any],
+    log_level: str = "INFO",
 ) -> dg.ExecuteInProcessResult:
     """Materialize `stages` of a DAT run now, in this process, as a run on `instance`."""
     ensure_run_partition(instance, run_id)
@@ -244,5 +251,6 @@ def materialize_stages(
         instance=instance,
         resources=resources,
         tags={RUN_TAG: run_id},
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         raise_on_error=False,
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dat_pipeline.dat.stages import (
     context,
     discovery,
+    export,
+    parse,
     preview,
     selection,
     table_availability,
@@ -21,6 +23,8 @@ STAGES: dict[str, StageSpec] = {
         table_availability.SPEC,
         table_selection.SPEC,
         preview.SPEC,
+        parse.SPEC,
+        export.SPEC,
     )
 }
 

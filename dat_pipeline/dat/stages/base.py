@@ -46,6 +46,8 @@ class StageInputs:
     artifacts: ArtifactStore
     upstream_ids: dict[str, str]
     upstream_configs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Stage ids of every locked stage of the run (lineage of what an export produced).
+    locked_ids: dict[str, str] = field(default_factory=dict)
     log: Callable[[str], None] = lambda _message: None
     cancelled: Callable[[], bool] = lambda: False
 

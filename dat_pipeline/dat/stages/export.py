@@ -81,7 +81,9 @@ class ExportConfig(StageConfig):
     @field_validator("aggregation_levels")
     @classmethod
     def _unique_levels(cls, value: list[str] | None) -> list[str] | None:
-        return list(dict.fromkeys(value)) or None if value is not None else None
+        if not value:
+            return None
+        return list(dict.fromkeys(value))
 
 
 def _parse_dataset(inputs: StageInputs) -> tuple[pl.DataFrame, Path]:
@@ -193,7 +195,9 @@ def _columns(data: Path) -> list[dict[str, Any]]:
 def _profile_id(inputs: StageInputs) -> str | None:
     """The profile of the run, as the selection stage recorded it."""
     selection_id = inputs.locked_ids.get("selection")
-    if selection_id is None or not inputs.artifacts.exists(inputs.run_id, "selection", selection_id):
+    if selection_id is None or not inputs.artifacts.exists(
+        inputs.run_id, "selection", selection_id
+    ):
         return None
     column = inputs.artifacts.read(inputs.run_id, "selection", selection_id).get_column(
         "profile_id", default=None
@@ -241,7 +245,9 @@ def compute(inputs: StageInputs, config: ExportConfig) -> pl.DataFrame:
         elif fmt == "excel":
             _write_excel(data, target, rows)
         inputs.raise_if_cancelled()
-    files = {fmt: relative_to_root(inputs.data_root, folder / FILE_NAMES[fmt]) for fmt in config.formats}
+    files = {
+        fmt: relative_to_root(inputs.data_root, folder / FILE_NAMES[fmt]) for fmt in config.formats
+    }
 
     manifest = {
         "dataset_id": dataset_id,

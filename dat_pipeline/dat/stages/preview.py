@@ -50,9 +50,10 @@ def first_rows(table: SelectedTable, data_root: Path, limit: int) -> pl.DataFram
     source = table.source(data_root)
     try:
         return _first_chunk(table, source, limit)
-    except AdapterError as exc:
+    except (AdapterError, OSError) as exc:
+        # Adapter messages already name the file and table; OS errors only the (absolute) path.
         message = relative_message(str(exc), source, table.path)
-        raise DatError(f"preview of {table.label}: {message}") from None
+        raise DatError(f"preview of {table.label} failed: {message}") from None
 
 
 def _first_chunk(table: SelectedTable, source: Path, limit: int) -> pl.DataFrame | None:

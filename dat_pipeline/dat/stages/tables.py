@@ -24,7 +24,7 @@ from dat_pipeline.dat.paths import PathEscapeError, resolve_inside
 SELECTABLE_STATUSES = ("available", "partial")
 ALL_TABLES = "*"
 
-Mapping_ = dict[str, str | None]
+ColumnMapping = dict[str, str | None]
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class SelectedTable:
     table: str
     adapter: str
     format: str | None
-    mapping: Mapping_ = field(default_factory=dict)
+    mapping: ColumnMapping = field(default_factory=dict)
     columns: list[ColumnInfo] = field(default_factory=list)
     row_estimate: int | None = None
 
@@ -77,7 +77,7 @@ def columns_from_json(text: str | None) -> list[ColumnInfo]:
     return [ColumnInfo(name=item["name"], dtype=item["dtype"]) for item in json.loads(text)]
 
 
-def mapping_from_json(mapping: str | Mapping[str, str | None] | None) -> Mapping_:
+def mapping_from_json(mapping: str | Mapping[str, str | None] | None) -> ColumnMapping:
     if mapping is None:
         return {}
     if isinstance(mapping, str):

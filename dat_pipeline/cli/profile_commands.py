@@ -1,0 +1,256 @@
+"""`dat profiles create|list|show|update|delete` and `dat cleanup RUN [--apply]`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+import yaml
+
+from dat_pipeline.cli.dat_commands import workflow
+from dat_pipeline.cli.output import JsonOption, emit_json, emit_table, handles_errors
+from dat_pipeline.dat import profiles as profile_api
+from dat_pipeline.dat.cleanup import apply_cleanup, plan_cleanup
+from dat_pipeline.dat.errors import DatError
+from dat_pipeline.dat.profiles import ProfileRecord, parse_profile
+from dat_pipeline.settings import get_settings
+from dat_pipeline.store import ControlStore, open_store
+
+profiles_app = typer.Typer(
+    help="Extraction profiles: saved stage configs that pre-fill new runs.", no_args_is_help=True
+)
+
+FileOption = typer.Option(None, "--file", help="YAML/JSON profile (the usual way to write one).")
+NameOption = typer.Option(None, "--name", help="Unique profile name.")
+DescriptionOption = typer.Option(None, "--description", help="What the profile is for.")
+RootOption = typer.Option(None, "--root", help="Discovery folder, relative to the data root.")
+IncludeOption = typer.Option(None, "--include", help="Glob to keep (repeatable).")
+ExcludeOption = typer.Option(None, "--exclude", help="Glob to drop (repeatable).")
+TableOption = typer.Option(None, "--table", help="Table pattern, 'file#table' (repeatable).")
+LevelOption = typer.Option(None, "--aggregation-level", help="Group-by column (repeatable).")
+FormatOption = typer.Option(None, "--format", help="parquet|csv|excel|json (repeatable).")
+
+
+def _store() -> ControlStore:
+    return open_store(get_settings().store_url)
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise DatError(f"cannot read profile file {path}: {exc}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise DatError(f"profile file {path} must hold a mapping of profile fields")
+    return loaded
+
+
+def _overlay(body: dict[str, Any], **options: Any) -> dict[str, Any]:
+    """Options given on the command line replace the same field of the file or stored body."""
+    fields = {
+        "name": "name",
+        "description": "description",
+        "root": "root",
+        "include": "include",
+        "exclude": "exclude",
+        "tables": "table_patterns",
+        "levels": "aggregation_levels",
+        "formats": "export_formats",
+    }
+    merged = dict(body)
+    for option, field in fields.items():
+        value = options.get(option)
+        if value not in (None, []):
+            merged[field] = value
+    return merged
+
+
+def _print_record(record: ProfileRecord, title: str) -> None:
+    body = record.profile.model_dump(mode="json")
+    typer.echo(f"{title} {record.profile_id}  name={record.name or '-'}")
+    if record.superseded_by:
+        typer.echo(f"superseded by {record.superseded_by}")
+    typer.echo(yaml.safe_dump(body, sort_keys=False, allow_unicode=True).rstrip())
+
+
+@profiles_app.command("create")
+@handles_errors
+def profiles_create(
+    file: Path | None = FileOption,
+    name: str | None = NameOption,
+    description: str | None = DescriptionOption,
+    root: str | None = RootOption,
+    include: list[str] | None = IncludeOption,
+    exclude: list[str] | None = ExcludeOption,
+    tables: list[str] | None = TableOption,
+    levels: list[str] | None = LevelOption,
+    formats: list[str] | None = FormatOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Save a profile from a YAML file and/or options; the same body twice gives the same id."""
+    body = _read_file(file) if file else {}
+    body = _overlay(
+        body,
+        name=name,
+        description=description,
+        root=root,
+        include=include,
+        exclude=exclude,
+        tables=tables,
+        levels=levels,
+        formats=formats,
+    )
+    profile = parse_profile(body, str(file) if file else "profile")
+    store = _store()
+    existed = profile_api.get_profile_or_none(store, profile.profile_id)
+    record = profile_api.create_profile(store, profile)
+    created = existed is None or not existed.current
+    if as_json:
+        emit_json({**record.to_dict(), "created": created})
+    else:
+        _print_record(record, "created" if created else "unchanged (same body)")
+
+
+@profiles_app.command("list")
+@handles_errors
+def profiles_list(
+    all_versions: bool = typer.Option(False, "--all", help="Include superseded versions."),
+    as_json: bool = JsonOption,
+) -> None:
+    """List profiles by name (with --all, older versions too)."""
+    records = profile_api.list_profiles(_store(), include_superseded=all_versions)
+    if as_json:
+        emit_json({"profiles": [record.to_dict() for record in records]})
+        return
+    emit_table(
+        "profiles",
+        ["profile_id", "name", "root", "include", "formats", "updated_at", "superseded_by"],
+        [
+            [
+                r.profile_id,
+                r.name or "-",
+                r.profile.root,
+                ", ".join(r.profile.include),
+                ", ".join(r.profile.export_formats),
+                r.updated_at,
+                r.superseded_by,
+            ]
+            for r in records
+        ],
+    )
+
+
+@profiles_app.command("show")
+@handles_errors
+def profiles_show(id_or_name: str, as_json: bool = JsonOption) -> None:
+    """Show a profile (by name, or any version by id) and the stage configs it pre-fills."""
+    record = profile_api.get_profile(_store(), id_or_name)
+    if as_json:
+        emit_json(record.to_dict())
+        return
+    _print_record(record, "profile")
+    typer.echo("pre-fills:")
+    typer.echo(yaml.safe_dump(profile_api.stage_configs(record.profile), sort_keys=False).rstrip())
+
+
+@profiles_app.command("update")
+@handles_errors
+def profiles_update(
+    id_or_name: str,
+    file: Path | None = FileOption,
+    name: str | None = typer.Option(None, "--name", help="Rename the profile."),
+    description: str | None = DescriptionOption,
+    root: str | None = RootOption,
+    include: list[str] | None = IncludeOption,
+    exclude: list[str] | None = ExcludeOption,
+    tables: list[str] | None = TableOption,
+    levels: list[str] | None = LevelOption,
+    formats: list[str] | None = FormatOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Replace a profile's body (--file: the whole new body; options: single fields).
+
+    The new body gets a new id; the old version keeps its id for the runs made from it.
+    """
+    store = _store()
+    current = profile_api.get_profile(store, id_or_name)
+    if file:
+        body = {"name": current.name, **_read_file(file)}
+    else:
+        body = current.profile.model_dump(mode="json")
+    body = _overlay(
+        body,
+        name=name,
+        description=description,
+        root=root,
+        include=include,
+        exclude=exclude,
+        tables=tables,
+        levels=levels,
+        formats=formats,
+    )
+    profile = parse_profile(body, str(file) if file else "profile")
+    record = profile_api.update_profile(store, current.profile_id, profile)
+    changed = record.profile_id != current.profile_id
+    if as_json:
+        emit_json({**record.to_dict(), "previous_id": current.profile_id, "changed": changed})
+    else:
+        _print_record(record, "updated" if changed else "unchanged (same body)")
+
+
+@profiles_app.command("delete")
+@handles_errors
+def profiles_delete(id_or_name: str, as_json: bool = JsonOption) -> None:
+    """Delete a profile and its older versions. Runs made from it keep their configs."""
+    deleted = profile_api.delete_profile(_store(), id_or_name)
+    if as_json:
+        emit_json({"deleted": deleted})
+    else:
+        typer.echo(f"deleted: {', '.join(deleted)}")
+
+
+def _human(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+@handles_errors
+def cleanup(
+    run_id: str,
+    apply: bool = typer.Option(False, "--apply", help="Delete the listed items (default: list)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """List artifacts of a run that nothing locked references, and partial writes; --apply deletes.
+
+    Never lists what a locked stage references, nor anything outside the run's folder.
+    """
+    flow = workflow()
+    items = apply_cleanup(flow, run_id) if apply else plan_cleanup(flow, run_id)
+    total = sum(item.bytes for item in items)
+    if as_json:
+        emit_json(
+            {
+                "run_id": run_id,
+                "applied": apply,
+                "items": [item.to_dict() for item in items],
+                "count": len(items),
+                "bytes": total,
+            }
+        )
+        return
+    verb = "removed" if apply else "would remove"
+    emit_table(
+        f"cleanup of run {run_id} ({'applied' if apply else 'dry run'})",
+        ["path", "size", "reason"],
+        [[item.path, _human(item.bytes), item.reason] for item in items],
+    )
+    typer.echo(f"{verb} {len(items)} item(s), {_human(total)}")
+    if items and not apply:
+        typer.echo(f"delete them with: dat cleanup {run_id} --apply")
