@@ -21,6 +21,7 @@ onto an artifact between the plan and the deletion.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -29,9 +30,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from dat_pipeline.dat.workflow import DatWorkflow
+from dat_pipeline.store import schema
 
 DEFAULT_GRACE_SECONDS = 300.0
 _TEMP = re.compile(r"^\..+\.tmp$")
@@ -58,13 +60,18 @@ def _size(path: Path) -> int:
     return total
 
 
-def _failures(workflow: DatWorkflow, run_id: str) -> dict[str, str]:
+def _failures(connection: Connection, run_id: str) -> dict[str, str]:
     """The last error recorded for each stage id of the run that failed or was cancelled."""
+    table = schema.events
+    rows = connection.execute(
+        select(table.c.stage_id, table.c.detail)
+        .where(table.c.run_id == run_id, table.c.kind == "fail", table.c.stage_id.is_not(None))
+        .order_by(table.c.seq)
+    )
     failed: dict[str, str] = {}
-    for event in workflow.store.run_events(run_id):
-        if event.kind == "fail" and event.stage_id:
-            lines = str(event.detail.get("error") or "").splitlines()
-            failed[event.stage_id] = lines[0] if lines else ""
+    for stage_id, detail in rows:
+        lines = str(json.loads(detail or "{}").get("error") or "").splitlines()
+        failed[stage_id] = lines[0] if lines else ""
     return failed
 
 
@@ -79,7 +86,7 @@ def _unreferenced_reason(stage: str, stage_id: str, failed: dict[str, str]) -> s
 def _plan(
     workflow: DatWorkflow,
     run_id: str,
-    connection: Connection | None,
+    connection: Connection,
     grace_seconds: float,
 ) -> list[CleanupItem]:
     statuses = workflow.status(run_id, connection)
@@ -87,7 +94,7 @@ def _plan(
     if not run_dir.is_dir() or run_dir.is_symlink():
         return []
     referenced = {(s.stage, s.stage_id) for s in statuses if s.locked and s.stage_id}
-    failed = _failures(workflow, run_id)
+    failed = _failures(connection, run_id)
     cutoff = time.time() - grace_seconds
     root = workflow.data_root
     items: list[CleanupItem] = []
@@ -127,8 +134,9 @@ def plan_cleanup(
     workflow: DatWorkflow, run_id: str, grace_seconds: float = DEFAULT_GRACE_SECONDS
 ) -> list[CleanupItem]:
     """What `apply_cleanup` would delete for `run_id`, with the size and reason of each item."""
-    workflow.get_run(run_id)
-    return _plan(workflow, run_id, None, grace_seconds)
+    with workflow.store.read() as connection:
+        workflow.get_run(run_id, connection)
+        return _plan(workflow, run_id, connection, grace_seconds)
 
 
 def apply_cleanup(

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 import polars as pl
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from dat_pipeline.adapters import AdapterError
 from dat_pipeline.cleaning import RuleError, apply_rules
@@ -41,8 +41,17 @@ PREFIX = {SOURCE_FILE: pl.String, SOURCE_TABLE: pl.String, ROW_NUMBER: pl.Int64,
 
 class PreviewConfig(StageConfig):
     limit: int | None = Field(
-        None, gt=0, description="Rows per table; default DAT_PREVIEW_ROW_LIMIT (50)."
+        None,
+        gt=0,
+        validate_default=True,
+        description="Rows per table; default DAT_PREVIEW_ROW_LIMIT (50).",
     )
+
+    @field_validator("limit")
+    @classmethod
+    def _default_limit(cls, limit: int | None) -> int:
+        """Resolve the default here, so the limit in force is part of the stage id."""
+        return limit or get_settings().preview_row_limit
 
 
 def first_rows(table: SelectedTable, data_root: Path, limit: int) -> pl.DataFrame | None:
@@ -50,6 +59,11 @@ def first_rows(table: SelectedTable, data_root: Path, limit: int) -> pl.DataFram
     source = table.source(data_root)
     try:
         return _first_chunk(table, source, limit)
+    except FileNotFoundError:
+        raise DatError(
+            f"preview of {table.label} failed: {table.path} no longer exists (deleted or moved "
+            "since table_availability); restore it, or unlock and re-lock table_availability"
+        ) from None
     except (AdapterError, OSError) as exc:
         # Adapter messages already name the file and table; OS errors only the (absolute) path.
         message = relative_message(str(exc), source, table.path)
@@ -118,7 +132,7 @@ def preview_table(
 
 def preview(inputs: StageInputs, config: PreviewConfig) -> pl.DataFrame:
     """Preview every selected table into one frame (union by column name)."""
-    limit = config.limit or get_settings().preview_row_limit
+    limit = config.limit
     tables = selected_tables(inputs.upstream("table_selection"))
     rules = selection_rules(inputs.upstream_configs.get("table_selection"))
     labels = rule_labels(rules)

@@ -1,0 +1,413 @@
+"""parse and export on real files: per-table Parquet, checkpoints that survive a kill, the DataSet,
+its manifest and lineage, and the DuckDB view."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import openpyxl
+import polars as pl
+import pytest
+from dagster._core.remote_origin import (
+    InProcessCodeLocationOrigin,
+    RemoteJobOrigin,
+    RemoteRepositoryOrigin,
+)
+from dagster._core.storage.dagster_run import DagsterRun
+from dagster._core.test_utils import create_run_for_test
+from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+from polars.testing import assert_frame_equal
+from typer import Typer
+from typer.testing import CliRunner
+
+from dat_pipeline.cli.cancel_command import cancel, cancel_dagster_runs
+from dat_pipeline.dat.errors import DatError, StageConfigError
+from dat_pipeline.dat.stages.base import StageCancelledError
+from dat_pipeline.dat.stages.parse import DATASET_TABLE, SOURCE_FILE, SOURCE_TABLE
+from dat_pipeline.dat.warehouse import view_name
+from dat_pipeline.dat.workflow import DatWorkflow
+from dat_pipeline.settings import get_settings
+from dat_pipeline.store import ControlStore
+
+HERE = Path(__file__).resolve().parent
+Q2 = "sample/sales_2024_q2_semicolon.csv"
+PRODUCTS = "sample/products.xlsx"
+CUSTOMERS = "sample/customers.parquet"
+EVENTS = "sample/web_events.ndjson"
+FOUR_TABLES = {
+    Q2: ["sales_2024_q2_semicolon"],
+    PRODUCTS: ["products"],
+    CUSTOMERS: ["customers"],
+    EVENTS: ["web_events"],
+}
+# Rejects 5 Q2 orders of one item and the 8 web events without a value.
+RULES = [
+    {"type": "RANGE", "column": "quantity", "min": 2},
+    {"type": "NOT_NULL", "column": "value"},
+]
+EXPECTED_ROWS = {Q2: 123 - 5, PRODUCTS: 6, CUSTOMERS: 40, EVENTS: 50 - 8}
+EXPECTED_REJECTS = {Q2: 5, PRODUCTS: 0, CUSTOMERS: 0, EVENTS: 8}
+
+
+@pytest.fixture
+def flow(data_root: Path) -> Iterator[DatWorkflow]:
+    store = ControlStore(get_settings().store_url)
+    yield DatWorkflow(store, data_root)
+    store.dispose()
+
+
+def lock_through_table_selection(
+    flow: DatWorkflow,
+    tables: dict[str, list[str]],
+    root: str = "sample",
+    **table_selection: object,
+) -> str:
+    run = flow.create_run().run_id
+    for stage, config in (
+        ("discovery", {"root": root}),
+        ("selection", {"files": sorted(tables)}),
+        ("table_availability", {}),
+        ("table_selection", {"tables": tables, **table_selection}),
+    ):
+        flow.lock(run, stage, config)
+        flow.materialize(run, stage)
+    return run
+
+
+def parse_rows(flow: DatWorkflow, run: str) -> dict[str, dict]:
+    artifact = flow.load_artifact(run, "parse")
+    return {row["path"] or row["table"]: row for row in artifact.iter_rows(named=True)}
+
+
+def parsed(flow: DatWorkflow, run: str, config: dict | None = None) -> dict[str, dict]:
+    flow.lock(run, "parse", config or {})
+    flow.materialize(run, "parse")
+    return parse_rows(flow, run)
+
+
+def visible_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+
+
+def test_parse_writes_one_parquet_per_table_and_a_combined_dataset(flow: DatWorkflow):
+    run = lock_through_table_selection(
+        flow, FOUR_TABLES, rules=RULES, column_mappings={"ts": "event_time"}
+    )
+    rows = parsed(flow, run)
+
+    root = flow.data_root
+    for path, expected in EXPECTED_ROWS.items():
+        row = rows[path]
+        assert row["status"] == "done" and row["error"] is None
+        table = pl.read_parquet(root / row["output"])
+        assert table.height == row["rows"] == expected, path
+        assert row["rows_rejected"] == EXPECTED_REJECTS[path]
+        assert row["source_sha256"] == hashlib.sha256((root / path).read_bytes()).hexdigest()
+        if EXPECTED_REJECTS[path]:
+            assert pl.read_parquet(root / row["rejects"]).height == EXPECTED_REJECTS[path]
+        else:
+            assert row["rejects"] is None
+    q2 = pl.read_parquet(root / rows[Q2]["output"])
+    assert q2["quantity"].min() == 2 and "Île-de-France" in q2["region"].to_list()
+    events = pl.read_parquet(root / rows[EVENTS]["output"])
+    assert "event_time" in events.columns and "ts" not in events.columns
+    rejects = pl.read_parquet(root / rows[EVENTS]["rejects"])
+    assert rejects["rules"].to_list()[0] == ["1:NOT_NULL(value)"]
+
+    dataset = pl.read_parquet(root / rows[DATASET_TABLE]["output"])
+    assert dataset.columns[:2] == [SOURCE_FILE, SOURCE_TABLE]
+    assert dataset.height == rows[DATASET_TABLE]["rows"] == sum(EXPECTED_ROWS.values())
+    per_file = dict(dataset.group_by(SOURCE_FILE).len().iter_rows())
+    assert per_file == EXPECTED_ROWS
+    assert set(dataset.filter(pl.col(SOURCE_FILE) == PRODUCTS)[SOURCE_TABLE]) == {"products"}
+    assert flow.stage_status(run, "parse").completed
+
+
+def test_streamed_parse_equals_the_whole_read(flow: DatWorkflow, monkeypatch: pytest.MonkeyPatch):
+    tables = {Q2: ["sales_2024_q2_semicolon"], EVENTS: ["web_events"], CUSTOMERS: ["customers"]}
+    # DEDUPE must remember keys across chunk boundaries for the results to agree.
+    rules = [*RULES, {"type": "DEDUPE", "keys": ["store_id", "product_id"]}]
+    run = lock_through_table_selection(flow, tables, rules=rules)
+    whole = parsed(flow, run, {"chunk_rows": 100_000})
+
+    monkeypatch.setenv("DAT_STREAM_THRESHOLD_BYTES", "1")
+    get_settings.cache_clear()
+    messages: list[str] = []
+    flow.lock(run, "parse", {"chunk_rows": 7})
+    flow.materialize(run, "parse", log=messages.append)
+    streamed = parse_rows(flow, run)
+
+    root = flow.data_root
+    assert sum("rows of ~123" in m for m in messages) == -(-123 // 7)  # one log per chunk
+    assert any("%" in m and "tables 1/3 done" in m for m in messages)
+    for path in tables:
+        assert streamed[path]["rows"] == whole[path]["rows"]
+        assert streamed[path]["rows_rejected"] == whole[path]["rows_rejected"]
+        assert pl.read_parquet(root / streamed[path]["output"]).equals(
+            pl.read_parquet(root / whole[path]["output"])
+        ), path
+    assert whole[Q2]["rows_rejected"] > 5  # the dedupe rejected rows too
+    assert pl.read_parquet(root / streamed[DATASET_TABLE]["output"]).equals(
+        pl.read_parquet(root / whole[DATASET_TABLE]["output"])
+    )
+
+
+def test_a_failed_table_keeps_the_others_and_a_rerun_resumes_them(flow: DatWorkflow):
+    run = lock_through_table_selection(
+        flow, {Q2: ["sales_2024_q2_semicolon"], CUSTOMERS: ["customers"]}
+    )
+    moved = flow.data_root / "customers.parquet.moved"
+    (flow.data_root / CUSTOMERS).rename(moved)
+    flow.lock(run, "parse", {})
+    with pytest.raises(DatError, match=r"1 of 2 tables failed .*sample/customers.parquet"):
+        flow.materialize(run, "parse")
+    status = flow.stage_status(run, "parse")
+    assert not status.completed and "customers.parquet" in status.error
+    tables_dir = flow.artifacts.work_dir(run, "parse", status.stage_id) / "tables"
+    [q2_file] = visible_files(tables_dir)
+    before = q2_file.stat()
+
+    moved.rename(flow.data_root / CUSTOMERS)
+    flow.materialize(run, "parse")
+    rows = parse_rows(flow, run)
+    assert rows[Q2]["status"] == "resumed" and rows[CUSTOMERS]["status"] == "done"
+    assert rows[Q2]["rows"] == 123
+    assert (
+        rows[Q2]["source_sha256"] == hashlib.sha256((flow.data_root / Q2).read_bytes()).hexdigest()
+    )
+    after = q2_file.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert flow.stage_status(run, "parse").completed
+
+
+def test_cancel_stops_between_chunks_without_a_partial_file(
+    flow: DatWorkflow, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("DAT_STREAM_THRESHOLD_BYTES", "1")
+    get_settings.cache_clear()
+    run = lock_through_table_selection(
+        flow, {CUSTOMERS: ["customers"], Q2: ["sales_2024_q2_semicolon"]}
+    )
+    flow.lock(run, "parse", {"chunk_rows": 10})
+
+    def cancel_in_second_table(message: str) -> None:
+        if "sales_2024_q2_semicolon" in message and "20 rows" in message:
+            flow.cancel(run)
+
+    with pytest.raises(StageCancelledError, match="was cancelled"):
+        flow.materialize(run, "parse", log=cancel_in_second_table)
+    stage_id = flow.stage_status(run, "parse").stage_id
+    work = flow.artifacts.work_dir(run, "parse", stage_id)
+    assert [p.name for p in (work / "tables").iterdir()] == [
+        p.name for p in visible_files(work / "tables")
+    ]  # the temp file of the cancelled table is gone
+    [done] = visible_files(work / "tables")
+    assert "customers" in done.name and pl.read_parquet(done).height == 40
+    assert not (work / "dataset.parquet").exists()
+
+    flow.materialize(run, "parse")
+    rows = parse_rows(flow, run)
+    assert rows[CUSTOMERS]["status"] == "resumed" and rows[Q2]["status"] == "done"
+
+
+def test_killing_parse_leaves_only_complete_tables_and_a_rerun_resumes(
+    flow: DatWorkflow, tmp_path: Path
+):
+    big = flow.data_root / "big"
+    big.mkdir()
+    n = 300_000
+    sizes = {}
+    for index in range(3):
+        frame = pl.select(
+            id=pl.int_range(n), part=pl.lit(f"part-{index}"), amount=pl.int_range(n) * 0.5
+        )
+        frame.write_csv(big / f"part_{index}.csv")
+        sizes[f"big/part_{index}.csv"] = n
+    tables = {path: [Path(path).stem] for path in sizes}
+    run = lock_through_table_selection(flow, tables, root="big")
+    status = flow.lock(run, "parse", {"chunk_rows": 5_000})
+    tables_dir = flow.artifacts.work_dir(run, "parse", status.stage_id) / "tables"
+
+    env = {**os.environ, "DAT_STREAM_THRESHOLD_BYTES": "1"}
+    worker = subprocess.Popen(
+        [sys.executable, str(HERE / "parse_kill_worker.py"), run],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    try:
+        while not (tables_dir.is_dir() and visible_files(tables_dir)):
+            assert worker.poll() is None, worker.stderr.read().decode()[-2000:]  # type: ignore[union-attr]
+            assert time.monotonic() < deadline, "parse wrote no table within 60 s"
+            time.sleep(0.005)
+        os.kill(worker.pid, signal.SIGKILL)
+    finally:
+        worker.wait(timeout=30)
+    assert worker.returncode == -signal.SIGKILL
+
+    outputs = visible_files(tables_dir)
+    assert 1 <= len(outputs) < 3, "the kill came after parse finished: make the tables larger"
+    for output in outputs:
+        assert output.suffix == ".parquet"
+        assert pl.read_parquet(output).height == n  # complete, never partial
+    first = outputs[0].stat()
+    assert not flow.stage_status(run, "parse").completed
+
+    flow.materialize(run, "parse")
+    rows = parse_rows(flow, run)
+    statuses = sorted(rows[path]["status"] for path in sizes)
+    assert statuses.count("resumed") == len(outputs) and statuses.count("done") == 3 - len(outputs)
+    assert all(rows[path]["rows"] == n for path in sizes)
+    assert rows[DATASET_TABLE]["rows"] == 3 * n
+    assert (outputs[0].stat().st_ino, outputs[0].stat().st_mtime_ns) == (
+        first.st_ino,
+        first.st_mtime_ns,
+    )
+    assert len(visible_files(tables_dir)) == 3
+
+
+@pytest.fixture
+def parsed_run(flow: DatWorkflow) -> str:
+    run = lock_through_table_selection(flow, FOUR_TABLES, rules=RULES)
+    parsed(flow, run)
+    return run
+
+
+def test_export_writes_the_dataset_manifest_and_lineage(flow: DatWorkflow, parsed_run: str):
+    run = parsed_run
+    flow.lock(run, "export", {"formats": ["json", "CSV", "excel"], "name": "q2 mix"})
+    flow.materialize(run, "export")
+    [row] = flow.load_artifact(run, "export").to_dicts()
+
+    root = flow.data_root
+    folder = root / "datasets" / row["dataset_id"]
+    manifest = json.loads((root / row["manifest_path"]).read_text(encoding="utf-8"))
+    data = pl.read_parquet(folder / "data.parquet")
+    assert manifest["row_count"] == row["row_count"] == data.height == sum(EXPECTED_ROWS.values())
+    assert manifest["dataset_id"] == row["dataset_id"] and manifest["name"] == "q2 mix"
+    assert manifest["created_by_tool"] == "dat" and manifest["aggregation_levels"] is None
+    assert manifest["formats"] == json.loads(row["formats"]) == ["parquet", "csv", "excel", "json"]
+    assert [c["name"] for c in manifest["columns"]] == data.columns
+    value = next(c for c in manifest["columns"] if c["name"] == "value")
+    assert value == {"name": "value", "dtype": "Float64", "nullable": True}
+
+    locked = {s.stage: s.stage_id for s in flow.status(run) if s.locked}
+    assert {"discovery", "selection", "table_availability", "table_selection", "parse"} <= set(
+        locked
+    )
+    lineage = {entry["source_file"]: entry for entry in manifest["lineage"]}
+    assert set(lineage) == set(FOUR_TABLES)
+    for path, entry in lineage.items():
+        assert entry["file_checksum"] == hashlib.sha256((root / path).read_bytes()).hexdigest()
+        assert entry["table"] == FOUR_TABLES[path][0]
+        assert entry["stage_ids"] == locked
+
+    files = json.loads(row["files"])
+    assert all((root / relative).is_file() for relative in files.values())
+    assert len(json.loads((folder / "data.json").read_text(encoding="utf-8"))) == data.height
+    assert pl.read_csv(folder / "data.csv", infer_schema=False).height == data.height
+    sheet = list(openpyxl.load_workbook(folder / "data.xlsx", read_only=True)["data"].values)
+    assert list(sheet[0]) == data.columns and len(sheet) == data.height + 1
+
+    with duckdb.connect(str(get_settings().warehouse_path), read_only=True) as connection:
+        [(count,)] = connection.execute(
+            f"SELECT count(*) FROM {view_name(row['dataset_id'])}"
+        ).fetchall()
+    assert count == data.height
+
+
+def test_export_with_aggregation_levels_groups_numeric_columns(flow: DatWorkflow, parsed_run: str):
+    run = parsed_run
+    flow.lock(run, "export", {"aggregation_levels": [SOURCE_TABLE]})
+    flow.materialize(run, "export")
+    [row] = flow.load_artifact(run, "export").to_dicts()
+    data = pl.read_parquet(flow.data_root / "datasets" / row["dataset_id"] / "data.parquet")
+
+    dataset = pl.read_parquet(flow.data_root / parse_rows(flow, run)[DATASET_TABLE]["output"])
+    expected = (
+        dataset.group_by(SOURCE_TABLE)
+        .agg(
+            pl.col("quantity").mean().alias("quantity_mean"),
+            pl.col("quantity").std().alias("quantity_std"),
+            pl.col("quantity").count().cast(pl.Int64).alias("quantity_count"),
+        )
+        .sort(SOURCE_TABLE)
+    )
+    assert data.height == row["row_count"] == 4
+    assert_frame_equal(data.select(expected.columns), expected, check_exact=False)
+    assert {"value_mean", "value_std", "value_count", "list_price_mean"} <= set(data.columns)
+    assert "email_mean" not in data.columns  # only numeric columns are aggregated
+
+
+def test_export_rejects_unknown_formats_and_aggregation_columns(flow: DatWorkflow, parsed_run: str):
+    with pytest.raises(StageConfigError, match=r"'xml'.*valid formats: parquet, csv, excel, json"):
+        flow.lock(parsed_run, "export", {"formats": ["csv", "xml"]})
+    with pytest.raises(StageConfigError, match=r"no column 'regoin' in the parsed dataset"):
+        flow.lock(parsed_run, "export", {"aggregation_levels": ["region", "regoin"]})
+
+
+def test_same_export_inputs_give_the_same_dataset_id(flow: DatWorkflow, parsed_run: str):
+    flow.lock(parsed_run, "export", {"formats": ["csv"]})
+    flow.materialize(parsed_run, "export")
+    first = flow.load_artifact(parsed_run, "export")["dataset_id"].item()
+    flow.unlock(parsed_run, "export")
+    flow.lock(parsed_run, "export", {"formats": ["csv", "parquet"]})  # same after normalising
+    assert flow.load_artifact(parsed_run, "export")["dataset_id"].item() == first
+
+
+def queued_run(instance: dg.DagsterInstance, dat_run: str) -> DagsterRun:
+    """A Dagster run waiting in the queue, tagged like the runs of a DAT run."""
+    origin = RemoteJobOrigin(
+        repository_origin=RemoteRepositoryOrigin(
+            code_location_origin=InProcessCodeLocationOrigin(
+                loadable_target_origin=LoadableTargetOrigin(module_name="dat_pipeline.definitions")
+            ),
+            repository_name="__repository__",
+        ),
+        job_name="__ASSET_JOB",
+    )
+    return create_run_for_test(
+        instance,
+        job_name="__ASSET_JOB",
+        status=dg.DagsterRunStatus.QUEUED,
+        tags={"dat/run": dat_run},
+        remote_job_origin=origin,
+    )
+
+
+def test_dat_cancel_records_the_event_and_cancels_queued_dagster_runs(
+    flow: DatWorkflow, parsed_run: str
+):
+    with dg.DagsterInstance.get() as instance:
+        mine = queued_run(instance, parsed_run)
+        other = queued_run(instance, "another-run")
+        app = Typer()
+        app.command()(cancel)
+        result = CliRunner().invoke(app, [parsed_run, "--json"])
+        assert result.exit_code == 0, result.output
+        report = json.loads(result.stdout)
+        assert [r["dagster_run_id"] for r in report["dagster_runs"]] == [mine.run_id]
+        assert report["dagster_runs"][0]["terminated"] is True
+        assert instance.get_run_by_id(mine.run_id).status == dg.DagsterRunStatus.CANCELED
+        assert instance.get_run_by_id(other.run_id).status == dg.DagsterRunStatus.QUEUED
+        assert cancel_dagster_runs(instance, parsed_run) == []
+    kinds = [event.kind for event in flow.store.run_events(parsed_run)]
+    assert kinds[-1] == "cancel"
+
+
+def test_dat_cancel_of_an_unknown_run_fails_with_a_reason(flow: DatWorkflow):
+    app = Typer()
+    app.command()(cancel)
+    result = CliRunner().invoke(app, ["no-such-run"])
+    assert result.exit_code == 1 and "unknown run 'no-such-run'" in result.output
