@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from dat_pipeline.cli import dat_commands
+from dat_pipeline.cli import dat_commands, profile_commands
+from dat_pipeline.cli.rules_commands import rules_app
 
 app = typer.Typer(
     help="dat_pipeline: staged aggregation (DAT) runs, stages and artifacts.",
@@ -13,6 +14,9 @@ app = typer.Typer(
     add_completion=False,
 )
 dat_commands.register(app)
+app.add_typer(profile_commands.profiles_app, name="profiles")
+app.command("cleanup")(profile_commands.cleanup)
+app.add_typer(rules_app, name="rules")
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ import yaml
 
 from dat_pipeline.cli.output import JsonOption, emit_json, emit_table, fail, handles_errors
 from dat_pipeline.dat.errors import DatError
+from dat_pipeline.dat.profiles import create_run_from_profile
 from dat_pipeline.dat.workflow import DatWorkflow
 from dat_pipeline.settings import get_settings
 from dat_pipeline.store import StageStatus, open_store
@@ -34,6 +35,7 @@ def status_dict(flow: DatWorkflow, status: StageStatus) -> dict[str, Any]:
         "completed": status.completed,
         "error": status.error,
         "artifact": str(artifact) if artifact else None,
+        "config": status.config,
     }
 
 
@@ -118,11 +120,23 @@ def runs_create(
     from dat_pipeline.defs.dat import ensure_run_partition
     from dat_pipeline.defs.instance import get_instance
 
-    run = workflow().create_run(name=name, profile_id=profile, follow=follow)
+    flow = workflow()
+    if profile:
+        run = create_run_from_profile(flow, profile, name=name)
+    else:
+        run = flow.create_run(name=name, follow=follow)
     with get_instance() as instance:
         ensure_run_partition(instance, run.run_id)
     if as_json:
-        emit_json({"run_id": run.run_id, "name": run.name, "created_at": run.created_at})
+        emit_json(
+            {
+                "run_id": run.run_id,
+                "name": run.name,
+                "profile_id": run.profile_id,
+                "follow": run.follow,
+                "created_at": run.created_at,
+            }
+        )
     else:
         typer.echo(run.run_id)
 

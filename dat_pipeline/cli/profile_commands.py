@@ -127,7 +127,7 @@ def profiles_list(
         return
     emit_table(
         "profiles",
-        ["profile_id", "name", "root", "include", "formats", "updated_at", "superseded_by"],
+        ["profile_id", "name", "root", "include", "formats", "superseded_by"],
         [
             [
                 r.profile_id,
@@ -135,7 +135,6 @@ def profiles_list(
                 r.profile.root,
                 ", ".join(r.profile.include),
                 ", ".join(r.profile.export_formats),
-                r.updated_at,
                 r.superseded_by,
             ]
             for r in records

@@ -290,6 +290,15 @@ class DatWorkflow:
                 self.store.put_status(connection, replace(current, error=message))
             self.store.append_event(connection, run_id, "fail", stage, stage_id, {"error": message})
 
+    def stop_follow(self, run_id: str, stage: str, reason: str) -> None:
+        """Record why follow mode could not re-lock `stage`: in its status and the event log."""
+        with self.store.write() as connection:
+            current = self.stage_status(run_id, stage, connection)
+            self.store.put_status(connection, replace(current, error=reason))
+            self.store.append_event(
+                connection, run_id, "follow_stopped", stage, None, {"reason": reason}
+            )
+
     def cancel(self, run_id: str) -> int:
         """Ask the stages computing for `run_id` to stop at their next checkpoint."""
         self.get_run(run_id)

@@ -12,6 +12,7 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
+from dat_pipeline.dat.follow import follow_completions
 from dat_pipeline.dat.graph import DEFAULT_GRAPH
 from dat_pipeline.dat.stages import STAGES
 from dat_pipeline.dat.workflow import StageOutcome
@@ -202,30 +203,49 @@ def pending_requests(workflow, events) -> tuple[list[dg.RunRequest], set[str]]: 
     return requests, runs_seen
 
 
+FOLLOW_ROUNDS = 8  # follow-mode re-locks append events; pick them up within the same tick
+
+
 @dg.sensor(
     name="dat_lock_sensor",
     asset_selection=dg.AssetSelection.groups("dat"),
-    minimum_interval_seconds=15,
+    minimum_interval_seconds=10,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Follows the DAT lock event log and materializes newly locked stages.",
+    description=(
+        "Follows the DAT event log: materializes newly locked stages, and in follow-mode runs "
+        "re-locks downstream stages with their kept config when an upstream stage changes."
+    ),
 )
 def dat_lock_sensor(context: dg.SensorEvaluationContext, dat: DatResource) -> dg.SensorResult:
     workflow = dat.workflow()
-    cursor = int(context.cursor or 0)
-    events = workflow.store.events_after(cursor, limit=500)
-    if not events:
-        return dg.SensorResult(skip_reason=f"no lock events after #{cursor}", cursor=str(cursor))
-    requests, runs_seen = pending_requests(workflow, events)
+    start = int(context.cursor or 0)
+    cursor = start
+    requests: list[dg.RunRequest] = []
+    runs_seen: set[str] = set()
+    for _ in range(FOLLOW_ROUNDS):
+        events = workflow.store.events_after(cursor, limit=500)
+        if not events:
+            break
+        for action in follow_completions(workflow, events):
+            detail = f": {action.reason}" if action.reason else f" as {action.stage_id}"
+            context.log.info(f"follow {action.run_id}: {action.action} {action.stage}{detail}")
+        round_requests, round_runs = pending_requests(workflow, events)
+        requests += round_requests
+        runs_seen |= round_runs
+        cursor = events[-1].seq
+    if cursor == start:
+        return dg.SensorResult(skip_reason=f"no events after #{start}", cursor=str(start))
     missing = [
         run_id
         for run_id in sorted(runs_seen)
         if not context.instance.has_dynamic_partition(dat_runs.name, run_id)
     ]
     for request in requests:
-        context.log.info(f"requesting {request.asset_selection} for {request.partition_key}")
+        stages = ", ".join(key.path[-1] for key in request.asset_selection or [])
+        context.log.info(f"requesting {stages} of {request.partition_key}")
     return dg.SensorResult(
         run_requests=requests,
-        cursor=str(events[-1].seq),
+        cursor=str(cursor),
         dynamic_partitions_requests=[dat_runs.build_add_request(missing)] if missing else [],
     )
 

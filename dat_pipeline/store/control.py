@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 from dat_pipeline.store import schema
 
 _PG_WRITE_LOCK_KEY = 0x6461745F  # "dat_" as an int: one advisory lock for every store write
+_WRITE_FLAG = "dat_write_transaction"
 
 
 class StoreError(RuntimeError):
@@ -93,7 +94,9 @@ def _make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _on_begin(connection):  # type: ignore[no-untyped-def]
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            # Writers take the write lock up front; readers see a WAL snapshot and block nobody.
+            immediate = connection.info.get(_WRITE_FLAG, False)
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=4)
@@ -118,12 +121,17 @@ class ControlStore:
     @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:
         """A transaction holding the store-wide write lock; commits on success."""
-        with self.engine.begin() as connection:
-            if self.dialect == "postgresql":
-                connection.execute(
-                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_WRITE_LOCK_KEY}
-                )
-            yield connection
+        with self.engine.connect() as connection:
+            connection.info[_WRITE_FLAG] = True
+            try:
+                with connection.begin():
+                    if self.dialect == "postgresql":
+                        connection.execute(
+                            text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_WRITE_LOCK_KEY}
+                        )
+                    yield connection
+            finally:
+                connection.info[_WRITE_FLAG] = False
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:

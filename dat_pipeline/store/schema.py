@@ -85,6 +85,19 @@ profiles = Table(
 )
 
 
+# Analysis sources (SPEC 4): a named set of tables, one dynamic partition of `sources` each.
+analysis_sources = Table(
+    "analysis_sources",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("location", Text, nullable=False),
+    Column("follow", Boolean, nullable=False, default=False),
+    Column("options", Text, nullable=False, default="{}"),
+    Column("created_at", String(40), nullable=False),
+)
+
+
 def _create_v1(connection: Connection) -> None:
     metadata.create_all(connection, tables=[runs, stage_status, events])
 
@@ -93,5 +106,13 @@ def _create_v2(connection: Connection) -> None:
     metadata.create_all(connection, tables=[profiles])
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _create_v1, 2: _create_v2}
+def _create_v3(connection: Connection) -> None:
+    metadata.create_all(connection, tables=[analysis_sources])
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    1: _create_v1,
+    2: _create_v2,
+    3: _create_v3,
+}
 SCHEMA_VERSION = max(MIGRATIONS)

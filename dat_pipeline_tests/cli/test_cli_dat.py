@@ -56,6 +56,7 @@ def test_lock_with_set_and_file_then_status_show_events_unlock(data_root: Path, 
         "completed",
         "error",
         "artifact",
+        "config",
     }
 
     shown = dat("show", run, "discovery", "--limit", "2")
@@ -122,3 +123,29 @@ def test_json_output_is_one_document_even_when_dagster_logs(data_root: Path):
 def test_every_command_has_help(command: str):
     result = runner.invoke(app, [command, "--help"])
     assert result.exit_code == 0 and "Usage" in result.output
+
+
+def test_rules_templates_cover_every_rule_type():
+    found = dat("rules", "templates")["templates"]
+    assert {t["type"] for t in found} == {
+        "NOT_NULL",
+        "RANGE",
+        "REGEX",
+        "DEDUPE",
+        "ALLOWED_VALUES",
+        "TRIM",
+        "CASE",
+        "FILL_NULL",
+        "CAST",
+    }
+    assert all(t["example_yaml"].strip() for t in found)
+
+
+def test_status_shows_the_kept_config_of_an_unlocked_stage(data_root: Path):
+    run = dat("runs", "create")["run_id"]
+    dat("lock", run, "discovery", "--set", "root=sample", "--materialize")
+    dat("unlock", run, "discovery")
+    discovery = dat("status", run)["stages"][0]
+    assert discovery["state"] == "UNLOCKED" and discovery["config"]["root"] == "sample"
+    relocked = runner.invoke(app, ["lock", run, "discovery", "--json"])
+    assert json.loads(relocked.stdout)["stage_id"] == discovery["stage_id"]

@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 import typer
 import yaml
+from sqlalchemy import text
 from typer.testing import CliRunner
 
 from dat_pipeline.cli import profile_commands
@@ -111,6 +112,21 @@ def test_update_gives_a_new_id_and_keeps_the_old_version_for_its_runs(store: Con
     assert list_profiles(store, include_superseded=True) == []
     with pytest.raises(NotFoundError, match="unknown profile 'quarterly sales'"):
         get_profile(store, "quarterly sales")
+
+
+def test_a_store_at_schema_v1_gains_the_profiles_table(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = ControlStore(url)
+    with old.write() as connection:
+        connection.execute(text("DROP TABLE dat_profiles"))
+        connection.execute(text("UPDATE dat_meta SET value = '1' WHERE key = 'schema_version'"))
+    old.dispose()
+    upgraded = ControlStore(url)
+    try:
+        assert upgraded.schema_version() == 2
+        assert create_profile(upgraded, sales()).profile_id == sales().profile_id
+    finally:
+        upgraded.dispose()
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 """table_selection: the tables this run parses, with column mappings and cleaning rules.
 
-`tables` maps a file to the tables to take from it (`["*"]`: every available table of it). Only
+`tables` maps a file to the tables to take from it (`["*"]`: every available table of it); a file
+key may be a glob (`sample/sales_*.csv`) standing for every matching probed file. Only
 tables that table_availability found `available` or `partial` can be selected. `column_mappings`
 renames (or, mapped to null, drops) a source column in every selected table that has it.
 `rules` are the cleaning rules (SPEC 2.3) that preview and parse run on the mapped columns; each
@@ -9,6 +10,7 @@ rule applies to the tables that have all of its columns.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from typing import Any
 
@@ -98,6 +100,28 @@ class TableSelectionConfig(StageConfig):
         return rules
 
 
+def _is_pattern(key: str) -> bool:
+    return any(char in key for char in "*?[")
+
+
+def _expand_patterns(
+    availability: pl.DataFrame, tables: dict[str, list[str]]
+) -> dict[str, list[str]]:
+    """File keys that are globs (`sample/*.csv`) stand for every probed file they match that has
+    an available table; that keeps a config valid when the selection later loses a file."""
+    selectable = availability.filter(pl.col("status").is_in(SELECTABLE_STATUSES))
+    probed = sorted(set(selectable["path"].to_list()))
+    expanded: dict[str, list[str]] = {}
+    for key, names in tables.items():
+        matches = [p for p in probed if fnmatch.fnmatchcase(p, key)] if _is_pattern(key) else [key]
+        for path in matches:
+            merged = expanded.setdefault(path, [])
+            merged += [n for n in names if n not in merged]
+    return {
+        path: [ALL_TABLES] if ALL_TABLES in names else names for path, names in expanded.items()
+    }
+
+
 def _pick_tables(availability: pl.DataFrame, path: str, names: list[str]) -> list[dict]:
     """The availability rows of `names` in `path`, or a StageConfigError that says why not."""
     rows = availability.filter(pl.col("path") == path).to_dicts()
@@ -184,9 +208,14 @@ def select_tables(inputs: StageInputs, config: TableSelectionConfig) -> pl.DataF
     availability = inputs.upstream("table_availability")
     chosen = [
         row
-        for path, names in config.tables.items()
+        for path, names in _expand_patterns(availability, config.tables).items()
         for row in _pick_tables(availability, path, names)
     ]
+    if not chosen:
+        raise StageConfigError(
+            f"table_selection: the patterns {sorted(config.tables)} match no probed file with an "
+            "available table; check them against table_availability"
+        )
     _check_mapping_sources(chosen, config.column_mappings)
     mapped = [(row, *_mapped(row, config.column_mappings)) for row in chosen]
     union: list[str] = []

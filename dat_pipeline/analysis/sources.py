@@ -1,0 +1,349 @@
+"""Analysis sources: named sets of tables kept in the control store (SPEC 4).
+
+A source is a folder (or one file) under the data root read through the format adapters, a DAT
+dataset (`ds_xxxxxxxx`, its `data.parquet`), or later a database source. The analysis sees every
+source table as raw text with a `_row_number` column (0 = first data row, as in cleaning), so the
+`typing` phase decides types from the values, whatever the file format claimed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from sqlalchemy import insert, select
+
+from dat_pipeline.adapters import AdapterError, adapter_for, detect
+from dat_pipeline.adapters.delimited import DelimitedAdapter
+from dat_pipeline.adapters.text import utf8_path
+from dat_pipeline.cleaning.rules import ROW_NUMBER
+from dat_pipeline.dat.errors import DatError, NotFoundError
+from dat_pipeline.dat.paths import normalize_relative, resolve_inside
+from dat_pipeline.settings import get_settings
+from dat_pipeline.store import ControlStore, utc_now
+from dat_pipeline.store import schema as store_schema
+
+SOURCE_KINDS = ("folder", "dataset", "database")
+# Source names become partition keys, folder names and DuckDB schema names (case-insensitive).
+_SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_DATASET_ID = re.compile(r"^ds_[0-9a-f]{8}$")
+_TABLE_NAME_CHARS = re.compile(r"[^a-z0-9_]+")
+
+
+class AnalysisError(DatError):
+    """Bad input to the analysis pipeline (exit code 1 in the CLI)."""
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    kind: str
+    location: str
+    follow: bool
+    created_at: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TableRef:
+    """Where one source table comes from: a file (relative to the data root) and a table in it."""
+
+    name: str
+    path: str
+    table: str
+    adapter: str
+
+
+@dataclass
+class SourceTables:
+    """The raw text tables of a source, and the files or tables that could not be read."""
+
+    tables: dict[str, pl.DataFrame]
+    refs: dict[str, TableRef]
+    problems: list[dict[str, str]]
+
+
+def check_source_name(name: str) -> str:
+    if not _SOURCE_NAME.match(name or ""):
+        raise AnalysisError(
+            f"source name {name!r} is not valid: use lowercase letters, digits and _, starting "
+            "with a letter (at most 63 characters), e.g. 'sales_2024'"
+        )
+    return name
+
+
+def _data_root(data_root: Path | None) -> Path:
+    return Path(data_root or get_settings().data_root).resolve()
+
+
+def _resolve_from(from_: str, data_root: Path) -> tuple[str, str]:
+    """The kind and stored location of `--from`: a dataset id, a path under the data root, or a
+    database source name (not supported yet)."""
+    text = (from_ or "").strip()
+    if not text:
+        raise AnalysisError("--from is empty: give a folder under the data root or a dataset id")
+    if _DATASET_ID.match(text):
+        data = data_root / "datasets" / text / "data.parquet"
+        if not data.is_file():
+            raise NotFoundError(
+                f"dataset {text} has no data.parquet under {data.parent}; export it first "
+                "(dat lock RUN export --materialize)"
+            )
+        return "dataset", text
+    relative = normalize_relative(text)
+    path = resolve_inside(data_root, relative)
+    if path.exists():
+        return "folder", relative
+    if "/" not in text and "\\" not in text and "." not in text:
+        raise AnalysisError(
+            f"{text!r} is neither a path under the data root {data_root} nor a dataset id; "
+            "database sources are not supported by the analysis yet: export the tables to a "
+            "folder or a DAT dataset and add that"
+        )
+    raise NotFoundError(f"{text!r} does not exist under the data root {data_root}")
+
+
+def add_source(
+    store: ControlStore,
+    name: str,
+    from_: str,
+    follow: bool = False,
+    options: dict[str, Any] | None = None,
+    data_root: Path | None = None,
+) -> Source:
+    """Register a source; it must hold at least one readable table."""
+    check_source_name(name)
+    root = _data_root(data_root)
+    kind, location = _resolve_from(from_, root)
+    source = Source(name, kind, location, follow, utc_now(), dict(options or {}))
+    refs, problems = table_refs(source, root)
+    if not refs:
+        detail = f": {problems[0]['reason']}" if problems else ""
+        raise AnalysisError(f"{from_!r} holds no readable table{detail}")
+    table = store_schema.analysis_sources
+    with store.write() as connection:
+        exists = connection.execute(select(table.c.name).where(table.c.name == name)).first()
+        if exists:
+            raise AnalysisError(f"source {name!r} already exists; pick another name")
+        connection.execute(
+            insert(table).values(
+                name=name,
+                kind=kind,
+                location=location,
+                follow=follow,
+                options=json.dumps(source.options, sort_keys=True),
+                created_at=source.created_at,
+            )
+        )
+    return source
+
+
+def _source_from_row(row: Any) -> Source:
+    return Source(
+        name=row["name"],
+        kind=row["kind"],
+        location=row["location"],
+        follow=bool(row["follow"]),
+        created_at=row["created_at"],
+        options=json.loads(row["options"] or "{}"),
+    )
+
+
+def get_source(store: ControlStore, name: str) -> Source:
+    table = store_schema.analysis_sources
+    with store.read() as connection:
+        row = connection.execute(select(table).where(table.c.name == name)).first()
+    if row is None:
+        known = [source.name for source in list_sources(store)]
+        raise NotFoundError(
+            f"no analysis source {name!r}; known sources: {known or 'none'} "
+            "(add one with: dat analysis add-source NAME --from PATH)"
+        )
+    return _source_from_row(row._mapping)
+
+
+def list_sources(store: ControlStore) -> list[Source]:
+    table = store_schema.analysis_sources
+    with store.read() as connection:
+        rows = connection.execute(select(table).order_by(table.c.name))
+        return [_source_from_row(row._mapping) for row in rows]
+
+
+# -- tables of a source ----------------------------------------------------------------------
+def _dataset_folder(source: Source, data_root: Path) -> Path:
+    """The dataset folder; with `follow`, the newest dataset exported under the same name."""
+    folder = data_root / "datasets" / source.location
+    if not source.follow:
+        return folder
+    manifest = folder / "manifest.json"
+    if not manifest.is_file():
+        return folder
+    name = json.loads(manifest.read_text(encoding="utf-8")).get("name")
+    newest, newest_at = folder, ""
+    for candidate in (data_root / "datasets").glob("ds_*/manifest.json"):
+        try:
+            body = json.loads(candidate.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if body.get("name") == name and str(body.get("created_at", "")) > newest_at:
+            newest, newest_at = candidate.parent, str(body.get("created_at", ""))
+    return newest
+
+
+def _table_name(raw: str) -> str:
+    name = _TABLE_NAME_CHARS.sub("_", raw.lower()).strip("_") or "table"
+    return name if name[0].isalpha() else f"t_{name}"
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    candidate, suffix = name, 2
+    while candidate in taken:
+        candidate, suffix = f"{name}_{suffix}", suffix + 1
+    taken.add(candidate)
+    return candidate
+
+
+def _source_files(source: Source, data_root: Path) -> list[Path]:
+    if source.kind == "dataset":
+        return [_dataset_folder(source, data_root) / "data.parquet"]
+    if source.kind != "folder":
+        raise AnalysisError(
+            f"source {source.name!r} is a {source.kind} source; only folder and dataset sources "
+            "are supported by the analysis yet"
+        )
+    path = resolve_inside(data_root, source.location)
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise NotFoundError(f"source {source.name!r}: {source.location!r} no longer exists")
+    return sorted(
+        candidate
+        for candidate in path.rglob("*")
+        if candidate.is_file()
+        and not any(part.startswith(".") for part in candidate.relative_to(path).parts)
+    )
+
+
+def table_refs(
+    source: Source, data_root: Path | None = None
+) -> tuple[dict[str, TableRef], list[dict[str, str]]]:
+    """The tables of a source, named after the file (or the sheet of a multi-sheet workbook),
+    lowercased to [a-z0-9_]; plus a reason for every file that cannot be read."""
+    root = _data_root(data_root)
+    refs: dict[str, TableRef] = {}
+    problems: list[dict[str, str]] = []
+    taken: set[str] = set()
+    for path in _source_files(source, root):
+        relative = path.relative_to(root).as_posix()
+        detection = detect(path)
+        if not detection.readable or detection.adapter is None:
+            problems.append({"path": relative, "reason": detection.reason or "not readable"})
+            continue
+        try:
+            tables = adapter_for(path).list_tables(path)
+        except AdapterError as exc:
+            problems.append({"path": relative, "reason": str(exc)})
+            continue
+        for table in tables:
+            if source.kind == "dataset":
+                base = _dataset_table_name(path.parent)
+            elif len(tables) == 1:
+                base = _table_name(path.stem)
+            else:
+                base = _table_name(table)
+                if base in taken:
+                    base = _table_name(f"{path.stem}_{table}")
+            name = _unique(base, taken)
+            refs[name] = TableRef(name, relative, table, detection.adapter)
+    return refs, problems
+
+
+def _dataset_table_name(folder: Path) -> str:
+    manifest = folder / "manifest.json"
+    if manifest.is_file():
+        try:
+            name = json.loads(manifest.read_text(encoding="utf-8")).get("name")
+        except (OSError, ValueError):
+            name = None
+        if name:
+            return _table_name(str(name))
+    return _table_name(folder.name)
+
+
+def fingerprint(source: Source, data_root: Path | None = None) -> str:
+    """A hash of what the source reads: each file's path, size and modification time.
+
+    Statting is enough to notice a changed table without reading every byte of a large source;
+    a rewritten file gets a new mtime even when its size is unchanged.
+    """
+    root = _data_root(data_root)
+    entries: list[Any] = [source.kind, source.location]
+    for path in _source_files(source, root):
+        stat = path.stat()
+        entries.append([path.relative_to(root).as_posix(), stat.st_size, stat.st_mtime_ns])
+    return hashlib.sha256(json.dumps(entries).encode("utf-8")).hexdigest()[:32]
+
+
+def _as_text(frame: pl.DataFrame) -> pl.DataFrame:
+    """Every column as String; nested values as JSON text."""
+    columns = []
+    for name, dtype in frame.schema.items():
+        if dtype == pl.String:
+            columns.append(pl.col(name))
+        elif isinstance(dtype, pl.Struct):
+            columns.append(pl.col(name).struct.json_encode().alias(name))
+        elif isinstance(dtype, pl.List | pl.Array):
+            encoded = pl.struct(pl.col(name).alias("v")).struct.json_encode()
+            columns.append(encoded.str.slice(5, None).str.strip_suffix("}").alias(name))
+        else:
+            columns.append(pl.col(name).cast(pl.String))
+    return frame.select(columns)
+
+
+def read_raw_table(ref: TableRef, data_root: Path) -> pl.DataFrame:
+    """One source table as text with `_row_number`; delimited files are read without inference,
+    so `007` and `1,50` reach the typing phase exactly as written."""
+    path = data_root / ref.path
+    adapter = adapter_for(path)
+    if isinstance(adapter, DelimitedAdapter):
+        dialect, _ = adapter.sniff(path)
+        with utf8_path(path, dialect.encoding, bom_ok=True) as readable:
+            try:
+                frame = pl.read_csv(
+                    readable,
+                    separator=dialect.separator,
+                    has_header=dialect.has_header,
+                    infer_schema=False,
+                    truncate_ragged_lines=True,
+                    raise_if_empty=False,
+                )
+            except Exception as exc:  # polars raises several types; all mean "cannot read this"
+                raise AdapterError(f"{ref.path}: {' '.join(str(exc).split())[:300]}") from exc
+    else:
+        frame = _as_text(adapter.read(path, ref.table))
+    if ROW_NUMBER in frame.columns:
+        frame = frame.rename({ROW_NUMBER: f"{ROW_NUMBER}_source"})
+    return frame.with_row_index(ROW_NUMBER).with_columns(pl.col(ROW_NUMBER).cast(pl.Int64))
+
+
+def read_source(source: Source, data_root: Path | None = None) -> SourceTables:
+    """Every readable table of the source as raw text; unreadable ones are listed, not fatal."""
+    root = _data_root(data_root)
+    refs, problems = table_refs(source, root)
+    tables: dict[str, pl.DataFrame] = {}
+    for name, ref in refs.items():
+        try:
+            tables[name] = read_raw_table(ref, root)
+        except AdapterError as exc:
+            problems.append({"path": ref.path, "table": ref.table, "reason": str(exc)})
+    return SourceTables(tables, {name: refs[name] for name in tables}, problems)
+
+
+def load_source_tables(source: Source, data_root: Path | None = None) -> dict[str, pl.DataFrame]:
+    """Raw text tables of the source by name, each with `_row_number`."""
+    return read_source(source, data_root).tables
