@@ -6,6 +6,7 @@ the probe reports them as status `partial` naming the first ragged line it saw, 
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,6 +45,22 @@ class Dialect:
     encoding: str
     separator: str
     has_header: bool
+    decimal_comma: bool = False
+
+
+_COMMA_DECIMAL = re.compile(r"^-?\d{1,3}(\.\d{3})*,\d+$|^-?\d+,\d+$")
+_POINT_DECIMAL = re.compile(r"^-?\d+\.\d+$")
+
+
+def sniff_decimal_comma(rows: list[list[str]], separator: str) -> bool:
+    """European exports (`;`-separated, `12,5`) use a comma as the decimal mark: read them as
+    numbers. Only when no field in the sample uses a decimal point, so nothing is misread."""
+    if separator == ",":
+        return False
+    fields = [field.strip() for row in rows for field in row]
+    comma = sum(1 for f in fields if _COMMA_DECIMAL.match(f))
+    point = sum(1 for f in fields if _POINT_DECIMAL.match(f))
+    return comma > 0 and point == 0
 
 
 class DelimitedAdapter(Adapter):
@@ -76,7 +93,9 @@ class DelimitedAdapter(Adapter):
             )
         separator = sniff_delimiter(sample.text[: 64 * 1024])
         rows = [fields for _, fields in parse_rows(sample.text, separator, SNIFF_ROWS)]
-        return Dialect(sample.encoding, separator, sniff_header(rows)), sample
+        has_header = sniff_header(rows)
+        decimal_comma = sniff_decimal_comma(rows[1:] if has_header else rows, separator)
+        return Dialect(sample.encoding, separator, has_header, decimal_comma), sample
 
     def probe_schema(self, path: Path, table: str, sample_rows: int = 1000) -> ProbeResult:
         start = time.perf_counter()
@@ -94,6 +113,7 @@ class DelimitedAdapter(Adapter):
                 has_header=dialect.has_header,
                 n_rows=sample_rows,
                 infer_schema_length=sample_rows,
+                decimal_comma=dialect.decimal_comma,
                 truncate_ragged_lines=True,
                 raise_if_empty=False,
             )
@@ -131,6 +151,7 @@ class DelimitedAdapter(Adapter):
             separator=dialect.separator,
             has_header=dialect.has_header,
             infer_schema_length=INFER_ROWS,
+            decimal_comma=dialect.decimal_comma,
             truncate_ragged_lines=True,
             raise_if_empty=False,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from dat_pipeline.cli import dat_commands, profile_commands
+from dat_pipeline.cli.cancel_command import cancel
 from dat_pipeline.cli.rules_commands import rules_app
 
 app = typer.Typer(
@@ -17,6 +18,7 @@ dat_commands.register(app)
 app.add_typer(profile_commands.profiles_app, name="profiles")
 app.command("cleanup")(profile_commands.cleanup)
 app.add_typer(rules_app, name="rules")
+app.command("cancel")(cancel)
 
 
 def main() -> None:

@@ -244,7 +244,10 @@ class DatWorkflow:
         inputs.cancelled = lambda: self.store.has_event_after(run_id, "cancel", since)
         started = time.perf_counter()
         try:
-            frame = spec.compute(inputs, spec.config_model.model_validate(status.config or {}))
+            config = spec.config_model.model_validate(status.config or {})
+            if spec.check is not None:
+                spec.check(inputs, config)  # lock may have deferred it until upstream existed
+            frame = spec.compute(inputs, config)
         except Exception as exc:
             self.record_failure(run_id, stage, status.stage_id, exc)
             raise

@@ -98,6 +98,71 @@ analysis_sources = Table(
 )
 
 
+# Ingestion (SPEC 2.1, 2.4): database sources (password Fernet-encrypted, never in clear), uploaded
+# files (one row per project and checksum), and ingestion jobs with their log lines.
+db_sources = Table(
+    "db_sources",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("host", String(255)),
+    Column("port", Integer),
+    Column("database", Text, nullable=False),
+    Column("user", String(255)),
+    Column("password_encrypted", Text),
+    Column("table_name", Text),
+    Column("query", Text),
+    Column("project", String(64)),
+    Column("created_at", String(40), nullable=False),
+)
+
+ingest_uploads = Table(
+    "ingest_uploads",
+    metadata,
+    Column("upload_id", String(64), primary_key=True),
+    Column("project", String(64), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("filename", Text, nullable=False),
+    Column("path", Text, nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("format", String(32), nullable=False),
+    Column("row_count", BigInteger),
+    Column("tables", Text, nullable=False, default="[]"),
+    Column("created_at", String(40), nullable=False),
+    Index("ux_ingest_uploads_checksum", "project", "sha256", unique=True),
+)
+
+ingest_jobs = Table(
+    "ingest_jobs",
+    metadata,
+    Column("job_id", String(64), primary_key=True),
+    Column("mode", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("project", String(64), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("request", Text, nullable=False, default="{}"),
+    Column("progress", Integer, nullable=False, default=0),
+    Column("rows_processed", BigInteger, nullable=False, default=0),
+    Column("result", Text),
+    Column("error", Text),
+    Column("created_at", String(40), nullable=False),
+    Column("updated_at", String(40), nullable=False),
+)
+
+ingest_job_logs = Table(
+    "ingest_job_logs",
+    metadata,
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("job_id", String(64), nullable=False),
+    Column("level", String(8), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("at", String(40), nullable=False),
+    Index("ix_ingest_job_logs_job", "job_id", "seq"),
+)
+
+
 def _create_v1(connection: Connection) -> None:
     metadata.create_all(connection, tables=[runs, stage_status, events])
 
@@ -110,9 +175,44 @@ def _create_v3(connection: Connection) -> None:
     metadata.create_all(connection, tables=[analysis_sources])
 
 
+def _create_v4(connection: Connection) -> None:
+    metadata.create_all(
+        connection, tables=[db_sources, ingest_uploads, ingest_jobs, ingest_job_logs]
+    )
+
+
+# HTTP API (SPEC 9): bearer tokens, stored as salted scrypt hashes (the secret is shown once), and
+# the project of each run created through the API; a run with no row here belongs to `default`.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("token_id", String(32), primary_key=True),
+    Column("projects", Text, nullable=False),
+    Column("label", String(200)),
+    Column("salt", String(64), nullable=False),
+    Column("hash", String(128), nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("revoked_at", String(40)),
+)
+
+api_run_projects = Table(
+    "api_run_projects",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("project", String(64), nullable=False),
+    Index("ix_api_run_projects_project", "project"),
+)
+
+
+def _create_v5(connection: Connection) -> None:
+    metadata.create_all(connection, tables=[api_tokens, api_run_projects])
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _create_v1,
     2: _create_v2,
     3: _create_v3,
+    4: _create_v4,
+    5: _create_v5,
 }
 SCHEMA_VERSION = max(MIGRATIONS)

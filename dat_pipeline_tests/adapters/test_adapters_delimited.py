@@ -182,3 +182,23 @@ def test_an_unknown_table_name_is_reported_as_missing(tmp_path):
 
     assert probe.status == "missing"
     assert "'other'" in probe.error and "cities" in probe.error
+
+
+def test_semicolon_file_with_decimal_commas_reads_numbers(tmp_path):
+    from dat_pipeline.adapters.delimited import DelimitedAdapter
+
+    path = tmp_path / "eu.csv"
+    path.write_bytes("id;price;label\n1;7,9;café\n2;1234,50;thé\n".encode("latin-1"))
+    frame = DelimitedAdapter().read(path, "eu")
+    assert frame["price"].dtype == pl.Float64
+    assert frame["price"].to_list() == [7.9, 1234.5]
+
+
+def test_semicolon_file_with_decimal_points_is_not_misread(tmp_path):
+    from dat_pipeline.adapters.delimited import DelimitedAdapter
+
+    path = tmp_path / "points.csv"
+    path.write_text("id;price;note\n1;7.9;a,b\n2;3.5;c\n")
+    frame = DelimitedAdapter().read(path, "points")
+    assert frame["price"].to_list() == [7.9, 3.5]
+    assert frame["note"].to_list() == ["a,b", "c"]

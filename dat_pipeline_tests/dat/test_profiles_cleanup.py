@@ -34,7 +34,7 @@ from dat_pipeline.dat.profiles import (
     update_profile,
 )
 from dat_pipeline.dat.workflow import DatWorkflow
-from dat_pipeline.store import ControlStore
+from dat_pipeline.store import ControlStore, schema
 
 SALES = {
     "name": "quarterly sales",
@@ -123,7 +123,7 @@ def test_a_store_at_schema_v1_gains_the_profiles_table(tmp_path: Path):
     old.dispose()
     upgraded = ControlStore(url)
     try:
-        assert upgraded.schema_version() == 2
+        assert upgraded.schema_version() == schema.SCHEMA_VERSION
         assert create_profile(upgraded, sales()).profile_id == sales().profile_id
     finally:
         upgraded.dispose()

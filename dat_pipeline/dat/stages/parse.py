@@ -21,6 +21,7 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow.parquet as pq
+from polars.io.plugins import register_io_source
 from pydantic import Field
 
 from dat_pipeline.cleaning import Rule, RuleRunner
@@ -96,8 +97,30 @@ def table_paths(work_dir: Path, path: str, table: str) -> tuple[Path, Path]:
     return work_dir / "tables" / f"{name}.parquet", work_dir / "rejects" / f"{name}.parquet"
 
 
+def _conform(frame: pl.DataFrame, schema: pl.Schema, label: str, rows: int) -> pl.DataFrame:
+    """A later chunk in the schema of the first one, or an error naming what changed."""
+    if set(frame.columns) != set(schema.names()):
+        raise DatError(
+            f"{label}: rows {rows:,}+ have columns {frame.columns}, the first chunk had "
+            f"{schema.names()}; the file is inconsistent"
+        )
+    try:
+        return frame.select(schema.names()).cast(dict(schema))
+    except pl.exceptions.PolarsError:
+        changed = {
+            name: f"{schema[name]} -> {dtype}"
+            for name, dtype in frame.schema.items()
+            if dtype != schema[name]
+        }
+        raise DatError(
+            f"{label}: column types change after row {rows:,} ({changed}); raise parse "
+            "chunk_rows or add a CAST rule for those columns"
+        ) from None
+
+
 class _ChunkWriter:
-    """A Parquet writer opened on the first chunk; later chunks must have that chunk's schema."""
+    """A Parquet writer opened on the first chunk (for rejects, which arrive as a side stream);
+    later chunks must have the first chunk's schema."""
 
     def __init__(self, path: Path, label: str):
         self.path = path
@@ -115,7 +138,7 @@ class _ChunkWriter:
             categorical = any("Categorical" in str(t) or "Enum" in str(t) for t in frame.dtypes)
             self.compat = pl.CompatLevel.oldest() if categorical else pl.CompatLevel.newest()
         elif frame.schema != self.schema:
-            frame = self._conform(frame)
+            frame = _conform(frame, self.schema, self.label, self.rows)
         table = frame.to_arrow(compat_level=self.compat)
         if self.writer is None:
             # Dictionary encoding costs more than it saves on the high-cardinality columns of
@@ -125,26 +148,6 @@ class _ChunkWriter:
             )
         self.writer.write_table(table)
         self.rows += frame.height
-
-    def _conform(self, frame: pl.DataFrame) -> pl.DataFrame:
-        assert self.schema is not None
-        if set(frame.columns) != set(self.schema.names()):
-            raise DatError(
-                f"{self.label}: rows {self.rows:,}+ have columns {frame.columns}, the first "
-                f"chunk had {self.schema.names()}; the file is inconsistent"
-            )
-        try:
-            return frame.select(self.schema.names()).cast(dict(self.schema))
-        except pl.exceptions.PolarsError:
-            changed = {
-                name: f"{self.schema[name]} -> {dtype}"
-                for name, dtype in frame.schema.items()
-                if dtype != self.schema[name]
-            }
-            raise DatError(
-                f"{self.label}: column types change after row {self.rows:,} ({changed}); "
-                "raise parse chunk_rows or add a CAST rule for those columns"
-            ) from None
 
     def close(self, metadata: dict[str, str] | None = None) -> None:
         if self.writer is not None:
@@ -224,56 +227,80 @@ class _Extraction:
         # empty table).
         yield adapter.read(source, self.selected.table)
 
-    def run(self, source: Path, output: Path, rejects: Path, metadata: Future[str]) -> TableResult:
+    def cleaned(
+        self, source: Path, stack: contextlib.ExitStack, rejects: Path
+    ) -> Iterator[pl.DataFrame]:
+        """The mapped, cleaned chunks of the table; rejected rows go to `rejects` on the way."""
+        label = self.selected.label
+        runner: RuleRunner | None = None
+        labels: dict[str, str] = {}
+        warns = first = True
+        offset = 0
+        for raw in self.chunks(source):
+            chunk = apply_mapping(raw, self.selected.mapping, where=label)
+            if first:
+                rules = rules_for(chunk.columns, self.all_rules)
+                runner = RuleRunner(rules) if rules else None
+                labels = rule_label_map(chunk.columns, self.all_rules)
+                warns = any(rule.severity == "warn" for rule in rules)
+                first = False
+            kept = chunk
+            if runner is not None:
+                result = runner.apply(chunk, row_offset=offset)
+                kept = result.kept.drop(ROW_NUMBER)
+                kept = _relabel(kept, FLAGS, labels) if warns else kept.drop(FLAGS)
+                if result.rows_rejected:
+                    if self.rejects_writer is None:
+                        self.rejects_writer = _ChunkWriter(
+                            stack.enter_context(atomic_path(rejects)), f"{label} rejects"
+                        )
+                        stack.callback(self.rejects_writer.abort)
+                    self.rejects_writer.write(_relabel(result.rejects, "rules", labels))
+            offset += chunk.height
+            yield kept
+            self.progress.chunk(self.selected, offset)
+            self.inputs.raise_if_cancelled()
+
+    def run(self, source: Path, output: Path, rejects: Path, checksum: Future[str]) -> TableResult:
         label = self.selected.label
         rejects.unlink(missing_ok=True)  # left by an attempt killed before its output was renamed
+        self.rejects_writer: _ChunkWriter | None = None
         with contextlib.ExitStack() as stack:
-            kept_writer = _ChunkWriter(stack.enter_context(atomic_path(output)), label)
-            stack.callback(kept_writer.abort)
-            rejects_writer: _ChunkWriter | None = None
-            runner: RuleRunner | None = None
-            labels: dict[str, str] = {}
-            warns = False
-            offset = 0
-            for raw in self.chunks(source):
-                chunk = apply_mapping(raw, self.selected.mapping, where=label)
-                if offset == 0:
-                    rules = rules_for(chunk.columns, self.all_rules)
-                    runner = RuleRunner(rules) if rules else None
-                    labels = rule_label_map(chunk.columns, self.all_rules)
-                    warns = any(rule.severity == "warn" for rule in rules)
-                if runner is None:
-                    kept = chunk
-                else:
-                    result = runner.apply(chunk, row_offset=offset)
-                    kept = result.kept.drop(ROW_NUMBER)
-                    kept = _relabel(kept, FLAGS, labels) if warns else kept.drop(FLAGS)
-                    if result.rows_rejected:
-                        if rejects_writer is None:
-                            rejects_writer = _ChunkWriter(
-                                stack.enter_context(atomic_path(rejects)), f"{label} rejects"
-                            )
-                            stack.callback(rejects_writer.abort)
-                        rejects_writer.write(_relabel(result.rejects, "rules", labels))
-                kept_writer.write(kept)
-                offset += chunk.height
-                self.progress.chunk(self.selected, offset)
-                self.inputs.raise_if_cancelled()
-            sha = {SHA_KEY: metadata.result()}
-            if rejects_writer is not None:
-                rejects_writer.close(sha)
-            kept_writer.close(sha)
+            tmp = stack.enter_context(atomic_path(output))
+            frames = self.cleaned(source, stack, rejects)
+            stack.callback(frames.close)  # on error: stop the adapter's stream too
+            first = next(frames)
+            schema = first.schema
+
+            def chunks(*_: object) -> Iterator[pl.DataFrame]:
+                yield first
+                written = first.height
+                for frame in frames:
+                    yield (
+                        frame if frame.schema == schema else _conform(frame, schema, label, written)
+                    )
+                    written += frame.height
+
+            # Polars' streaming Parquet sink pulls the chunks (bounded memory) and writes them
+            # with its parallel encoder; the checksum goes into the footer, written last.
+            register_io_source(chunks, schema=schema).sink_parquet(
+                tmp,
+                compression="zstd",
+                metadata=lambda _context: {SHA_KEY: checksum.result()},
+            )
+            if self.rejects_writer is not None:
+                self.rejects_writer.close({SHA_KEY: checksum.result()})
         # Leaving the stack renamed rejects first, then the output: the output is the checkpoint.
         root = self.inputs.data_root
         return TableResult(
             path=self.selected.path,
             table=self.selected.table,
             status="done",
-            rows=kept_writer.rows,
-            rows_rejected=rejects_writer.rows if rejects_writer else 0,
+            rows=pq.ParquetFile(output).metadata.num_rows,
+            rows_rejected=self.rejects_writer.rows if self.rejects_writer else 0,
             output=relative_to_root(root, output),
-            rejects=relative_to_root(root, rejects) if rejects_writer else None,
-            source_sha256=sha[SHA_KEY],
+            rejects=relative_to_root(root, rejects) if self.rejects_writer else None,
+            source_sha256=checksum.result(),
         )
 
 

@@ -1,0 +1,571 @@
+"""Runs analysis phases for a source: inputs from stored results, results persisted as Parquet.
+
+Layout: `<data root>/analysis/<source>/<phase>/<name>.parquet` per result table plus `meta.json`
+(status, fingerprint, version, duration, summary, figures), written last, so a `meta.json` with
+status `ok` means every table it lists is complete. DuckDB sees the results as views
+`"<source>"."<phase>__<name>"` over those files (`register_views`), so the warehouse holds no copy
+and is opened only for a few DDL statements.
+
+Skipping: a phase's fingerprint hashes its code version, its options and its inputs: the source
+fingerprint for `import`, the upstream phases' fingerprints for every other phase. A phase whose
+`meta.json` holds the same fingerprint is not run again. Because the fingerprints chain, the whole
+set can be computed before anything runs (`expected_fingerprints`), which is how `dat analysis run`
+selects only the phases that changed.
+
+No Dagster import: `dat_pipeline.defs.analysis` wraps these functions as assets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from dat_pipeline.analysis.phase import PhaseContext, PhaseResult, PhaseSpec
+from dat_pipeline.analysis.sources import (
+    AnalysisError,
+    Source,
+    check_source_name,
+    fingerprint,
+    get_source,
+    read_source,
+)
+from dat_pipeline.dat.errors import NotFoundError
+from dat_pipeline.files import write_parquet_atomic, write_text_atomic
+from dat_pipeline.settings import get_settings
+from dat_pipeline.store import ControlStore, open_store
+
+ANALYSIS_DIR = "analysis"
+META_FILE = "meta.json"
+RAW_PREFIX = "raw__"
+TYPED_PREFIX = "typed__"
+_RESULT_NAME = re.compile(r"^[A-Za-z0-9_]{1,120}$")
+
+
+class PhaseFailedError(AnalysisError):
+    """A phase raised; its dependents cannot run. The message names the source and the phase."""
+
+
+# -- the phase graph -------------------------------------------------------------------------
+class PhaseGraph:
+    """The phases of a registry and the dependency graph between them."""
+
+    def __init__(self, specs: Sequence[PhaseSpec]):
+        self.specs: dict[str, PhaseSpec] = {}
+        for spec in specs:
+            if spec.name in self.specs:
+                raise AnalysisError(f"phase {spec.name!r} is registered twice")
+            missing = [need for need in spec.needs if need not in self.specs]
+            if missing:
+                raise AnalysisError(
+                    f"phase {spec.name!r} needs {missing}, which are not registered before it"
+                )
+            self.specs[spec.name] = spec
+        self.order: list[str] = list(self.specs)
+
+    def spec(self, phase: str) -> PhaseSpec:
+        if phase not in self.specs:
+            raise NotFoundError(f"no analysis phase {phase!r}; phases: {', '.join(self.order)}")
+        return self.specs[phase]
+
+    def needs(self, phase: str) -> tuple[str, ...]:
+        return self.spec(phase).needs
+
+    def ancestors(self, phase: str) -> list[str]:
+        found: set[str] = set()
+        stack = list(self.needs(phase))
+        while stack:
+            current = stack.pop()
+            if current not in found:
+                found.add(current)
+                stack.extend(self.needs(current))
+        return [name for name in self.order if name in found]
+
+    def descendants(self, phase: str) -> list[str]:
+        self.spec(phase)
+        found: set[str] = set()
+        for name in self.order:
+            if any(need == phase or need in found for need in self.needs(name)):
+                found.add(name)
+        return [name for name in self.order if name in found]
+
+    def closure(self, phases: Sequence[str]) -> list[str]:
+        """`phases` and everything they need, in graph order."""
+        wanted = set(phases)
+        for phase in phases:
+            wanted.update(self.ancestors(phase))
+        return [name for name in self.order if name in wanted]
+
+    def text(self) -> str:
+        width = max(len(name) for name in self.order)
+        return "\n".join(
+            f"{name:<{width}}  <- {', '.join(self.needs(name)) or '(source tables)'}"
+            for name in self.order
+        )
+
+    def mermaid(self) -> str:
+        lines = ["graph TD"]
+        for name in self.order:
+            node = _mermaid_id(name)
+            lines.append(f'  {node}["{name}"]')
+        for name in self.order:
+            for need in self.needs(name):
+                lines.append(f"  {_mermaid_id(need)} --> {_mermaid_id(name)}")
+        return "\n".join(lines)
+
+
+def _mermaid_id(name: str) -> str:
+    return f"p_{name}"  # `import` and `graph` are not safe bare Mermaid node ids
+
+
+_DEFAULT_GRAPH: PhaseGraph | None = None
+
+
+def default_graph() -> PhaseGraph:
+    """The graph of the registered phases (imported on first use)."""
+    global _DEFAULT_GRAPH
+    if _DEFAULT_GRAPH is None:
+        from dat_pipeline.analysis.phases import PHASES
+
+        _DEFAULT_GRAPH = PhaseGraph(PHASES)
+    return _DEFAULT_GRAPH
+
+
+# -- stored results --------------------------------------------------------------------------
+class StoredTables(Mapping[str, pl.DataFrame]):
+    """Result tables of a phase, read from Parquet on first access (large ones are never read
+    by phases that do not use them)."""
+
+    def __init__(self, folder: Path, names: Sequence[str], preloaded: Mapping[str, Any] = ()):
+        self.folder = folder
+        self.names = list(names)
+        self._cache: dict[str, pl.DataFrame] = dict(preloaded)
+
+    def __getitem__(self, name: str) -> pl.DataFrame:
+        if name not in self._cache:
+            if name not in self.names:
+                raise KeyError(name)
+            self._cache[name] = pl.read_parquet(self.folder / f"{name}.parquet")
+        return self._cache[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+@dataclass
+class PhaseMeta:
+    phase: str
+    source: str
+    status: str  # ok | failed
+    fingerprint: str
+    version: str
+    inputs: list[str]
+    duration_s: float
+    finished_at: str
+    summary: str = ""
+    figures: dict[str, Any] = field(default_factory=dict)
+    tables: dict[str, dict[str, int]] = field(default_factory=dict)
+    error: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(self.__dict__, indent=2, ensure_ascii=False, default=_jsonable) + "\n"
+
+    @classmethod
+    def from_file(cls, path: Path) -> PhaseMeta | None:
+        try:
+            body = json.loads(path.read_text(encoding="utf-8"))
+            return cls(**body)
+        except (OSError, ValueError, TypeError):
+            return None
+
+
+@dataclass
+class PhaseOutcome:
+    """What running (or skipping) one phase gave."""
+
+    phase: str
+    source: str
+    fingerprint: str
+    skipped: bool
+    meta: PhaseMeta
+    tables: Mapping[str, pl.DataFrame]
+
+    @property
+    def duration_s(self) -> float:
+        return self.meta.duration_s
+
+
+@dataclass(frozen=True)
+class PhaseState:
+    phase: str
+    state: str  # ok | stale | missing | failed | blocked
+    fingerprint: str | None
+    expected: str
+    duration_s: float | None
+    finished_at: str | None
+    error: str | None
+    blocked_by: tuple[str, ...] = ()
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    return str(value)
+
+
+def phase_fingerprint(spec: PhaseSpec, inputs: Sequence[str], options: Mapping[str, Any]) -> str:
+    payload = {
+        "phase": spec.name,
+        "version": spec.version,
+        "inputs": list(inputs),
+        "options": dict(options),
+    }
+    text = json.dumps(payload, sort_keys=True, default=_jsonable)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class AnalysisRunner:
+    """Phases of the sources in one control store and data root."""
+
+    def __init__(
+        self,
+        store: ControlStore | None = None,
+        data_root: Path | None = None,
+        graph: PhaseGraph | None = None,
+        warehouse: Path | None = None,
+    ):
+        settings = get_settings()
+        self.store = store or open_store(settings.store_url)
+        self.data_root = Path(data_root or settings.data_root).resolve()
+        self.graph = graph or default_graph()
+        self.warehouse = Path(warehouse or self.data_root / "warehouse.duckdb")
+
+    # -- locations --------------------------------------------------------------------------
+    def source_dir(self, source: str) -> Path:
+        return self.data_root / ANALYSIS_DIR / check_source_name(source)
+
+    def phase_dir(self, source: str, phase: str) -> Path:
+        return self.source_dir(source) / self.graph.spec(phase).name
+
+    def read_meta(self, source: str, phase: str) -> PhaseMeta | None:
+        return PhaseMeta.from_file(self.phase_dir(source, phase) / META_FILE)
+
+    def stored_tables(self, source: str, phase: str) -> StoredTables:
+        meta = self.read_meta(source, phase)
+        names = list(meta.tables) if meta is not None and meta.status == "ok" else []
+        return StoredTables(self.phase_dir(source, phase), names)
+
+    def source(self, name: str) -> Source:
+        return get_source(self.store, name)
+
+    # -- fingerprints and state -------------------------------------------------------------
+    def expected_fingerprints(self, source: Source) -> dict[str, str]:
+        """Every phase's fingerprint if the whole chain ran on the source as it is now."""
+        source_fp = fingerprint(source, self.data_root)
+        expected: dict[str, str] = {}
+        for name in self.graph.order:
+            spec = self.graph.spec(name)
+            inputs = [expected[need] for need in spec.needs] if spec.needs else [source_fp]
+            expected[name] = phase_fingerprint(spec, inputs, source.options)
+        return expected
+
+    def states(self, source_name: str) -> list[PhaseState]:
+        """Each phase: ok (current), stale (inputs or code changed), missing, failed, or blocked
+        (a phase it needs failed)."""
+        source = self.source(source_name)
+        expected = self.expected_fingerprints(source)
+        raw: dict[str, PhaseState] = {}
+        for name in self.graph.order:
+            meta = self.read_meta(source_name, name)
+            if meta is None:
+                state = "missing"
+            elif meta.status != "ok":
+                state = "failed"
+            elif meta.fingerprint != expected[name] or not self._files_complete(source_name, meta):
+                state = "stale"
+            else:
+                state = "ok"
+            raw[name] = PhaseState(
+                phase=name,
+                state=state,
+                fingerprint=meta.fingerprint if meta else None,
+                expected=expected[name],
+                duration_s=meta.duration_s if meta else None,
+                finished_at=meta.finished_at if meta else None,
+                error=meta.error if meta else None,
+            )
+        states = []
+        for name in self.graph.order:
+            failed = [a for a in self.graph.ancestors(name) if raw[a].state == "failed"]
+            current = raw[name]
+            if failed and current.state != "failed":
+                current = PhaseState(
+                    **{**current.__dict__, "state": "blocked", "blocked_by": tuple(failed)}
+                )
+            states.append(current)
+        return states
+
+    def _files_complete(self, source: str, meta: PhaseMeta) -> bool:
+        folder = self.phase_dir(source, meta.phase)
+        return all((folder / f"{name}.parquet").is_file() for name in meta.tables)
+
+    def plan(self, source_name: str, phases: Sequence[str] | None = None) -> dict[str, str]:
+        """State per phase of `phases` and what they need (default: all), in graph order."""
+        selected = set(self.graph.closure(phases) if phases else self.graph.order)
+        return {s.phase: s.state for s in self.states(source_name) if s.phase in selected}
+
+    # -- running ----------------------------------------------------------------------------
+    def run_phase(
+        self, source_name: str, phase: str, log: Callable[[str], None] | None = None
+    ) -> PhaseOutcome:
+        """Run `phase` for the source, or return the stored result when its fingerprint is the
+        one recorded. Raises `PhaseFailedError` (after recording the failure) when it raises."""
+        log = log or (lambda _message: None)
+        source = self.source(source_name)
+        spec = self.graph.spec(phase)
+        inputs = self._inputs(source, spec)
+        fp = phase_fingerprint(spec, inputs, source.options)
+        folder = self.phase_dir(source.name, spec.name)
+        meta = self.read_meta(source.name, spec.name)
+        if (
+            meta is not None
+            and meta.status == "ok"
+            and meta.fingerprint == fp
+            and self._files_complete(source.name, meta)
+        ):
+            log(f"{spec.name}: unchanged (fingerprint {fp}), skipped")
+            return PhaseOutcome(
+                spec.name, source.name, fp, True, meta, StoredTables(folder, list(meta.tables))
+            )
+        context = self._context(source, spec, log)
+        (folder / META_FILE).unlink(missing_ok=True)
+        start = time.perf_counter()
+        try:
+            result = spec.run(context)
+            self._check_result(spec, result)
+            duration = time.perf_counter() - start
+            meta = self._persist(source.name, spec, fp, inputs, duration, result)
+        except Exception as exc:
+            duration = time.perf_counter() - start
+            message = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            self._record_failure(source.name, spec, fp, inputs, duration, message)
+            raise PhaseFailedError(
+                f"phase {spec.name} of source {source.name} failed: {message}"
+            ) from exc
+        log(f"{spec.name}: computed in {duration:.2f} s, {len(result.tables)} result tables")
+        return PhaseOutcome(spec.name, source.name, fp, False, meta, result.tables)
+
+    def _inputs(self, source: Source, spec: PhaseSpec) -> list[str]:
+        if not spec.needs:
+            return [fingerprint(source, self.data_root)]
+        inputs = []
+        for need in spec.needs:
+            meta = self.read_meta(source.name, need)
+            if meta is None or meta.status != "ok":
+                state = "failed" if meta is not None else "not run"
+                raise AnalysisError(
+                    f"phase {spec.name} of source {source.name} needs {need}, which is {state}; "
+                    f"run it first: dat analysis run {source.name} --phase {spec.name}"
+                )
+            inputs.append(meta.fingerprint)
+        return inputs
+
+    def _context(self, source: Source, spec: PhaseSpec, log: Callable[[str], None]) -> PhaseContext:
+        options = dict(source.options)
+        ancestors = self.graph.ancestors(spec.name)
+        results: dict[str, PhaseResult] = {}
+        tables: dict[str, pl.DataFrame]
+        provider, prefix = None, ""
+        if "typing" in ancestors:
+            provider, prefix = "typing", TYPED_PREFIX
+        elif "import" in ancestors:
+            provider, prefix = "import", RAW_PREFIX
+        if not spec.needs:
+            read = read_source(source, self.data_root)
+            tables = read.tables
+            options["_source_problems"] = read.problems
+            options["_source_refs"] = {
+                name: {"path": ref.path, "table": ref.table} for name, ref in read.refs.items()
+            }
+        else:
+            tables = {}
+        for ancestor in ancestors:
+            stored = self.stored_tables(source.name, ancestor)
+            if ancestor == provider:
+                for name in stored:
+                    if name.startswith(prefix):
+                        tables[name[len(prefix) :]] = stored[name]
+            meta = self.read_meta(source.name, ancestor)
+            results[ancestor] = PhaseResult(
+                tables=stored,  # type: ignore[arg-type]  # a lazy Mapping, read on access
+                summary=meta.summary if meta else "",
+                figures=meta.figures if meta else {},
+            )
+        return PhaseContext(
+            source=source.name, tables=tables, results=results, options=options, log=log
+        )
+
+    @staticmethod
+    def _check_result(spec: PhaseSpec, result: Any) -> None:
+        if not isinstance(result, PhaseResult):
+            raise AnalysisError(
+                f"phase {spec.name} returned {type(result).__name__}, not a PhaseResult"
+            )
+        for name, frame in result.tables.items():
+            if not _RESULT_NAME.match(name):
+                raise AnalysisError(
+                    f"phase {spec.name}: result table name {name!r} must be letters, digits, _"
+                )
+            if not isinstance(frame, pl.DataFrame):
+                raise AnalysisError(
+                    f"phase {spec.name}: result table {name!r} is a {type(frame).__name__}, "
+                    "not a polars DataFrame"
+                )
+
+    def _persist(
+        self,
+        source: str,
+        spec: PhaseSpec,
+        fp: str,
+        inputs: list[str],
+        duration: float,
+        result: PhaseResult,
+    ) -> PhaseMeta:
+        folder = self.phase_dir(source, spec.name)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, frame in result.tables.items():
+            try:
+                write_parquet_atomic(folder / f"{name}.parquet", frame)
+            except Exception as exc:
+                raise AnalysisError(
+                    f"result table {name!r} cannot be written as Parquet: {exc}"
+                ) from exc
+        self._remove_tables(folder, keep=set(result.tables))
+        figures = json.loads(json.dumps(result.figures or {}, default=_jsonable))
+        meta = PhaseMeta(
+            phase=spec.name,
+            source=source,
+            status="ok",
+            fingerprint=fp,
+            version=spec.version,
+            inputs=inputs,
+            duration_s=round(duration, 4),
+            finished_at=_now(),
+            summary=result.summary or "",
+            figures=figures,
+            tables={
+                name: {"rows": frame.height, "columns": frame.width}
+                for name, frame in result.tables.items()
+            },
+        )
+        write_text_atomic(folder / META_FILE, meta.to_json())
+        return meta
+
+    def _record_failure(
+        self,
+        source: str,
+        spec: PhaseSpec,
+        fp: str,
+        inputs: list[str],
+        duration: float,
+        message: str,
+    ) -> None:
+        folder = self.phase_dir(source, spec.name)
+        self._remove_tables(folder, keep=set())
+        meta = PhaseMeta(
+            phase=spec.name,
+            source=source,
+            status="failed",
+            fingerprint=fp,
+            version=spec.version,
+            inputs=inputs,
+            duration_s=round(duration, 4),
+            finished_at=_now(),
+            error=message,
+        )
+        write_text_atomic(folder / META_FILE, meta.to_json())
+
+    @staticmethod
+    def _remove_tables(folder: Path, keep: set[str]) -> None:
+        if folder.is_dir():
+            for path in folder.glob("*.parquet"):
+                if path.stem not in keep:
+                    path.unlink(missing_ok=True)
+
+    # -- warehouse views and reset ----------------------------------------------------------
+    def register_views(self, source_name: str) -> list[str]:
+        """Create `"<source>"."<phase>__<name>"` views over the current results and drop the
+        views of results that are gone. Opens the warehouse only for these statements."""
+        from dat_pipeline.dat.warehouse import _string_literal, connect, quote_identifier
+
+        check_source_name(source_name)
+        wanted: dict[str, Path] = {}
+        for phase in self.graph.order:
+            meta = self.read_meta(source_name, phase)
+            if meta is None or meta.status != "ok":
+                continue
+            for name in meta.tables:
+                path = self.phase_dir(source_name, phase) / f"{name}.parquet"
+                if path.is_file():
+                    wanted[f"{phase}__{name}"] = path
+        schema = quote_identifier(source_name)
+        with connect(self.warehouse) as connection:
+            connection.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            existing = {
+                row[0]
+                for row in connection.execute(
+                    "SELECT view_name FROM duckdb_views() WHERE schema_name = ? AND NOT internal",
+                    [source_name],
+                ).fetchall()
+            }
+            for view in sorted(existing - set(wanted)):
+                connection.execute(f"DROP VIEW IF EXISTS {schema}.{quote_identifier(view)}")
+            for view, path in wanted.items():
+                connection.execute(
+                    f"CREATE OR REPLACE VIEW {schema}.{quote_identifier(view)} AS SELECT * "
+                    f"FROM read_parquet({_string_literal(path.as_posix())})"
+                )
+        return [f"{source_name}.{view}" for view in wanted]
+
+    def reset(self, source_name: str, phase: str | None = None) -> list[str]:
+        """Delete the stored results of `phase` and its dependents (default: every phase)."""
+        self.source(source_name)
+        phases = self.graph.order if phase is None else [phase, *self.graph.descendants(phase)]
+        removed = []
+        for name in phases:
+            folder = self.phase_dir(source_name, name)
+            if folder.exists():
+                shutil.rmtree(folder)
+                removed.append(name)
+        return removed
+
+    def load_result(self, source_name: str, phase: str) -> PhaseResult | None:
+        """The stored result of a phase (lazy tables), or None when it has no usable result."""
+        meta = self.read_meta(source_name, phase)
+        if meta is None or meta.status != "ok":
+            return None
+        return PhaseResult(
+            tables=StoredTables(self.phase_dir(source_name, phase), list(meta.tables)),  # type: ignore[arg-type]
+            summary=meta.summary,
+            figures=meta.figures,
+        )

@@ -1,0 +1,80 @@
+"""JSON views of the DAT domain: the documents `dat ... --json` prints and the HTTP API returns.
+
+One home for each shape, so the CLI contract (SPEC 0.2) and the API responses cannot diverge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from dat_pipeline.dat import profiles as profile_api
+from dat_pipeline.dat.cleanup import CleanupItem
+from dat_pipeline.dat.profiles import Profile, ProfileRecord
+from dat_pipeline.dat.workflow import DatWorkflow
+from dat_pipeline.store import ControlStore, RunRecord, StageStatus
+
+
+def run_dict(run: RunRecord) -> dict[str, Any]:
+    """A run: run_id, name, profile_id, follow, created_at."""
+    return asdict(run)
+
+
+def status_dict(flow: DatWorkflow, status: StageStatus) -> dict[str, Any]:
+    """One stage of a run: its lock state, stage id, kept config and artifact path."""
+    artifact = flow.artifact_path(status)
+    return {
+        "stage": status.stage,
+        "state": status.state,
+        "stage_id": status.stage_id,
+        "locked_at": status.locked_at,
+        "completed": status.completed,
+        "error": status.error,
+        "artifact": str(artifact) if artifact else None,
+        "config": status.config,
+    }
+
+
+def run_status(flow: DatWorkflow, run_id: str) -> dict[str, Any]:
+    """Every stage of a run, in graph order (`dat status --json`)."""
+    return {"run_id": run_id, "stages": [status_dict(flow, s) for s in flow.status(run_id)]}
+
+
+def artifact_rows(flow: DatWorkflow, run_id: str, stage: str, limit: int) -> dict[str, Any]:
+    """The first `limit` rows of a stage's artifact and its row count (`dat show --json`)."""
+    status = flow.stage_status(run_id, stage)
+    frame = flow.load_artifact(run_id, stage)
+    return {
+        "stage": stage,
+        "stage_id": status.stage_id,
+        "row_count": frame.height,
+        "rows": frame.head(limit).to_dicts(),
+    }
+
+
+def cleanup_report(run_id: str, items: list[CleanupItem], applied: bool) -> dict[str, Any]:
+    """What a cleanup would delete (dry run) or deleted (`dat cleanup --json`)."""
+    return {
+        "run_id": run_id,
+        "applied": applied,
+        "items": [item.to_dict() for item in items],
+        "count": len(items),
+        "bytes": sum(item.bytes for item in items),
+    }
+
+
+def save_profile(store: ControlStore, profile: Profile) -> dict[str, Any]:
+    """Save a profile; `created` is false when the same body was already the current version."""
+    existed = profile_api.get_profile_or_none(store, profile.profile_id)
+    record = profile_api.create_profile(store, profile)
+    return {**record.to_dict(), "created": existed is None or not existed.current}
+
+
+def replace_profile(store: ControlStore, current: ProfileRecord, profile: Profile) -> dict[str, Any]:
+    """Replace a profile's body; `changed` is false when the new body equals the current one."""
+    record = profile_api.update_profile(store, current.profile_id, profile)
+    return {
+        **record.to_dict(),
+        "previous_id": current.profile_id,
+        "changed": record.profile_id != current.profile_id,
+    }
