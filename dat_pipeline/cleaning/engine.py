@@ -26,7 +26,11 @@ from dat_pipeline.cleaning.rules import (
 FLAGS = "_flags"
 KEPT = "_kept"
 _FAILURES = f"{INTERNAL_PREFIX}failures"
-_RESERVED = {ROW_NUMBER, FLAGS, "rules", "columns", "values"}
+# Rejects carry the failures beside the row's own columns, under names data rarely uses.
+REJECT_RULES = "_reject_rules"
+REJECT_COLUMNS = "_reject_columns"
+REJECT_VALUES = "_reject_values"
+_RESERVED = {ROW_NUMBER, FLAGS, REJECT_RULES, REJECT_COLUMNS, REJECT_VALUES}
 
 
 @dataclass
@@ -178,9 +182,9 @@ class RuleRunner:
                 *(
                     pl.col(_FAILURES).list.eval(pl.element().struct.field(field)).alias(name)
                     for field, name in (
-                        ("rule", "rules"),
-                        ("column", "columns"),
-                        ("value", "values"),
+                        ("rule", REJECT_RULES),
+                        ("column", REJECT_COLUMNS),
+                        ("value", REJECT_VALUES),
                     )
                 ),
             )

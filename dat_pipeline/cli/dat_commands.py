@@ -13,9 +13,10 @@ import yaml
 from dat_pipeline.cli.output import JsonOption, emit_json, emit_table, fail, handles_errors
 from dat_pipeline.dat.errors import DatError
 from dat_pipeline.dat.profiles import create_run_from_profile
+from dat_pipeline.dat.views import artifact_rows, status_dict
 from dat_pipeline.dat.workflow import DatWorkflow
 from dat_pipeline.settings import get_settings
-from dat_pipeline.store import StageStatus, open_store
+from dat_pipeline.store import open_store
 
 runs_app = typer.Typer(help="Create, list and show DAT runs.", no_args_is_help=True)
 
@@ -23,20 +24,6 @@ runs_app = typer.Typer(help="Create, list and show DAT runs.", no_args_is_help=T
 def workflow() -> DatWorkflow:
     settings = get_settings()
     return DatWorkflow(open_store(settings.store_url), settings.data_root)
-
-
-def status_dict(flow: DatWorkflow, status: StageStatus) -> dict[str, Any]:
-    artifact = flow.artifact_path(status)
-    return {
-        "stage": status.stage,
-        "state": status.state,
-        "stage_id": status.stage_id,
-        "locked_at": status.locked_at,
-        "completed": status.completed,
-        "error": status.error,
-        "artifact": str(artifact) if artifact else None,
-        "config": status.config,
-    }
 
 
 def _print_status(flow: DatWorkflow, run_id: str, as_json: bool) -> None:
@@ -278,19 +265,12 @@ def show(
 ) -> None:
     """The rows of a stage's artifact."""
     flow = workflow()
-    status = flow.stage_status(run_id, stage)
-    frame = flow.load_artifact(run_id, stage)
-    head = frame.head(limit)
     if as_json:
-        emit_json(
-            {
-                "stage": stage,
-                "stage_id": status.stage_id,
-                "row_count": frame.height,
-                "rows": head.to_dicts(),
-            }
-        )
+        emit_json(artifact_rows(flow, run_id, stage, limit))
     else:
+        status = flow.stage_status(run_id, stage)
+        frame = flow.load_artifact(run_id, stage)
+        head = frame.head(limit)
         emit_table(
             f"{stage} {status.stage_id} ({frame.height} rows)",
             head.columns,

@@ -14,6 +14,7 @@ from dat_pipeline.dat import profiles as profile_api
 from dat_pipeline.dat.cleanup import apply_cleanup, plan_cleanup
 from dat_pipeline.dat.errors import DatError
 from dat_pipeline.dat.profiles import ProfileRecord, parse_profile
+from dat_pipeline.dat.views import cleanup_report, replace_profile, save_profile
 from dat_pipeline.settings import get_settings
 from dat_pipeline.store import ControlStore, open_store
 
@@ -104,14 +105,12 @@ def profiles_create(
         formats=formats,
     )
     profile = parse_profile(body, str(file) if file else "profile")
-    store = _store()
-    existed = profile_api.get_profile_or_none(store, profile.profile_id)
-    record = profile_api.create_profile(store, profile)
-    created = existed is None or not existed.current
+    saved = save_profile(_store(), profile)
     if as_json:
-        emit_json({**record.to_dict(), "created": created})
+        emit_json(saved)
     else:
-        _print_record(record, "created" if created else "unchanged (same body)")
+        record = profile_api.get_profile(_store(), saved["profile_id"])
+        _print_record(record, "created" if saved["created"] else "unchanged (same body)")
 
 
 @profiles_app.command("list")
@@ -192,12 +191,12 @@ def profiles_update(
         formats=formats,
     )
     profile = parse_profile(body, str(file) if file else "profile")
-    record = profile_api.update_profile(store, current.profile_id, profile)
-    changed = record.profile_id != current.profile_id
+    replaced = replace_profile(store, current, profile)
     if as_json:
-        emit_json({**record.to_dict(), "previous_id": current.profile_id, "changed": changed})
+        emit_json(replaced)
     else:
-        _print_record(record, "updated" if changed else "unchanged (same body)")
+        record = profile_api.get_profile(store, replaced["profile_id"])
+        _print_record(record, "updated" if replaced["changed"] else "unchanged (same body)")
 
 
 @profiles_app.command("delete")
@@ -234,15 +233,7 @@ def cleanup(
     items = apply_cleanup(flow, run_id) if apply else plan_cleanup(flow, run_id)
     total = sum(item.bytes for item in items)
     if as_json:
-        emit_json(
-            {
-                "run_id": run_id,
-                "applied": apply,
-                "items": [item.to_dict() for item in items],
-                "count": len(items),
-                "bytes": total,
-            }
-        )
+        emit_json(cleanup_report(run_id, items, apply))
         return
     verb = "removed" if apply else "would remove"
     emit_table(

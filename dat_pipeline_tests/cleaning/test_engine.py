@@ -34,8 +34,8 @@ def test_not_null(severity):
     if severity == "error":
         assert result.kept["id"].to_list() == [1, 3]
         assert result.rejects["id"].to_list() == [2]
-        assert result.rejects["rules"].to_list() == [["0:NOT_NULL(amount)"]]
-        assert result.rejects["values"].to_list() == [[None]]
+        assert result.rejects["_reject_rules"].to_list() == [["0:NOT_NULL(amount)"]]
+        assert result.rejects["_reject_values"].to_list() == [[None]]
     else:
         assert result.kept["id"].to_list() == [1, 2, 3]
         assert result.kept["_flags"].to_list() == [[], ["0:NOT_NULL(amount)"], []]
@@ -56,8 +56,8 @@ def test_range_bounds_and_null_passes(severity):
     assert result.verdicts["0:RANGE(amount)"].to_list() == expected
     if severity == "error":
         assert result.kept["_row_number"].to_list() == [1, 2, 3, 5]
-        assert result.rejects["values"].to_list() == [["-1.0"], ["101.0"]]
-        assert result.rejects["columns"].to_list() == [["amount"], ["amount"]]
+        assert result.rejects["_reject_values"].to_list() == [["-1.0"], ["101.0"]]
+        assert result.rejects["_reject_columns"].to_list() == [["amount"], ["amount"]]
     else:
         assert result.rows_kept == 6
         assert result.kept["_flags"].list.len().to_list() == [1, 0, 0, 0, 1, 0]
@@ -82,7 +82,7 @@ def test_range_on_text_parses_numbers_and_rejects_text_that_is_not_one():
     result = run(frame, {"type": "RANGE", "column": "amount", "min": 0, "max": 100})
 
     assert result.verdicts["0:RANGE(amount)"].to_list() == [True, False, False, True]
-    assert result.rejects["values"].to_list() == [["abc"], ["500"]]
+    assert result.rejects["_reject_values"].to_list() == [["abc"], ["500"]]
 
 
 def test_range_with_date_bounds_on_a_date_column():
@@ -116,11 +116,11 @@ def test_regex_searches_text_and_casts_other_types(severity):
     assert result.verdicts["1:REGEX(code)"].to_list() == [True, False, False]
     if severity == "error":
         assert result.kept["email"].to_list() == ["a@b.io"]
-        assert result.rejects["rules"].to_list() == [
+        assert result.rejects["_reject_rules"].to_list() == [
             ["0:REGEX(email)", "1:REGEX(code)"],
             ["1:REGEX(code)"],
         ]
-        assert result.rejects["values"].to_list() == [["nope", "45"], ["6789"]]
+        assert result.rejects["_reject_values"].to_list() == [["nope", "45"], ["6789"]]
     else:
         assert result.kept["_flags"].to_list() == [
             [],
@@ -139,8 +139,8 @@ def test_dedupe_keeps_the_first_occurrence(severity):
     assert result.verdicts["0:DEDUPE(id,day)"].to_list() == [True, True, False, True, False, True]
     if severity == "error":
         assert result.kept["_row_number"].to_list() == [0, 1, 3, 5]
-        assert result.rejects["values"].to_list() == [["1, a"], ["null, b"]]
-        assert result.rejects["columns"].to_list() == [["id,day"], ["id,day"]]
+        assert result.rejects["_reject_values"].to_list() == [["1, a"], ["null, b"]]
+        assert result.rejects["_reject_columns"].to_list() == [["id,day"], ["id,day"]]
     else:
         assert result.rows_kept == 6
     assert_partition(result, frame)
@@ -156,7 +156,7 @@ def test_dedupe_ignores_rows_already_dropped_by_earlier_rules():
     )
 
     assert result.kept["amount"].to_list() == [5]
-    assert result.rejects["rules"].to_list() == [["0:NOT_NULL(amount)"], ["1:DEDUPE(id)"]]
+    assert result.rejects["_reject_rules"].to_list() == [["0:NOT_NULL(amount)"], ["1:DEDUPE(id)"]]
 
 
 @pytest.mark.parametrize("severity", ["error", "warn"])
@@ -175,7 +175,7 @@ def test_allowed_values(severity):
 
     assert result.verdicts["0:ALLOWED_VALUES(status)"].to_list() == [True, True, False, True]
     if severity == "error":
-        assert result.rejects["values"].to_list() == [["lost"]]
+        assert result.rejects["_reject_values"].to_list() == [["lost"]]
     else:
         assert result.kept["_flags"].to_list()[2] == ["0:ALLOWED_VALUES(status)"]
     assert_partition(result, frame)
@@ -201,7 +201,7 @@ def test_trim_runs_before_allowed_values_and_kept_rows_show_the_new_value():
     )
 
     assert result.kept["status"].to_list() == ["open", "closed"]
-    assert result.rejects["values"].to_list() == [["other"]]
+    assert result.rejects["_reject_values"].to_list() == [["other"]]
     # The rejects table keeps the row as it arrived, so it can be fixed and re-ingested.
     assert result.rejects["status"].to_list() == [" other "]
     assert result.verdicts["0:TRIM(status)"].all()
@@ -256,7 +256,7 @@ def test_cast_failure_with_error_rejects_the_row_with_its_raw_value():
 
     assert result.kept["amount"].to_list() == [12, None, 7]
     assert result.kept.schema["amount"] == pl.Int64
-    assert result.rejects["values"].to_list() == [["x1"]]
+    assert result.rejects["_reject_values"].to_list() == [["x1"]]
     assert result.rejects["amount"].to_list() == ["x1"]
     assert result.verdicts["0:CAST(amount)"].to_list() == [True, False, True, True]
 
@@ -277,7 +277,7 @@ def test_cast_does_not_truncate_fractions_into_integers():
     result = run(frame, {"type": "CAST", "column": "n", "to": "integer"})
 
     assert result.kept["n"].to_list() == [2, None]
-    assert result.rejects["values"].to_list() == [["2.7"]]
+    assert result.rejects["_reject_values"].to_list() == [["2.7"]]
 
 
 def test_cast_to_each_target_type():
@@ -322,8 +322,8 @@ def test_rejects_list_every_failed_error_rule_and_warn_rules_only_flag():
         {"type": "ALLOWED_VALUES", "column": "status", "values": ["ok"], "severity": "warn"},
     )
 
-    assert result.rejects.columns[:4] == ["_row_number", "rules", "columns", "values"]
-    assert result.rejects.select("_row_number", "rules", "values").rows() == [
+    assert result.rejects.columns[:4] == ["_row_number", "_reject_rules", "_reject_columns", "_reject_values"]
+    assert result.rejects.select("_row_number", "_reject_rules", "_reject_values").rows() == [
         (0, ["0:NOT_NULL(amount)"], [None]),
         (1, ["1:RANGE(amount)"], ["500"]),
     ]
@@ -354,7 +354,7 @@ def test_no_rules_keeps_everything_with_empty_flags():
     result = apply_rules(frame, [])
 
     assert result.kept["_flags"].to_list() == [[], []]
-    assert result.rejects.columns == ["_row_number", "rules", "columns", "values", "a"]
+    assert result.rejects.columns == ["_row_number", "_reject_rules", "_reject_columns", "_reject_values", "a"]
     assert result.verdicts.columns == ["_row_number", "_kept"]
     assert_partition(result, frame)
 
@@ -370,12 +370,18 @@ def test_empty_frame_gives_empty_results_with_the_full_schema():
 
 
 def test_unknown_column_and_reserved_names_fail_before_any_work():
-    frame = pl.DataFrame({"amount": [1], "values": [2]})
+    frame = pl.DataFrame({"amount": [1], "_reject_values": [2]})
 
-    with pytest.raises(RuleError, match="available columns: amount, values"):
+    with pytest.raises(RuleError, match="available columns: amount, _reject_values"):
         run(frame, {"type": "NOT_NULL", "column": "amt"})
-    with pytest.raises(ValueError, match=r"input column\(s\) values clash"):
+    with pytest.raises(ValueError, match=r"input column\(s\) _reject_values clash"):
         run(frame, {"type": "NOT_NULL", "column": "amount"})
+
+
+def test_ordinary_column_names_like_values_and_rules_are_allowed():
+    frame = pl.DataFrame({"values": [1, None], "rules": ["a", "b"], "columns": [1, 2]})
+    result = run(frame, {"type": "NOT_NULL", "column": "values"})
+    assert result.rows_kept == 1 and result.rejects["rules"].to_list() == ["b"]
 
 
 def test_dedupe_across_chunks_with_rule_runner_matches_one_shot():
@@ -395,7 +401,7 @@ def test_dedupe_across_chunks_with_rule_runner_matches_one_shot():
     assert kept.equals(one_shot.kept)
     assert rejects.equals(one_shot.rejects)
     assert kept["id"].to_list() == [2, 1, 3, 4, None]
-    assert chunks[1].rejects["rules"].to_list() == [["1:DEDUPE(id)"]]
+    assert chunks[1].rejects["_reject_rules"].to_list() == [["1:DEDUPE(id)"]]
 
 
 def test_rule_runner_joins_keys_when_chunks_infer_different_types():
@@ -453,6 +459,6 @@ def test_randomized_frame_always_partitions_rows_and_matches_chunked_runs():
     assert set(result.kept["status"].drop_nulls()) <= {"open", "closed", "lost"}
     flagged = result.kept.filter(pl.col("_flags").list.contains("2:ALLOWED_VALUES(status)"))
     assert set(flagged["status"]) == {"lost"}
-    assert result.rejects["rules"].list.len().min() >= 1
+    assert result.rejects["_reject_rules"].list.len().min() >= 1
     assert pl.concat([chunk.kept for chunk in chunked]).equals(result.kept)
     assert sum(chunk.rows_rejected for chunk in chunked) == result.rows_rejected

@@ -122,7 +122,7 @@ def test_parse_writes_one_parquet_per_table_and_a_combined_dataset(flow: DatWork
     events = pl.read_parquet(root / rows[EVENTS]["output"])
     assert "event_time" in events.columns and "ts" not in events.columns
     rejects = pl.read_parquet(root / rows[EVENTS]["rejects"])
-    assert rejects["rules"].to_list()[0] == ["1:NOT_NULL(value)"]
+    assert rejects["_reject_rules"].to_list()[0] == ["1:NOT_NULL(value)"]
 
     dataset = pl.read_parquet(root / rows[DATASET_TABLE]["output"])
     assert dataset.columns[:2] == [SOURCE_FILE, SOURCE_TABLE]

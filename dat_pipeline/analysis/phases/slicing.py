@@ -138,7 +138,9 @@ def run(ctx: PhaseContext) -> PhaseResult:
     temporal = ctx.results.get("temporal")
     time_by_table: dict[str, list[str]] = {}
     if temporal is not None and "temporal" in temporal.tables:
-        found = temporal.tables["temporal"].filter(pl.col("granularity").is_in(["second", "minute", "hour", "day"]))
+        found = temporal.tables["temporal"].filter(
+            pl.col("granularity").is_in(["second", "minute", "hour", "day"])
+        )
         for table, column in found.select("table", "column").iter_rows():
             time_by_table.setdefault(table, []).append(column)
     rows = []

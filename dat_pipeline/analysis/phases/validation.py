@@ -46,7 +46,13 @@ def _examples(frame: pl.DataFrame, mask: pl.Expr, value: pl.Expr) -> tuple[int, 
 
 
 def _row(check: str, table: str, column: str, failed: int, examples: str) -> dict:
-    return {"check": check, "table": table, "column": column, "failed": failed, "examples": examples}
+    return {
+        "check": check,
+        "table": table,
+        "column": column,
+        "failed": failed,
+        "examples": examples,
+    }
 
 
 def _semantic_columns(ctx: PhaseContext, kind: str, field: str = "semantic_type"):
@@ -85,7 +91,9 @@ def _key_checks(ctx: PhaseContext) -> list[dict]:
     keys: list[tuple[str, tuple[str, ...]]] = []
     relationships = ctx.results.get("relationships")
     if relationships is not None and "candidate_keys" in relationships.tables:
-        for table, columns in relationships.tables["candidate_keys"].select("table", "columns").iter_rows():
+        for table, columns in (
+            relationships.tables["candidate_keys"].select("table", "columns").iter_rows()
+        ):
             keys.append((table, tuple(columns)))
     keys += [(t, (c,)) for t, c in _semantic_columns(ctx, "key", field="role")]
     rows = []
@@ -119,13 +127,17 @@ def _fk_checks(ctx: PhaseContext) -> list[dict]:
             [pl.col(c).cast(pl.String).alias(n) for c, n in zip(dst_cols, names, strict=True)]
         ).unique()
         keyed = source.select(
-            pl.col(ROW_NUMBER) if ROW_NUMBER in source.columns else pl.int_range(pl.len()).alias(ROW_NUMBER),
+            pl.col(ROW_NUMBER)
+            if ROW_NUMBER in source.columns
+            else pl.int_range(pl.len()).alias(ROW_NUMBER),
             *[pl.col(c).cast(pl.String).alias(n) for c, n in zip(src_cols, names, strict=True)],
         ).drop_nulls(names)
         orphans = keyed.join(wanted, on=names, how="anti")
         value = pl.concat_str([pl.col(n) for n in names], separator="|")
-        sample = orphans.sort(ROW_NUMBER).head(EXAMPLES).select(
-            pl.col(ROW_NUMBER).alias("_row_number"), value.alias("value")
+        sample = (
+            orphans.sort(ROW_NUMBER)
+            .head(EXAMPLES)
+            .select(pl.col(ROW_NUMBER).alias("_row_number"), value.alias("value"))
         )
         rows.append(
             _row(
@@ -149,7 +161,9 @@ def _future_checks(ctx: PhaseContext) -> list[dict]:
             else:
                 limit = as_of + dt.timedelta(days=1) if as_of.time() == dt.time() else as_of
                 mask = tm.naive(pl.col(column), frame.schema[column]) >= pl.lit(limit)
-            rows.append(_row("date_not_future", table, column, *_examples(frame, mask, pl.col(column))))
+            rows.append(
+                _row("date_not_future", table, column, *_examples(frame, mask, pl.col(column)))
+            )
     return rows
 
 

@@ -25,7 +25,7 @@ from polars.io.plugins import register_io_source
 from pydantic import Field
 
 from dat_pipeline.cleaning import Rule, RuleRunner
-from dat_pipeline.cleaning.engine import FLAGS
+from dat_pipeline.cleaning.engine import FLAGS, REJECT_RULES
 from dat_pipeline.cleaning.rules import ROW_NUMBER
 from dat_pipeline.dat.errors import DatError, StageConfigError
 from dat_pipeline.dat.ids import short_hash
@@ -255,7 +255,7 @@ class _Extraction:
                             stack.enter_context(atomic_path(rejects)), f"{label} rejects"
                         )
                         stack.callback(self.rejects_writer.abort)
-                    self.rejects_writer.write(_relabel(result.rejects, "rules", labels))
+                    self.rejects_writer.write(_relabel(result.rejects, REJECT_RULES, labels))
             offset += chunk.height
             yield kept
             self.progress.chunk(self.selected, offset)
