@@ -1,15 +1,20 @@
-"""`python -m bench [NAME ...]`: run the named benchmarks (default: all)."""
+"""`python -m bench [NAME ...] [--OPTION ...]`: run the named benchmarks (default: all).
+
+Options after the names are left in `sys.argv` for the benchmarks to read.
+"""
 
 from __future__ import annotations
 
 import importlib
 import sys
 
-BENCHMARKS = {"overhead": "bench.overhead"}
+BENCHMARKS = {"overhead": "bench.overhead", "dat": "bench.dat", "api": "bench.api"}
 
 
 def main() -> None:
-    names = sys.argv[1:] or list(BENCHMARKS)
+    args = sys.argv[1:]
+    first_option = next((i for i, arg in enumerate(args) if arg.startswith("-")), len(args))
+    names = args[:first_option] or list(BENCHMARKS)
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
         sys.exit(f"unknown benchmark(s) {unknown}; choose from {sorted(BENCHMARKS)}")

@@ -78,7 +78,7 @@ def main() -> int:
                 return 1
             console.print(f"  {stage:<20} {status.stage_id}")
     _report(flow, run.run_id)
-    return 0
+    return _analyse(flow, run.run_id)
 
 
 def _report(flow: DatWorkflow, run_id: str) -> None:
@@ -97,6 +97,30 @@ def _report(flow: DatWorkflow, run_id: str) -> None:
         console.print(f"last stage {last.stage}:")
         console.print(frame.head(8))
     console.print("\nSee it in the UI: make ui  →  http://127.0.0.1:3000 (asset group dat)")
+
+
+def _analyse(flow: DatWorkflow, run_id: str) -> int:
+    """Analyse the exported dataset as a source, the way `dat analysis run` does, and write the
+    Markdown report."""
+    from dat_pipeline.analysis.report import write_report
+    from dat_pipeline.analysis.runner import AnalysisRunner
+    from dat_pipeline.analysis.sources import add_source, list_sources
+    from dat_pipeline.defs.analysis import launch_analysis
+
+    dataset_id = flow.load_artifact(run_id, "export").row(0, named=True)["dataset_id"]
+    source = f"demo_{dataset_id}"
+    if source not in {s.name for s in list_sources(flow.store)}:
+        add_source(flow.store, source, dataset_id, data_root=flow.data_root)
+    runner = AnalysisRunner(flow.store, flow.data_root)
+    console.print(f"\nanalysis of dataset {dataset_id} (source {source}):")
+    with get_instance() as instance:
+        run = launch_analysis(
+            instance, source, runner=runner, on_progress=lambda r: console.print(r.line())
+        )
+    console.print(f"{len(run.phases)} phases in {run.seconds:.1f} s")
+    console.print(f"analysis report: {write_report(runner, source, 'md')}")
+    console.print("Results as DuckDB views in the warehouse, schema " + source)
+    return 0 if run.success else 1
 
 
 if __name__ == "__main__":

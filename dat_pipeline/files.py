@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +31,18 @@ def atomic_path(target: Path) -> Iterator[Path]:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def link_atomic(source: Path, target: Path) -> Path:
+    """Make `target` the same content as `source` without rewriting it: a hard link put in place
+    atomically, or an atomic copy where a link cannot be made (another filesystem, no links)."""
+    with atomic_path(target) as tmp:
+        tmp.unlink()
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copyfile(source, tmp)
+    return Path(target)
 
 
 def write_bytes_atomic(target: Path, data: bytes) -> Path:

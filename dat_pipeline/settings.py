@@ -22,6 +22,8 @@ class Settings:
     sync_max_rows: int
     stream_threshold_bytes: int
     dagster_home: Path
+    # Largest file the HTTP API accepts as an upload (refused with 413 while streaming).
+    upload_max_bytes: int = 1024 * 1024 * 1024
 
     @property
     def warehouse_path(self) -> Path:
@@ -58,4 +60,5 @@ def get_settings() -> Settings:
         sync_max_rows=_int_env("DAT_SYNC_MAX_ROWS", 10_000),
         stream_threshold_bytes=_int_env("DAT_STREAM_THRESHOLD_BYTES", 10 * 1024 * 1024),
         dagster_home=dagster_home,
+        upload_max_bytes=_int_env("DAT_UPLOAD_MAX_BYTES", 1024 * 1024 * 1024),
     )

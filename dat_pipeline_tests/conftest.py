@@ -21,6 +21,9 @@ SAMPLE = PROJECT / "data" / "sample"
 PG_ADMIN_URL = os.environ.get(
     "DAT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
+MARIADB_ADMIN_URL = os.environ.get(
+    "DAT_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test"
+)
 
 
 def service_reachable(host: str, port: int) -> bool:
@@ -70,6 +73,22 @@ def pg_url() -> Iterator[str]:
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def mariadb_url() -> Iterator[str]:
+    """A MariaDB URL of a fresh database, dropped afterwards."""
+    require_service("MariaDB", "127.0.0.1", 3306)
+    database = f"dat_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(MARIADB_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4"))
+    try:
+        yield MARIADB_ADMIN_URL.rsplit("/", 1)[0] + f"/{database}?charset=utf8mb4"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP DATABASE IF EXISTS `{database}`"))
         admin.dispose()
 
 

@@ -18,10 +18,12 @@ from dat_pipeline.adapters.base import (
     file_label,
 )
 from dat_pipeline.adapters.delimited import DelimitedAdapter
+from dat_pipeline.adapters.docx import DocxAdapter
 from dat_pipeline.adapters.excel import ZIP_MAGIC, ExcelAdapter
 from dat_pipeline.adapters.json_document import JsonDocumentAdapter
 from dat_pipeline.adapters.ndjson import NdjsonAdapter
 from dat_pipeline.adapters.parquet import ParquetAdapter
+from dat_pipeline.adapters.pdf import PdfAdapter
 from dat_pipeline.adapters.text import read_head
 
 # Formats recognised by their content (magic bytes, JSON shape), tried in this order.
@@ -30,6 +32,8 @@ _SPECIFIC: list[Adapter] = [
     ExcelAdapter(),
     NdjsonAdapter(),
     JsonDocumentAdapter(),
+    PdfAdapter(),
+    DocxAdapter(),
 ]
 # Any other text is tried as delimited text, the weakest claim, so it comes last.
 _FALLBACK: Adapter = DelimitedAdapter()

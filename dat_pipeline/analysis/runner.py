@@ -219,6 +219,41 @@ class PhaseState:
     blocked_by: tuple[str, ...] = ()
 
 
+@dataclass
+class PhaseReport:
+    phase: str
+    state: str  # ran | skipped | failed | blocked
+    duration_s: float | None = None
+    data_version: str | None = None
+    error: str | None = None
+
+    def line(self) -> str:
+        """The progress line of `dat analysis run` and the demo."""
+        duration = f"{self.duration_s:8.2f} s" if self.duration_s is not None else " " * 10
+        note = f"  {self.error}" if self.error else ""
+        return (
+            f"  {self.phase:<20} {self.state:<8} {duration}  {(self.data_version or '')[:12]}{note}"
+        )
+
+
+@dataclass
+class AnalysisRun:
+    source: str
+    success: bool
+    seconds: float
+    run_id: str | None
+    phases: list[PhaseReport] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "success": self.success,
+            "seconds": round(self.seconds, 3),
+            "run_id": self.run_id,
+            "phases": [p.__dict__ for p in self.phases],
+        }
+
+
 def _jsonable(value: Any) -> Any:
     if hasattr(value, "item"):  # numpy scalars
         return value.item()
@@ -333,6 +368,22 @@ class AnalysisRunner:
         """State per phase of `phases` and what they need (default: all), in graph order."""
         selected = set(self.graph.closure(phases) if phases else self.graph.order)
         return {s.phase: s.state for s in self.states(source_name) if s.phase in selected}
+
+    def unchanged_reports(
+        self, source_name: str, phases: Sequence[str] | None = None
+    ) -> dict[str, PhaseReport]:
+        """A `skipped` report for each selected phase whose stored result is current."""
+        reports = {}
+        for phase, state in self.plan(source_name, phases).items():
+            if state == "ok":
+                meta = self.read_meta(source_name, phase)
+                reports[phase] = PhaseReport(
+                    phase,
+                    "skipped",
+                    meta.duration_s if meta else None,
+                    meta.fingerprint if meta else None,
+                )
+        return reports
 
     # -- running ----------------------------------------------------------------------------
     def run_phase(

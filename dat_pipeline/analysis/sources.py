@@ -102,8 +102,8 @@ def _resolve_from(from_: str, data_root: Path) -> tuple[str, str]:
     if "/" not in text and "\\" not in text and "." not in text:
         raise AnalysisError(
             f"{text!r} is neither a path under the data root {data_root} nor a dataset id; "
-            "database sources are not supported by the analysis yet: export the tables to a "
-            "folder or a DAT dataset and add that"
+            "analysing a database source is not supported yet: export its tables to a folder "
+            "or a DAT dataset and add that"
         )
     raise NotFoundError(f"{text!r} does not exist under the data root {data_root}")
 

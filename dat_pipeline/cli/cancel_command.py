@@ -23,27 +23,9 @@ if TYPE_CHECKING:
 def cancel_dagster_runs(instance: dg.DagsterInstance, run_id: str) -> list[dict[str, Any]]:
     """Cancel the queued or in-progress Dagster runs of DAT run `run_id`; one entry per run."""
     # Imported here so that `dat --help` and the other commands do not load Dagster.
-    import dagster as dg
+    from dat_pipeline.defs.jobs import cancel_dagster_runs as cancel_runs
 
-    from dat_pipeline.defs.dat import RUN_TAG
-
-    active = [
-        dg.DagsterRunStatus.QUEUED,
-        dg.DagsterRunStatus.STARTING,
-        dg.DagsterRunStatus.STARTED,
-    ]
-    runs = instance.get_runs(filters=dg.RunsFilter(tags={RUN_TAG: run_id}, statuses=active))
-    cancelled = []
-    for run in runs:
-        terminated = instance.run_coordinator.cancel_run(run.run_id)
-        cancelled.append(
-            {
-                "dagster_run_id": run.run_id,
-                "status_before": run.status.value,
-                "terminated": bool(terminated),
-            }
-        )
-    return cancelled
+    return cancel_runs(instance, run_id)
 
 
 @handles_errors

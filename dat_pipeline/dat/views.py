@@ -5,11 +5,14 @@ One home for each shape, so the CLI contract (SPEC 0.2) and the API responses ca
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from typing import Any
 
 from dat_pipeline.dat import profiles as profile_api
 from dat_pipeline.dat.cleanup import CleanupItem
+from dat_pipeline.dat.errors import NotFoundError
+from dat_pipeline.dat.paths import resolve_inside
 from dat_pipeline.dat.profiles import Profile, ProfileRecord
 from dat_pipeline.dat.workflow import DatWorkflow
 from dat_pipeline.store import ControlStore, RunRecord, StageStatus
@@ -70,11 +73,31 @@ def save_profile(store: ControlStore, profile: Profile) -> dict[str, Any]:
     return {**record.to_dict(), "created": existed is None or not existed.current}
 
 
-def replace_profile(store: ControlStore, current: ProfileRecord, profile: Profile) -> dict[str, Any]:
+def replace_profile(
+    store: ControlStore, current: ProfileRecord, profile: Profile
+) -> dict[str, Any]:
     """Replace a profile's body; `changed` is false when the new body equals the current one."""
     record = profile_api.update_profile(store, current.profile_id, profile)
     return {
         **record.to_dict(),
         "previous_id": current.profile_id,
         "changed": record.profile_id != current.profile_id,
+    }
+
+
+def export_view(flow: DatWorkflow, run_id: str) -> dict[str, Any]:
+    """The dataset a run exported: its export artifact row and its manifest."""
+    frame = flow.load_artifact(run_id, "export")
+    if frame.height == 0:
+        raise NotFoundError(f"export of run {run_id} was skipped or wrote no dataset")
+    row = frame.row(0, named=True)
+    manifest_path = resolve_inside(flow.data_root, row["manifest_path"])
+    return {
+        "dataset_id": row["dataset_id"],
+        "name": row["name"],
+        "row_count": row["row_count"],
+        "manifest_path": row["manifest_path"],
+        "formats": json.loads(row["formats"]),
+        "files": json.loads(row["files"]),
+        "manifest": json.loads(manifest_path.read_text(encoding="utf-8")),
     }

@@ -261,6 +261,7 @@ def materialize_stages(
     stages: list[str],
     resources: dict[str, Any],
     log_level: str = "INFO",
+    tags: dict[str, str] | None = None,
 ) -> dg.ExecuteInProcessResult:
     """Materialize `stages` of a DAT run now, in this process, as a run on `instance`."""
     ensure_run_partition(instance, run_id)
@@ -270,7 +271,7 @@ def materialize_stages(
         partition_key=run_id,
         instance=instance,
         resources=resources,
-        tags={RUN_TAG: run_id},
+        tags={**(tags or {}), RUN_TAG: run_id},
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         raise_on_error=False,
     )

@@ -11,7 +11,6 @@ import re
 from dataclasses import dataclass
 
 import polars as pl
-import pyarrow as pa
 import sqlalchemy as sa
 
 LOGICAL_TYPES = ("integer", "decimal", "float", "string", "boolean", "date", "datetime", "binary")
@@ -57,25 +56,6 @@ class LogicalType:
             return pl.Binary()
         return pl.String()
 
-    def arrow_type(self) -> pa.DataType:
-        if self.kind == "integer":
-            return pa.int64()
-        if self.kind == "decimal":
-            if self.exact_decimal:
-                return pa.decimal128(self.precision, self.scale or 0)
-            return pa.float64()
-        if self.kind == "float":
-            return pa.float64()
-        if self.kind == "boolean":
-            return pa.bool_()
-        if self.kind == "date":
-            return pa.date32()
-        if self.kind == "datetime":
-            return pa.timestamp("us", tz="UTC" if self.timezone else None)
-        if self.kind == "binary":
-            return pa.large_binary()
-        return pa.large_string()
-
 
 def _generic(type_: sa.types.TypeEngine) -> sa.types.TypeEngine:
     try:
@@ -112,7 +92,7 @@ def logical_from_sqlalchemy(type_: sa.types.TypeEngine) -> LogicalType:
         return LogicalType("datetime", timezone=bool(getattr(type_, "timezone", False)))
     if isinstance(generic, sa.Date):
         return LogicalType("date")
-    if isinstance(generic, sa.LargeBinary | sa._Binary):
+    if isinstance(generic, sa.types._Binary):
         return LogicalType("binary")
     if isinstance(generic, sa.String):
         return LogicalType("string", max_length=getattr(type_, "length", None))
@@ -121,8 +101,11 @@ def logical_from_sqlalchemy(type_: sa.types.TypeEngine) -> LogicalType:
 
 _NAME_RULES: tuple[tuple[str, str], ...] = (
     (r"^(BOOL|BOOLEAN|LOGICAL)$", "boolean"),
-    (r"^(TINYINT|SMALLINT|INT\d*|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|"
-     r"UHUGEINT|SERIAL|BIGSERIAL|LONG|SHORT|SIGNED)$", "integer"),
+    (
+        r"^(TINYINT|SMALLINT|INT\d*|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|"
+        r"UHUGEINT|SERIAL|BIGSERIAL|LONG|SHORT|SIGNED)$",
+        "integer",
+    ),
     (r"^(DECIMAL|NUMERIC|DEC)$", "decimal"),
     (r"^(FLOAT\d*|REAL|DOUBLE|DOUBLE PRECISION)$", "float"),
     (r"^(TIMESTAMP.*|DATETIME.*)$", "datetime"),

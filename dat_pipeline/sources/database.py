@@ -284,7 +284,12 @@ def engine_for(
             port=source.port,
             database=source.database,
         )
-    return create_engine(url, connect_args={"connect_timeout": connect_timeout}, pool_pre_ping=True)
+    connect_args: dict[str, Any] = {"connect_timeout": connect_timeout}
+    if source.kind == "mysql":
+        # MySQL converts TIMESTAMP values to the session time zone: pin it to UTC so TIMESTAMP
+        # columns read (and write) as UTC instants whatever the server's default.
+        connect_args["init_command"] = "SET time_zone = '+00:00'"
+    return create_engine(url, connect_args=connect_args, pool_pre_ping=True)
 
 
 def _engine_secrets(engine: Engine) -> list[str]:

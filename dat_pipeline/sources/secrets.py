@@ -22,9 +22,7 @@ GENERATE_KEY_HINT = (
 # scheme://user:password@host -> scheme://user:********@host (also when the user part is empty)
 _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*:)(?P<pw>[^@\s]+)(?=@)")
 # key=value forms that drivers and DSNs use (password=..., pwd=...)
-_KV_PASSWORD = re.compile(
-    r"(?i)\b(?P<key>password|passwd|pwd)(?P<sep>\s*=\s*)(?P<pw>[^\s&;,'\"]+)"
-)
+_KV_PASSWORD = re.compile(r"(?i)\b(?P<key>password|passwd|pwd)(?P<sep>\s*=\s*)(?P<pw>[^\s&;,'\"]+)")
 
 
 class SecretsError(DatError):

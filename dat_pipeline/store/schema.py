@@ -13,6 +13,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Connection,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -208,11 +209,38 @@ def _create_v5(connection: Connection) -> None:
     metadata.create_all(connection, tables=[api_tokens, api_run_projects])
 
 
+# Backfill manifest (SPEC 3): one append-only audit record per extracted (or refused) window.
+backfill_manifest = Table(
+    "backfill_manifest",
+    metadata,
+    Column("manifest_id", String(32), primary_key=True),
+    Column("table_name", String(64), nullable=False),
+    Column("window_key", String(32), nullable=False),
+    Column("window_start", String(40), nullable=False),
+    Column("window_end", String(40), nullable=False),
+    Column("rows", BigInteger, nullable=False, default=0),
+    Column("checksum", String(64)),
+    Column("path", Text),
+    Column("duration_s", Float, nullable=False, default=0.0),
+    Column("status", String(16), nullable=False),
+    Column("errors", Text, nullable=False, default="[]"),
+    Column("code_version", String(64), nullable=False),
+    Column("run_id", String(64)),
+    Column("created_at", String(40), nullable=False),
+    Index("ix_backfill_manifest_table", "table_name", "window_key", "created_at"),
+)
+
+
+def _create_v6(connection: Connection) -> None:
+    metadata.create_all(connection, tables=[backfill_manifest])
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _create_v1,
     2: _create_v2,
     3: _create_v3,
     4: _create_v4,
     5: _create_v5,
+    6: _create_v6,
 }
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -3,6 +3,7 @@ its manifest and lineage, and the DuckDB view."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -33,7 +34,7 @@ from typer.testing import CliRunner
 from dat_pipeline.cli.cancel_command import cancel, cancel_dagster_runs
 from dat_pipeline.dat.errors import DatError, StageConfigError
 from dat_pipeline.dat.stages.base import StageCancelledError
-from dat_pipeline.dat.stages.parse import DATASET_TABLE, SOURCE_FILE, SOURCE_TABLE
+from dat_pipeline.dat.stages.parse import DATASET_TABLE, SOURCE_FILE, SOURCE_TABLE, write_dataset
 from dat_pipeline.dat.warehouse import view_name
 from dat_pipeline.dat.workflow import DatWorkflow
 from dat_pipeline.settings import get_settings
@@ -111,6 +112,8 @@ def test_parse_writes_one_parquet_per_table_and_a_combined_dataset(flow: DatWork
         assert row["status"] == "done" and row["error"] is None
         table = pl.read_parquet(root / row["output"])
         assert table.height == row["rows"] == expected, path
+        assert table.columns[:2] == [SOURCE_FILE, SOURCE_TABLE]
+        assert table[SOURCE_FILE].unique().to_list() == [path]
         assert row["rows_rejected"] == EXPECTED_REJECTS[path]
         assert row["source_sha256"] == hashlib.sha256((root / path).read_bytes()).hexdigest()
         if EXPECTED_REJECTS[path]:
@@ -131,6 +134,41 @@ def test_parse_writes_one_parquet_per_table_and_a_combined_dataset(flow: DatWork
     assert per_file == EXPECTED_ROWS
     assert set(dataset.filter(pl.col(SOURCE_FILE) == PRODUCTS)[SOURCE_TABLE]) == {"products"}
     assert flow.stage_status(run, "parse").completed
+
+
+def test_one_table_dataset_is_the_table_file_not_a_second_copy(
+    flow: DatWorkflow, monkeypatch: pytest.MonkeyPatch
+):
+    run = lock_through_table_selection(flow, {Q2: ["sales_2024_q2_semicolon"]})
+    rows = parsed(flow, run)
+    root = flow.data_root
+    table, dataset = root / rows[Q2]["output"], root / rows[DATASET_TABLE]["output"]
+    assert os.path.samefile(table, dataset)  # a hard link: the rows are written once
+    frame = pl.read_parquet(dataset)
+    assert frame.columns[:2] == [SOURCE_FILE, SOURCE_TABLE]
+    assert frame.height == rows[DATASET_TABLE]["rows"] == rows[Q2]["rows"] == 123
+    assert set(frame[SOURCE_FILE]) == {Q2}
+    assert set(frame[SOURCE_TABLE]) == {"sales_2024_q2_semicolon"}
+
+    def cross_device(*_: object) -> None:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", cross_device)
+    copied = parsed(flow, run, {"chunk_rows": 50})  # another stage id: extracted again
+    table, dataset = root / copied[Q2]["output"], root / copied[DATASET_TABLE]["output"]
+    assert not os.path.samefile(table, dataset)
+    assert pl.read_parquet(dataset).equals(pl.read_parquet(table))
+    assert pl.read_parquet(dataset).equals(frame)
+
+
+def test_dataset_adds_the_source_columns_to_table_files_without_them(tmp_path: Path):
+    old = tmp_path / "old.parquet"  # a table file written before tables carried the columns
+    pl.DataFrame({"id": [1, 2]}).write_parquet(old)
+    rows = write_dataset(tmp_path / "dataset.parquet", [("a.csv", "a", old)])
+    dataset = pl.read_parquet(tmp_path / "dataset.parquet")
+    assert rows == 2 and dataset.columns == [SOURCE_FILE, SOURCE_TABLE, "id"]
+    assert dataset[SOURCE_FILE].to_list() == ["a.csv", "a.csv"]
+    assert pl.read_parquet(old).columns == ["id"]
 
 
 def test_streamed_parse_equals_the_whole_read(flow: DatWorkflow, monkeypatch: pytest.MonkeyPatch):

@@ -4,13 +4,15 @@ For every time column with a granularity (from `temporal`) and every measure of 
 columns not named like ids, at most 10 per table), the measure is SUMMED per period at the
 detected granularity (rolled up like `temporal` when the grid exceeds its point cap); missing
 periods are linearly interpolated and the series is linearly detrended. Then:
-- `acf`: the highest significant local peak of the autocorrelation function (statsmodels `acf`,
-  above the 95 % white-noise band 1.96/sqrt(n)); strength = the autocorrelation at that lag;
+- `acf`: the first local peak of the autocorrelation function (statsmodels `acf`) reaching 90 %
+  of the highest one, among peaks above the 95 % white-noise band Bonferroni-corrected for the
+  lags scanned (and above 0.1: scanning hundreds of lags at 1.96/sqrt(n) finds peaks in noise);
+  strength = the autocorrelation at that lag, period refined by a parabola through the peak;
 - `periodogram`: the highest peak of `scipy.signal.periodogram` (zero-padded 8x for a finer
   period estimate), kept when Fisher's g test says p < 0.05; strength = the peak's share of the
   total power;
-- `hp_filter`: for series of at least 24 points covering at least 3 cycles of the dominant period,
-  the Hodrick-Prescott cycle component (lambda by granularity, Ravn-Uhlig scaling of 1600 per
+- `hp_filter`: when a dominant period was found and the series holds at least 24 points and 3
+  cycles of it, the Hodrick-Prescott cycle component (lambda by granularity, Ravn-Uhlig scaling of 1600 per
   quarter); its peaks and troughs (local extrema at least half a dominant period apart, with a
   prominence of at least half the cycle's standard deviation) are the turning points; the cycle
   row reports the mean distance between peaks and the cycle's share of the series variance.
@@ -25,12 +27,13 @@ import warnings
 
 import numpy as np
 import polars as pl
-from scipy import signal
+from scipy import signal, stats
 
 from dat_pipeline.analysis.phase import PhaseContext, PhaseResult, PhaseSpec
 from dat_pipeline.analysis.phases import temporal as tm
 
 MIN_POINTS = 12
+MIN_ACF = 0.1
 HP_MIN_POINTS = 24
 MAX_TURNING_POINTS = 60
 PERIODS_PER_QUARTER = {
@@ -71,7 +74,7 @@ def acf_peak(values: np.ndarray) -> tuple[float, float] | None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         coefficients = acf(values, nlags=nlags, fft=True)
-    band = 1.96 / math.sqrt(n)
+    band = max(stats.norm.ppf(1 - 0.025 / nlags) / math.sqrt(n), MIN_ACF)
     peaks, _ = signal.find_peaks(coefficients)
     peaks = [int(p) for p in peaks if p >= 2 and coefficients[p] > band]
     if not peaks:
@@ -124,16 +127,15 @@ def analyse_series(grid: np.ndarray, raw: np.ndarray, unit: str, base: dict):
             cycles.append(base | {"period": peak[0], "unit": unit, "strength": peak[1]})
             cycles[-1]["method"] = method
     dominant = found.get("acf", found.get("periodogram"))
-    period = dominant[0] if dominant else None
-    long_enough = grid.size >= HP_MIN_POINTS and (period is None or grid.size >= 3 * period)
-    if not long_enough:
-        return cycles, turns
+    if dominant is None or grid.size < HP_MIN_POINTS or grid.size < 3 * dominant[0]:
+        return cycles, turns  # no cycle to date, or fewer than three of it
+    period = dominant[0]
     filled = tm.interpolate(raw)
     cycle = hp_cycle(filled, unit)
     spread = float(np.std(cycle))
     if spread == 0:
         return cycles, turns
-    distance = max(2, round(period / 2)) if period else 2
+    distance = max(2, round(period / 2))
     peaks, _ = signal.find_peaks(cycle, distance=distance, prominence=0.5 * spread)
     troughs, _ = signal.find_peaks(-cycle, distance=distance, prominence=0.5 * spread)
     share = float(np.var(cycle) / np.var(filled)) if np.var(filled) > 0 else 0.0

@@ -66,7 +66,9 @@ def _lookup(frame: pl.DataFrame | None, fields: list[str]) -> dict[tuple[str, st
 
 
 def normalized_entropy(frame: pl.DataFrame, column: str) -> tuple[float, int]:
-    counts = frame.get_column(column).drop_nulls().value_counts(name="n").get_column("n")
+    counts = (
+        frame.get_column(column).drop_nulls().rename("v").value_counts(name="n").get_column("n")
+    )
     distinct = counts.len()
     if distinct < 2:
         return 0.0, distinct
@@ -155,7 +157,8 @@ def _column(up: Upstream, frame: pl.DataFrame, sample: pl.DataFrame, table: str,
     type_confidence = None
     parse_failures = 0.0
     if typed is None:
-        reasons.append("type confidence unknown (no typing result)")
+        source = "no typing result" if "typing" in up.missing else "not in the typing result"
+        reasons.append(f"type confidence unknown ({source})")
     else:
         type_confidence = typed["confidence"]
         parsed, failed = typed["parsed"] or 0, typed["failed"] or 0
@@ -184,7 +187,8 @@ def _column(up: Upstream, frame: pl.DataFrame, sample: pl.DataFrame, table: str,
 
     if semantic_row is None:
         semantic = 0.0
-        reasons.append("semantic type unknown (no semantic result)")
+        source = "no semantic result" if "semantic" in up.missing else "not in the semantic result"
+        reasons.append(f"semantic type unknown ({source})")
     else:
         confidence = semantic_row["confidence"]
         semantic = 1.0 - confidence if confidence is not None and confidence == confidence else 0.0

@@ -32,7 +32,10 @@ MAX_KEY_LENGTH = 200  # longer strings are text, not keys
 MAX_TARGET_KEYS_PER_TABLE = 25
 MAX_COMPOSITE_COLUMNS = 12
 MAX_COMPOSITE_CANDIDATES = 25
+MAX_COMPOSITE_TARGETS = 3  # composite keys per table tried as foreign-key targets
 COMPOSITE_SAMPLE_ROWS = 20_000
+SKETCH_SIZE = 256
+SKETCH_SLACK = 0.1  # a 256-value sample estimates containment within a few %
 CHANCE_LIMIT = 0.01  # accept containment without names only if it is this unlikely by chance
 
 
@@ -255,16 +258,18 @@ def _overlaps(a: ColumnInfo, b: ColumnInfo, min_containment: float) -> bool:
 
 
 def _chance_containment(catalog: Catalog, a: ColumnInfo, b: ColumnInfo) -> float:
-    """How likely A.x's distinct values fall in B.y by accident, for integers: the density
-    of B.y inside A.x's range, raised to the number of A.x's distinct values."""
+    """How likely A.x's distinct values fall in B.y by accident. For integers: the density of
+    B.y over the range both columns share, raised to the number of A.x's distinct values in
+    that range (values outside it are orphans either way)."""
     if a.kind == "str":
         return 0.0 if a.distinct >= 3 else 1.0
     if a.kind != "int":
         return 1.0  # dates and timestamps are dense by nature: names must say it
-    lo, hi = int(a.minimum), int(a.maximum)
-    inside = catalog.values(b).filter(pl.col("v").is_between(lo, hi)).height
-    density = min(1.0, inside / (hi - lo + 1))
-    return density**a.distinct
+    lo, hi = max(int(a.minimum), int(b.minimum)), min(int(a.maximum), int(b.maximum))
+    inside_b = catalog.values(b).filter(pl.col("v").is_between(lo, hi)).height
+    inside_a = catalog.values(a).filter(pl.col("v").is_between(lo, hi)).height
+    density = min(1.0, inside_b / (hi - lo + 1))
+    return density**inside_a
 
 
 @dataclass
@@ -289,29 +294,88 @@ def _confidence(containment: float, names: bool, chance: float, distinct: int, f
     return round(min(1.0, value), 4)
 
 
+def _sketch(catalog: Catalog, info: ColumnInfo) -> pl.DataFrame:
+    """A uniform sample of a column's distinct values: the SKETCH_SIZE smallest by hash (the
+    same values for every comparison), so containment can be estimated in one join."""
+    values = catalog.values(info)
+    if values.height > SKETCH_SIZE:
+        values = values.with_columns(h=pl.col("v").hash(seed=0)).bottom_k(SKETCH_SIZE, by="h")
+    return values.select("v")
+
+
+def _estimated_containment(catalog: Catalog, pairs: list[tuple[ColumnInfo, ColumnInfo]]):
+    """Containment of A's sketch in B for many pairs at once: one join per value kind."""
+    estimates: dict[tuple[int, int], float] = {}
+    by_kind: dict[str, list[tuple[ColumnInfo, ColumnInfo]]] = {}
+    for a, b in pairs:
+        by_kind.setdefault(a.kind, []).append((a, b))
+    for group in by_kind.values():
+        sources = {id(a): a for a, _ in group}
+        targets = {id(b): b for _, b in group}
+        sketch = pl.concat(
+            [_sketch(catalog, a).with_columns(a=pl.lit(key)) for key, a in sources.items()]
+        )
+        sizes = dict(sketch.group_by("a").len().iter_rows())
+        keys = pl.concat(
+            [catalog.values(b).with_columns(b=pl.lit(key)) for key, b in targets.items()]
+        )
+        wanted = pl.DataFrame(
+            [(id(a), id(b)) for a, b in group], schema=["a", "b"], orient="row"
+        ).with_columns(pl.all().cast(pl.Int64))
+        hits = (
+            sketch.join(keys, on="v")
+            .join(wanted, on=["a", "b"], how="semi")
+            .group_by("a", "b")
+            .len()
+        )
+        for a_key, b_key, count in hits.iter_rows():
+            estimates[(a_key, b_key)] = count / sizes[a_key]
+    return estimates
+
+
+def _containments(catalog: Catalog, pairs: list[tuple[ColumnInfo, ColumnInfo]], floor: float):
+    """Exact containment of A in B for the pairs reaching `floor`: sketches first, then an
+    exact semi-join only for the pairs whose estimate comes close."""
+    estimates = _estimated_containment(catalog, pairs) if pairs else {}
+    measured: dict[tuple[int, int], float] = {}
+    for a, b in pairs:
+        estimate = estimates.get((id(a), id(b)), 0.0)
+        if estimate < floor - SKETCH_SLACK:
+            continue
+        if a.distinct > SKETCH_SIZE:  # the sketch was a sample: measure exactly
+            hit = catalog.values(a).join(catalog.values(b), on="v", how="semi").height
+            estimate = hit / a.distinct
+        if estimate >= floor:
+            measured[(id(a), id(b))] = estimate
+    return measured
+
+
 def _single_fks(catalog: Catalog, keys: dict[str, list[ColumnInfo]], floor: float):
     targets: list[ColumnInfo] = []
     for infos in keys.values():
         ranked = sorted(infos, key=lambda i: (_column_stem(i.column) == _norm(i.column),))
         targets += ranked[:MAX_TARGET_KEYS_PER_TABLE]
-    found: list[Candidate] = []
+    pairs = []
     for b in targets:
         for a in catalog.columns.values():
             if a.kind != b.kind or (a.table == b.table and a.column == b.column):
                 continue
             if not _overlaps(a, b, floor):
                 continue
-            names = name_evidence(a.column, b.table, b.column)
-            if a.kind in ("date", "datetime") and not names:
+            if a.kind in ("date", "datetime") and not name_evidence(a.column, b.table, b.column):
                 continue
-            hit = catalog.values(a).join(catalog.values(b), on="v", how="semi").height
-            containment = hit / a.distinct
-            if containment < floor:
-                continue
-            chance = _chance_containment(catalog, a, b)
-            if not names and chance >= CHANCE_LIMIT:
-                continue
-            found.append(Candidate(a, b, containment, names, chance))
+            pairs.append((a, b))
+    measured = _containments(catalog, pairs, floor)
+    found: list[Candidate] = []
+    for a, b in pairs:
+        containment = measured.get((id(a), id(b)))
+        if containment is None:
+            continue
+        names = name_evidence(a.column, b.table, b.column)
+        chance = _chance_containment(catalog, a, b)
+        if not names and chance >= CHANCE_LIMIT:
+            continue
+        found.append(Candidate(a, b, containment, names, chance))
     return _resolve(found)
 
 
@@ -352,24 +416,32 @@ def _pair_values(frame: pl.DataFrame, columns: list[str], kinds: list[str]) -> p
     )
 
 
-def _column_containment(catalog: Catalog, a: ColumnInfo, b: ColumnInfo) -> float:
-    if a.distinct == 0 or a.kind != b.kind:
-        return 0.0
-    hit = catalog.values(a).join(catalog.values(b), on="v", how="semi").height
-    return hit / a.distinct
-
-
 def _composite_fks(catalog: Catalog, composite: dict[str, list[tuple[str, str]]], floor: float):
     rows = []
     for to_table, pairs in composite.items():
         for y1, y2 in pairs:
             b1, b2 = catalog.columns[(to_table, y1)], catalog.columns[(to_table, y2)]
+            sources = [
+                a
+                for (t, _), a in catalog.columns.items()
+                if t != to_table
+                and a.kind
+                and a.distinct >= 1
+                and ((a.kind == "str" and (a.max_length or 0) <= MAX_KEY_LENGTH) or a.kind != "str")
+            ]
+            pairs = [
+                (a, b)
+                for b in (b1, b2)
+                for a in sources
+                if a.kind == b.kind and not (a.maximum < b.minimum or a.minimum > b.maximum)
+            ]
+            measured = _containments(catalog, pairs, floor)
             for from_table in catalog.tables:
                 if from_table == to_table:
                     continue
-                cols = [i for (t, _), i in catalog.columns.items() if t == from_table and i.kind]
-                first = [a for a in cols if _column_containment(catalog, a, b1) >= floor]
-                second = [a for a in cols if _column_containment(catalog, a, b2) >= floor]
+                cols = [a for a in sources if a.table == from_table]
+                first = [a for a in cols if (id(a), id(b1)) in measured]
+                second = [a for a in cols if (id(a), id(b2)) in measured]
                 options = [(x1, x2) for x1 in first for x2 in second if x1.column != x2.column]
                 options.sort(
                     key=lambda p: (
@@ -454,7 +526,8 @@ def run(ctx: PhaseContext) -> PhaseResult:
                 "confidence": _confidence(c.containment, c.names, c.chance, c.a.distinct, floor),
             }
         )
-    rel_rows += _composite_fks(catalog, {t: p for t, p in composite.items() if p}, floor)
+    targets = {t: p[:MAX_COMPOSITE_TARGETS] for t, p in composite.items() if p}
+    rel_rows += _composite_fks(catalog, targets, floor)
 
     # bridge tables: two referencing columns that together identify a row
     by_table: dict[str, list[str]] = {}

@@ -53,7 +53,7 @@ TABLES_SCHEMA = {"table": pl.String, "rows": pl.Int64, "columns": pl.Int64}
 
 def column_types(ctx: PhaseContext, table: str, frame: pl.DataFrame) -> dict[str, str]:
     """Type per column from the typing phase, falling back to the frame's dtypes."""
-    types = {c: dtype_type(frame.schema[c]) for c in frame.columns if c != ROW_NUMBER}
+    types = {c: dtype_type(dtype) for c, dtype in frame.schema.items() if c != ROW_NUMBER}
     typing = ctx.results.get("typing")
     if typing is not None and "columns" in typing.tables:
         known = typing.tables["columns"].filter(pl.col("table") == table)
@@ -61,6 +61,15 @@ def column_types(ctx: PhaseContext, table: str, frame: pl.DataFrame) -> dict[str
             if column in types:
                 types[column] = kind
     return types
+
+
+def select_row(frame: pl.DataFrame, exprs: list[pl.Expr], chunk: int = 500) -> dict[str, Any]:
+    """One-row `select` of many aggregations, in chunks (plans with tens of thousands of
+    expressions get slow to optimize); each chunk is still one pass over the columns it reads."""
+    row: dict[str, Any] = {}
+    for start in range(0, len(exprs), chunk):
+        row.update(frame.select(exprs[start : start + chunk]).row(0, named=True))
+    return row
 
 
 def _key(column: str, stat: str) -> str:
@@ -107,8 +116,12 @@ def _scalar_exprs(column: str, kind: str, dtype: pl.DataType) -> list[pl.Expr]:
 def _histogram_expr(column: str, low: float, high: float) -> pl.Expr:
     width = (high - low) / BINS if high > low else 1.0
     index = ((pl.col(column).cast(pl.Float64) - low) / width).floor().clip(0, BINS - 1)
-    return index.drop_nulls().cast(pl.Int32).value_counts(name="n").implode().alias(
-        _key(column, "hist")
+    return (
+        index.drop_nulls()
+        .cast(pl.Int32)
+        .value_counts(name="__count")
+        .implode()
+        .alias(_key(column, "hist"))
     )
 
 
@@ -139,9 +152,10 @@ def profile_table(
 ) -> tuple[list[dict], list[dict], list[dict]]:
     """Rows of `columns`, `histograms` and `top_values` for one table."""
     types = column_types(ctx, name, frame)
+    schema = frame.schema  # building a Schema is costly on wide frames: once per table
     columns = list(types)
-    exprs = [e for c in columns for e in _scalar_exprs(c, types[c], frame.schema[c])]
-    first = frame.select(exprs).row(0, named=True) if exprs else {}
+    exprs = [e for c in columns for e in _scalar_exprs(c, types[c], schema[c])]
+    first = select_row(frame, exprs)
     rows = []
     for c in columns:
         stats = {stat: first.get(_key(c, stat)) for stat in COLUMNS_SCHEMA}
@@ -161,9 +175,9 @@ def profile_table(
             if math.isfinite(low) and math.isfinite(high):
                 stats["__range"] = (low, high)
                 second.append(_histogram_expr(c, low, high))
-        if _wants_top(stats["type"], frame.schema[c], stats):
+        if _wants_top(stats["type"], schema[c], stats):
             second.append(_top_expr(c))
-    extra = frame.select(second).row(0, named=True) if second else {}
+    extra = select_row(frame, second)
 
     histograms, tops = [], []
     for stats in rows:
@@ -172,7 +186,7 @@ def profile_table(
         if bins is not None:
             low, high = stats.pop("__range")
             width = (high - low) / BINS if high > low else 0.0
-            by_index = {b[c]: b["n"] for b in bins}
+            by_index = {b[c]: b["__count"] for b in bins}
             for i in range(BINS if width else 1):
                 histograms.append(
                     {

@@ -235,7 +235,7 @@ def profile_column(frame: pl.DataFrame, table: str, column: str, as_of: dt.datet
     start, end = stamps[0], stamps[-1]
     row["freshness_days"] = (as_of - end).total_seconds() / 86400
     if stamps.len() == 1:
-        row["start"] = row["end"] = start.isoformat()
+        row["start"] = row["end"] = iso(start, "day" if frame.schema[column] == pl.Date else "")
         row["reason"] = "single timestamp: no step, granularity or trend"
         return row
     steps = stamps.diff().drop_nulls().dt.total_microseconds().to_numpy() / 1e6

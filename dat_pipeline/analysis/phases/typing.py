@@ -21,8 +21,8 @@ FALSE_TOKENS = ["false", "no", "n", "f"]
 ROW_NUMBER = "_row_number"
 # Values longer than this cannot be a number, date or time; parsers skip them (1 MB texts stay cheap).
 MAX_PARSE_BYTES = 64
-MAX_LONG_ROWS = 2_000_000
-MAX_SAMPLE_ROWS = 100_000
+MAX_LONG_ROWS = 1_000_000
+MAX_SAMPLE_ROWS = 50_000
 
 _US_NUMBER = r"^[+-]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?$|^[+-]?\.\d+$|^[+-]?\d+(\.\d+)?[eE][+-]?\d+$"
 _EU_NUMBER = r"^[+-]?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?$"
@@ -49,14 +49,17 @@ class ColumnPlan:
 
     type: str = "string"
     style: str = "us"  # number style: "us" (1,234.5) or "eu" (1.234,5)
+    plain: bool = True  # numbers carry no currency, percent or grouping: a plain cast suffices
     order: str = "dmy"  # day/month order for slash dates
     money: bool = False
+    formats: list[str] = field(default_factory=list)  # date/time formats seen in the sample
     date_format: str | None = None
     reasons: list[str] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------------------------
-# Expressions (all take a normalized text expression: stripped, null tokens already null)
+# Parsers: each takes a normalized text expression (stripped, null tokens already null) and
+# returns typed values, null where the value does not parse.
 
 
 def normalize(raw: pl.Expr) -> pl.Expr:
@@ -86,34 +89,50 @@ def _number_core(value: pl.Expr) -> pl.Expr:
     )
 
 
-def _percent_scale(value: pl.Expr) -> pl.Expr:
-    return pl.when(value.str.ends_with("%")).then(0.01).otherwise(1.0)
+def _plain_number(short: pl.Expr) -> pl.Expr:
+    value = short.cast(pl.Float64, strict=False)
+    ok = (
+        short.str.contains(r"^[+-]?\.?\d")
+        & value.is_finite()
+        & ~short.str.contains(r"^[+-]?\d{16,}$")  # long digit strings are identifiers
+    )
+    return pl.when(ok).then(value)
 
 
-def _number(value: pl.Expr, style: str) -> pl.Expr:
-    """Float64 value of a formatted number in the given style, null when it does not parse."""
-    core = _number_core(_short(value))
+def _formatted_number(core: pl.Expr, scale: pl.Expr, style: str) -> pl.Expr:
     if style == "eu":
         ok = core.str.contains(_EU_NUMBER)
         text = core.str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True)
     else:
         ok = core.str.contains(_US_NUMBER) & ~core.str.contains(r"^[+-]?\d{16,}$")
         text = core.str.replace_all(",", "", literal=True)
-    parsed = text.cast(pl.Float64, strict=False) * _percent_scale(value)
-    return pl.when(ok).then(parsed)
+    return pl.when(ok).then(text.cast(pl.Float64, strict=False) * scale)
 
 
-def _integer(value: pl.Expr, style: str) -> pl.Expr:
+def _formatted_integer(core: pl.Expr, short: pl.Expr, style: str) -> pl.Expr:
+    pattern, separator = (_EU_INTEGER, ".") if style == "eu" else (_US_INTEGER, ",")
+    ok = core.str.contains(pattern) & ~short.str.contains(r"[€$£¥%]|[A-Z]{3}")
+    return pl.when(ok).then(
+        core.str.replace_all(separator, "", literal=True).cast(pl.Int64, strict=False)
+    )
+
+
+def _scale(short: pl.Expr) -> pl.Expr:
+    return pl.when(short.str.ends_with("%")).then(0.01).otherwise(1.0)
+
+
+def _number(value: pl.Expr, plan: ColumnPlan) -> pl.Expr:
     short = _short(value)
-    core = short.str.replace_all(r"[ \x{00a0}\x{202f}']", "")
-    if style == "eu":
-        ok = core.str.contains(_EU_INTEGER)
-        text = core.str.replace_all(".", "", literal=True)
-    else:
-        ok = core.str.contains(_US_INTEGER)
-        text = core.str.replace_all(",", "", literal=True)
-    grouped_ok = short.str.contains(_SPACE_GROUPED) | ~short.str.contains(r"[\s'\x{00a0}\x{202f}]")
-    return pl.when(ok & grouped_ok).then(text.cast(pl.Int64, strict=False))
+    if plan.plain:
+        return _plain_number(short)
+    return _formatted_number(_number_core(short), _scale(short), plan.style)
+
+
+def _integer(value: pl.Expr, plan: ColumnPlan) -> pl.Expr:
+    short = _short(value)
+    if plan.plain:
+        return short.cast(pl.Int64, strict=False)
+    return _formatted_integer(_number_core(short), short, plan.style)
 
 
 def _boolean(value: pl.Expr) -> pl.Expr:
@@ -127,42 +146,41 @@ def _boolean(value: pl.Expr) -> pl.Expr:
     )
 
 
-def _date_formats(order: str) -> list[str]:
-    return ISO_DATE_FORMATS + (DMY_DATE_FORMATS if order == "dmy" else MDY_DATE_FORMATS)
+def _datetime_text(short: pl.Expr) -> pl.Expr:
+    return short.str.replace(r"^(\d{4}-\d{2}-\d{2})T", "${1} ").str.replace(r"(\d)\s*[Zz]$", "${1}")
 
 
-def _date(value: pl.Expr, formats: list[str]) -> pl.Expr:
+def _parse_date(short: pl.Expr, fmt: str) -> pl.Expr:
+    return short.str.to_date(fmt, strict=False)
+
+
+def _parse_datetime(text: pl.Expr, fmt: str) -> pl.Expr:
+    parsed = text.str.to_datetime(fmt, strict=False, time_unit="us")
+    if fmt.endswith("%z"):
+        return parsed.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+    return parsed
+
+
+def _parse_time(short: pl.Expr, fmt: str) -> pl.Expr:
+    return short.str.to_time(fmt, strict=False)
+
+
+def _temporal(value: pl.Expr, plan: ColumnPlan) -> pl.Expr:
+    """Coalesce of the formats seen in the sample (date, datetime or time)."""
     short = _short(value)
-    return pl.coalesce([short.str.to_date(fmt, strict=False) for fmt in formats])
-
-
-def _datetime_text(value: pl.Expr) -> pl.Expr:
-    return (
-        _short(value)
-        .str.replace(r"^(\d{4}-\d{2}-\d{2})T", "${1} ")
-        .str.replace(r"(\d)\s*[Zz]$", "${1}")
-    )
-
-
-def _datetime(value: pl.Expr, order: str) -> pl.Expr:
-    text = _datetime_text(value)
-    slash = DMY_DATETIME_FORMATS if order == "dmy" else MDY_DATETIME_FORMATS
-    parsers = [
-        text.str.to_datetime(fmt, strict=False, time_unit="us")
-        for fmt in ISO_DATETIME_FORMATS + slash
-    ]
-    parsers.append(
-        text.str.to_datetime(ISO_DATETIME_TZ_FORMAT, strict=False, time_unit="us")
-        .dt.convert_time_zone("UTC")
-        .dt.replace_time_zone(None)
-    )
-    parsers.append(_date(value, _date_formats(order)).cast(pl.Datetime("us")))
-    return pl.coalesce(parsers)
-
-
-def _time(value: pl.Expr) -> pl.Expr:
-    short = _short(value)
-    return pl.coalesce([short.str.to_time(fmt, strict=False) for fmt in TIME_FORMATS])
+    parsers = []
+    for fmt in plan.formats:
+        kind, _, pattern = fmt.partition(":")
+        if kind == "date" and plan.type == "date":
+            parsers.append(_parse_date(short, pattern))
+        elif kind == "date":
+            parsers.append(_parse_date(short, pattern).cast(pl.Datetime("us")))
+        elif kind == "datetime":
+            parsers.append(_parse_datetime(_datetime_text(short), pattern))
+        else:
+            parsers.append(_parse_time(short, pattern))
+    dtype = {"date": pl.Date, "datetime": pl.Datetime("us"), "time": pl.Time}[plan.type]
+    return pl.coalesce(parsers) if parsers else pl.lit(None, dtype=dtype)
 
 
 def typed_expr(raw: pl.Expr, plan: ColumnPlan) -> pl.Expr:
@@ -171,54 +189,38 @@ def typed_expr(raw: pl.Expr, plan: ColumnPlan) -> pl.Expr:
     if plan.type == "boolean":
         return _boolean(value)
     if plan.type == "integer":
-        return _integer(value, plan.style)
+        return _integer(value, plan)
     if plan.type in ("decimal", "float"):
-        return _number(value, plan.style)
-    if plan.type == "date":
-        return _date(value, _date_formats(plan.order))
-    if plan.type == "datetime":
-        return _datetime(value, plan.order)
-    if plan.type == "time":
-        return _time(value)
+        return _number(value, plan)
+    if plan.type in ("date", "datetime", "time"):
+        return _temporal(value, plan)
     return pl.when(raw.str.strip_chars().is_in(NULL_TOKENS)).then(None).otherwise(raw)
 
 
 # ---------------------------------------------------------------------------------------------
-# Inference on a sample
+# Inference on a sample: one long (column, value) frame, cheap flags on every value and the
+# costly parsers only on the values whose shape allows them.
+
+_FORMATTED = r"[€$£¥%,()'\s\x{00a0}\x{202f}]|^[A-Z]{3}\s|\s[A-Z]{3}$"
+_DATE_SHAPE = r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}"
+_NAMED_DATE_SHAPE = r"^\d{1,2} [A-Za-z]{3,9} \d{4}$|^[A-Za-z]{3,9} \d{1,2}, \d{4}$"
+_TIME_SHAPE = r"^\d{1,2}:\d{2}"
+_NUMERIC_DATE_FORMATS = [f for f in ISO_DATE_FORMATS if "%b" not in f and "%B" not in f]
+_NAMED_DATE_FORMATS = [f for f in ISO_DATE_FORMATS if f not in _NUMERIC_DATE_FORMATS]
+_ALL_DATETIME_FORMATS = [
+    *ISO_DATETIME_FORMATS,
+    *DMY_DATETIME_FORMATS,
+    *MDY_DATETIME_FORMATS,
+    ISO_DATETIME_TZ_FORMAT,
+]
 
 
-def _candidate_flags(value: pl.Expr) -> dict[str, pl.Expr]:
-    """Per value booleans (and two ints) whose per-column sums drive the type decision."""
-    short = _short(value)
-    core = _number_core(short)
-    flags: dict[str, pl.Expr] = {
-        "nonnull": value.is_not_null(),
-        "boolean": _boolean(value).is_not_null(),
-        "int_us": _integer(value, "us").is_not_null(),
-        "int_eu": _integer(value, "eu").is_not_null(),
-        "num_us": _number(value, "us").is_not_null(),
-        "num_eu": _number(value, "eu").is_not_null(),
-        "us_only": core.str.contains(_US_NUMBER) & ~core.str.contains(_EU_NUMBER),
-        "eu_only": core.str.contains(_EU_NUMBER) & ~core.str.contains(_US_NUMBER),
-        "currency": short.str.contains(_CURRENCY_MARK),
-        "percent": short.str.contains(r"\d\s*%$"),
-        "grouped": short.str.contains(r"\d[,. \x{00a0}\x{202f}']\d{3}([.,]|$)"),
-        "leading_zero": short.str.contains(r"^[+-]?0\d+$"),
-        "dd_evidence": short.str.extract(_DMY_PREFIX, 1).cast(pl.Int32, strict=False) > 12,
-        "mm_evidence": short.str.extract(_DMY_PREFIX, 2).cast(pl.Int32, strict=False) > 12,
-        "datetime_dmy": _datetime(value, "dmy").is_not_null(),
-        "datetime_mdy": _datetime(value, "mdy").is_not_null(),
-        "time": _time(value).is_not_null(),
-    }
-    for fmt in ISO_DATE_FORMATS + DMY_DATE_FORMATS + MDY_DATE_FORMATS:
-        flags[f"date:{fmt}"] = short.str.to_date(fmt, strict=False).is_not_null()
-    text = _datetime_text(value)
-    for fmt in ISO_DATETIME_FORMATS + DMY_DATETIME_FORMATS + MDY_DATETIME_FORMATS:
-        flags[f"datetime:{fmt}"] = text.str.to_datetime(fmt, strict=False).is_not_null()
-    flags[f"datetime:{ISO_DATETIME_TZ_FORMAT}"] = text.str.to_datetime(
-        ISO_DATETIME_TZ_FORMAT, strict=False, time_unit="us"
-    ).is_not_null()
-    return flags
+def _group_sums(frame: pl.DataFrame, flags: dict[str, pl.Expr]) -> dict[str, dict[str, int]]:
+    if frame.height == 0:
+        return {}
+    counted = frame.select("column", *[f.fill_null(False).alias(k) for k, f in flags.items()])
+    sums = counted.group_by("column").agg([pl.col(k).sum() for k in flags])
+    return {row.pop("column"): row for row in sums.iter_rows(named=True)}
 
 
 def _sample_counts(raw: pl.DataFrame, columns: list[str]) -> dict[str, dict[str, int]]:
@@ -226,14 +228,83 @@ def _sample_counts(raw: pl.DataFrame, columns: list[str]) -> dict[str, dict[str,
         return {}
     rows = max(1_000, min(MAX_SAMPLE_ROWS, MAX_LONG_ROWS // len(columns)))
     sample = raw.sample(n=rows, seed=0) if raw.height > rows else raw
-    long = sample.select(columns).unpivot(variable_name="column", value_name="raw")
-    value = normalize(pl.col("raw"))
-    flags = _candidate_flags(value)
-    counted = long.select(
-        "column", *[flag.fill_null(False).alias(name) for name, flag in flags.items()]
+    long = (
+        sample.select(columns)
+        .unpivot(variable_name="column", value_name="raw")
+        .select("column", normalize(pl.col("raw")).alias("v"))
+        .with_columns(_short(pl.col("v")).alias("s"))
     )
-    sums = counted.group_by("column").agg([pl.col(name).sum() for name in flags])
-    return {row["column"]: row for row in sums.iter_rows(named=True)}
+    s = pl.col("s")
+    numeric_shape = s.str.contains(r"\d") & ~s.str.contains(r"[a-z]")
+    formatted = numeric_shape & s.str.contains(_FORMATTED)
+    plain_number = _plain_number(s).is_not_null()
+    eu_plain = s.str.contains(_EU_INTEGER)
+    counts = _group_sums(
+        long,
+        {
+            "nonnull": pl.col("v").is_not_null(),
+            "boolean": _boolean(s).is_not_null(),
+            "plain_number": plain_number,
+            "plain_integer": s.cast(pl.Int64, strict=False).is_not_null(),
+            "eu_plain": eu_plain,
+            "plain_us_only": plain_number & ~eu_plain,
+            "formatted": formatted,
+            "currency": s.str.contains(_CURRENCY_MARK),
+            "percent": s.str.contains(r"\d\s*%$"),
+            "grouped": s.str.contains(r"\d[,. \x{00a0}\x{202f}']\d{3}([.,]|$)"),
+            "leading_zero": s.str.contains(r"^[+-]?0\d+$"),
+            "dd_evidence": s.str.extract(_DMY_PREFIX, 1).cast(pl.Int32, strict=False) > 12,
+            "mm_evidence": s.str.extract(_DMY_PREFIX, 2).cast(pl.Int32, strict=False) > 12,
+        },
+    )
+    subsets: list[tuple[pl.Expr, dict[str, pl.Expr]]] = []
+    core, scale = pl.col("core"), _scale(s)
+    subsets.append(
+        (
+            formatted,
+            {
+                "fmt_int_us": _formatted_integer(core, s, "us").is_not_null(),
+                "fmt_int_eu": _formatted_integer(core, s, "eu").is_not_null(),
+                "fmt_num_us": _formatted_number(core, scale, "us").is_not_null(),
+                "fmt_num_eu": _formatted_number(core, scale, "eu").is_not_null(),
+                "fmt_us_only": core.str.contains(_US_NUMBER) & ~core.str.contains(_EU_NUMBER),
+                "fmt_eu_only": core.str.contains(_EU_NUMBER) & ~core.str.contains(_US_NUMBER),
+            },
+        )
+    )
+    text = _datetime_text(s)
+    date_flags = {
+        f"date:{fmt}": _parse_date(s, fmt).is_not_null()
+        for fmt in _NUMERIC_DATE_FORMATS + DMY_DATE_FORMATS + MDY_DATE_FORMATS
+    }
+    date_flags.update(
+        {
+            f"datetime:{fmt}": _parse_datetime(text, fmt).is_not_null()
+            for fmt in _ALL_DATETIME_FORMATS
+        }
+    )
+    subsets.append((s.str.contains(_DATE_SHAPE), date_flags))
+    subsets.append(
+        (
+            s.str.contains(_NAMED_DATE_SHAPE),
+            {f"date:{fmt}": _parse_date(s, fmt).is_not_null() for fmt in _NAMED_DATE_FORMATS},
+        )
+    )
+    subsets.append(
+        (
+            s.str.contains(_TIME_SHAPE),
+            {f"time:{fmt}": _parse_time(s, fmt).is_not_null() for fmt in TIME_FORMATS},
+        )
+    )
+    for shape, flags in subsets:
+        part = long.filter(shape.fill_null(False))
+        if "fmt_int_us" in flags:
+            part = part.with_columns(_number_core(s).alias("core"))
+        found = _group_sums(part, flags)
+        for column, column_counts in counts.items():
+            for key in flags:
+                column_counts[key] = (found.get(column) or {}).get(key, 0)
+    return counts
 
 
 def _share(part: int, whole: int) -> float:
@@ -248,42 +319,68 @@ def _pick_in_family(shares: dict[str, float], threshold: float) -> str | None:
     return next(kind for kind, share in shares.items() if share >= best - 1e-12)
 
 
+def _day_month_order(plan: ColumnPlan, counts: dict[str, int]) -> str | None:
+    dd, mm = counts["dd_evidence"], counts["mm_evidence"]
+    dmy = sum(counts[f"date:{f}"] for f in DMY_DATE_FORMATS) + sum(
+        counts[f"datetime:{f}"] for f in DMY_DATETIME_FORMATS
+    )
+    mdy = sum(counts[f"date:{f}"] for f in MDY_DATE_FORMATS) + sum(
+        counts[f"datetime:{f}"] for f in MDY_DATETIME_FORMATS
+    )
+    if not (dmy or mdy):
+        return None
+    if dd and not mm:
+        plan.order = "dmy"
+        return "day/month order from values with a first part > 12"
+    if mm and not dd:
+        plan.order = "mdy"
+        return "month/day order from values with a second part > 12"
+    if dd and mm:
+        plan.order = "dmy" if dmy >= mdy else "mdy"
+        return "values disagree on day/month order; the majority order was kept"
+    plan.order = "dmy"
+    return "ambiguous day/month order (no part > 12): assumed dd/mm/yyyy (ISO first, then dd/mm)"
+
+
 def plan_column(counts: dict[str, int], threshold: float) -> ColumnPlan:
     """Decide type, number style and date order for one column from its sample counts."""
     plan = ColumnPlan()
-    nonnull = counts["nonnull"]
+    nonnull = counts.get("nonnull", 0)
     if nonnull == 0:
         plan.reasons.append("all values are null")
         return plan
-    plan.style = "eu" if counts["eu_only"] > counts["us_only"] else "us"
+    us_only = counts["plain_us_only"] + counts["fmt_us_only"]
+    eu_only = counts["fmt_eu_only"]
+    plan.style = "eu" if eu_only > us_only else "us"
+    plan.plain = counts["formatted"] == 0 and plan.style == "us"
     plan.money = counts["currency"] >= 0.5 * nonnull
-    dd, mm = counts["dd_evidence"], counts["mm_evidence"]
-    dmy_count = sum(counts[f"date:{fmt}"] for fmt in DMY_DATE_FORMATS) + counts["datetime_dmy"]
-    mdy_count = sum(counts[f"date:{fmt}"] for fmt in MDY_DATE_FORMATS) + counts["datetime_mdy"]
-    order_reason = None
-    if dd and not mm:
-        plan.order = "dmy"
-        order_reason = "day/month order from values with a first part > 12"
-    elif mm and not dd:
-        plan.order = "mdy"
-        order_reason = "month/day order from values with a second part > 12"
-    elif dd and mm:
-        plan.order = "dmy" if dmy_count >= mdy_count else "mdy"
-        order_reason = "values disagree on day/month order; the majority order was kept"
-    elif dmy_count:
-        plan.order = "dmy"
-        order_reason = "ambiguous day/month order (no part > 12): assumed dd/mm/yyyy"
+    order_reason = _day_month_order(plan, counts)
 
+    if plan.style == "eu":
+        integers = counts["eu_plain"] + counts["fmt_int_eu"]
+        numbers = counts["eu_plain"] + counts["fmt_num_eu"]
+    else:
+        integers = counts["plain_integer"] + counts["fmt_int_us"]
+        numbers = counts["plain_number"] + counts["fmt_num_us"]
+    date_formats = [
+        f"date:{f}"
+        for f in ISO_DATE_FORMATS + (DMY_DATE_FORMATS if plan.order == "dmy" else MDY_DATE_FORMATS)
+    ]
+    slash = DMY_DATETIME_FORMATS if plan.order == "dmy" else MDY_DATETIME_FORMATS
+    datetime_formats = [
+        f"datetime:{f}" for f in [*ISO_DATETIME_FORMATS, *slash, ISO_DATETIME_TZ_FORMAT]
+    ]
+    time_formats = [f"time:{f}" for f in TIME_FORMATS]
+    dates = sum(counts[f] for f in date_formats)
     share = {
         "boolean": _share(counts["boolean"], nonnull),
-        "integer": _share(counts[f"int_{plan.style}"], nonnull),
-        "decimal": _share(counts[f"num_{plan.style}"], nonnull) if plan.money else 0.0,
-        "float": _share(counts[f"num_{plan.style}"], nonnull),
+        "integer": _share(integers, nonnull),
+        "decimal": _share(numbers, nonnull) if plan.money else 0.0,
+        "float": _share(numbers, nonnull),
+        "date": _share(dates, nonnull),
+        "datetime": _share(dates + sum(counts[f] for f in datetime_formats), nonnull),
+        "time": _share(sum(counts[f] for f in time_formats), nonnull),
     }
-    date_fmts = _date_formats(plan.order)
-    share["date"] = _share(sum(counts[f"date:{fmt}"] for fmt in date_fmts), nonnull)
-    share["datetime"] = _share(counts[f"datetime_{plan.order}"], nonnull)
-    share["time"] = _share(counts["time"], nonnull)
 
     chosen: str | None = "boolean" if share["boolean"] >= threshold else None
     if chosen is None:
@@ -292,14 +389,13 @@ def plan_column(counts: dict[str, int], threshold: float) -> ColumnPlan:
             plan.reasons.append("integers with leading zeros kept as text (codes)")
         else:
             chosen = numeric
-    if chosen is None:
+    if chosen is None and not plan.reasons:
         chosen = _pick_in_family({k: share[k] for k in ("date", "datetime")}, threshold)
-    if chosen is None and share["time"] >= threshold:
-        chosen = "time"
+        if chosen is None and share["time"] >= threshold:
+            chosen = "time"
     if chosen is None:
-        plan.type = "string"
         if not plan.reasons:
-            best = max((k for k in share), key=lambda k: share[k])
+            best = max(share, key=lambda k: share[k])
             if share[best] > 0:
                 plan.reasons.append(
                     f"best candidate {best} parsed {share[best]:.1%} of sampled values "
@@ -317,20 +413,19 @@ def plan_column(counts: dict[str, int], threshold: float) -> ColumnPlan:
             plan.reasons.append("European number format (decimal comma, '.' or space grouping)")
         elif counts["grouped"]:
             plan.reasons.append("thousands separators removed")
-    if chosen == "date":
-        used = {fmt: counts[f"date:{fmt}"] for fmt in date_fmts if counts[f"date:{fmt}"]}
+    candidates = {
+        "date": date_formats,
+        "datetime": date_formats + datetime_formats,
+        "time": time_formats,
+    }.get(chosen, [])
+    used = {f: counts[f] for f in candidates if counts[f]}
+    plan.formats = sorted(used, key=lambda f: -used[f])
+    if used:
         _describe_formats(plan, used)
-    elif chosen == "datetime":
-        slash = DMY_DATETIME_FORMATS if plan.order == "dmy" else MDY_DATETIME_FORMATS
-        fmts = [*ISO_DATETIME_FORMATS, *slash, ISO_DATETIME_TZ_FORMAT]
-        used = {fmt: counts[f"datetime:{fmt}"] for fmt in fmts if counts[f"datetime:{fmt}"]}
-        _describe_formats(plan, used)
-        if counts[f"datetime:{ISO_DATETIME_TZ_FORMAT}"]:
-            plan.reasons.append("UTC offsets converted to naive UTC")
-    elif chosen == "time":
-        plan.date_format = TIME_FORMATS[0] if counts["time"] else None
-    if chosen in ("date", "datetime") and order_reason and (dmy_count or mdy_count):
+    if chosen in ("date", "datetime") and order_reason:
         plan.reasons.append(order_reason)
+    if any(f.endswith("%z") for f in plan.formats):
+        plan.reasons.append("UTC offsets converted to naive UTC")
     return plan
 
 
@@ -338,10 +433,10 @@ def _describe_formats(plan: ColumnPlan, used: dict[str, int]) -> None:
     if not used:
         return
     ranked = sorted(used.items(), key=lambda item: -item[1])
-    plan.date_format = ranked[0][0]
+    plan.date_format = ranked[0][0].partition(":")[2]
     if len(ranked) > 1:
         total = sum(used.values())
-        mix = ", ".join(f"{fmt} {count / total:.0%}" for fmt, count in ranked)
+        mix = ", ".join(f"{fmt.partition(':')[2]} {count / total:.0%}" for fmt, count in ranked)
         plan.reasons.append(f"mixed formats: {mix}")
 
 
@@ -394,8 +489,9 @@ def type_table(
         raw = raw.with_row_index(ROW_NUMBER, offset=1).with_columns(
             pl.col(ROW_NUMBER).cast(pl.Int64)
         )
+    schema = raw.schema  # building a Schema is costly on wide frames: once per table
     data_columns = [c for c in raw.columns if c != ROW_NUMBER]
-    text_columns = [c for c in data_columns if raw.schema[c] == pl.String]
+    text_columns = [c for c in data_columns if schema[c] == pl.String]
     counts = _sample_counts(raw, text_columns)
     plans = {c: plan_column(counts.get(c) or {"nonnull": 0}, threshold) for c in text_columns}
 
@@ -431,7 +527,7 @@ def type_table(
         failed = nonnull - parsed
         plan = plans.get(c)
         reasons = list(plan.reasons) if plan else ["typed by the source"]
-        kind = plan.type if plan else dtype_type(raw.schema[c])
+        kind = plan.type if plan else dtype_type(schema[c])
         if raw.height == 0:
             reasons = ["table is empty"]
         elif nonnull == 0 and "all values are null" not in reasons:

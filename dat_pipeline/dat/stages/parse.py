@@ -2,16 +2,18 @@
 
 Each table is read after its column mapping and the run's cleaning rules (rejected rows go to a
 rejects file) and written to `tables/<name>.parquet` in the stage's work folder. Files above
-`DAT_STREAM_THRESHOLD_BYTES` are streamed chunk by chunk with bounded memory. A finished table
-file is a checkpoint: a cancelled, killed or failed parse keeps it, never leaves a partial one,
-and a re-run resumes without redoing it. When every table is done, `dataset.parquet` holds their
-union by column name, with `_source_file` and `_source_table` added. The artifact has one row per
-table plus a `__dataset__` row whose `output` is the combined dataset.
+`DAT_STREAM_THRESHOLD_BYTES` are streamed chunk by chunk with bounded memory. Each table file
+starts with the constant columns `_source_file` and `_source_table`. A finished table file is a
+checkpoint: a cancelled, killed or failed parse keeps it, never leaves a partial one, and a re-run
+resumes without redoing it. When every table is done, `dataset.parquet` holds their union by column
+name (a hard link to the table file when there is one table, so the rows are not written twice).
+The artifact has one row per table plus a `__dataset__` row whose `output` is the combined dataset.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import re
 import time
 from collections.abc import Iterator, Sequence
@@ -40,7 +42,7 @@ from dat_pipeline.dat.stages.tables import (
     selected_tables,
     selection_rules,
 )
-from dat_pipeline.files import atomic_path, sha256_file
+from dat_pipeline.files import atomic_path, link_atomic, sha256_file
 from dat_pipeline.settings import get_settings
 
 DATASET_TABLE = "__dataset__"
@@ -236,8 +238,9 @@ class _Extraction:
         labels: dict[str, str] = {}
         warns = first = True
         offset = 0
+        mapping = self.selected.mapping
         for raw in self.chunks(source):
-            chunk = apply_mapping(raw, self.selected.mapping, where=label)
+            chunk = apply_mapping(raw, mapping, where=label) if mapping else raw
             if first:
                 rules = rules_for(chunk.columns, self.all_rules)
                 runner = RuleRunner(rules) if rules else None
@@ -272,18 +275,24 @@ class _Extraction:
             first = next(frames)
             schema = first.schema
 
-            def chunks(*_: object) -> Iterator[pl.DataFrame]:
-                yield first
-                written = first.height
-                for frame in frames:
-                    yield (
-                        frame if frame.schema == schema else _conform(frame, schema, label, written)
-                    )
+            def chunks(columns: list[str] | None, *_: object) -> Iterator[pl.DataFrame]:
+                # Polars drops a data column named like a source column from the projection.
+                project = columns is not None and len(columns) != len(schema)
+                written = 0
+                for frame in itertools.chain([first], frames):
+                    if frame.schema != schema:
+                        frame = _conform(frame, schema, label, written)
                     written += frame.height
+                    yield frame.select(columns) if project else frame
 
-            # Polars' streaming Parquet sink pulls the chunks (bounded memory) and writes them
-            # with its parallel encoder; the checksum goes into the footer, written last.
-            register_io_source(chunks, schema=schema).sink_parquet(
+            # Polars' streaming Parquet sink pulls the chunks (bounded memory), adds the constant
+            # source columns and writes them with its parallel encoder; the checksum goes into the
+            # footer, written last.
+            register_io_source(chunks, schema=schema).select(
+                pl.lit(self.selected.path, pl.String).alias(SOURCE_FILE),
+                pl.lit(self.selected.table, pl.String).alias(SOURCE_TABLE),
+                pl.exclude(SOURCE_FILE, SOURCE_TABLE),
+            ).sink_parquet(
                 tmp,
                 compression="zstd",
                 metadata=lambda _context: {SHA_KEY: checksum.result()},
@@ -353,8 +362,19 @@ def _parse_table(
         raise DatError(message) from exc
 
 
+def _has_source_columns(path: Path) -> bool:
+    """Whether a table file starts with the source columns (files of older runs may not)."""
+    return pq.read_schema(path).names[:2] == [SOURCE_FILE, SOURCE_TABLE]
+
+
 def write_dataset(target: Path, tables: Sequence[tuple[str, str, Path]]) -> int:
-    """Union the table files by column name into `target` (streaming); returns its row count."""
+    """Union the table files by column name into `target` (streaming); returns its row count.
+
+    One table is already the dataset: `target` becomes a hard link to it, not a copy.
+    """
+    if len(tables) == 1 and _has_source_columns(tables[0][2]):
+        link_atomic(tables[0][2], target)
+        return pq.ParquetFile(target).metadata.num_rows
     frames = [
         pl.scan_parquet(path).select(
             pl.lit(file, pl.String).alias(SOURCE_FILE),

@@ -1,0 +1,433 @@
+"""DAT data stages against the raw libraries, measured in one run (SPEC 6).
+
+1. Parse: the real parse stage (DatWorkflow on a temp data root) vs `pl.scan_csv().sink_parquet()`
+   on the same generated CSV, each in its own subprocess, with the peak RSS of each.
+2. Probe: `probe_table` on the CSV and on a generated 50 MB workbook.
+3. Excel read: the excel adapter's `read` vs `pl.read_excel(engine="calamine")`.
+
+Inputs are generated deterministically under `bench/out/dat/` (git-ignored) and reused when present.
+`--size-mb N` (or `DAT_BENCH_CSV_MB`) sets the CSV size for a quick run; the default is 1024.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import numpy as np
+import polars as pl
+
+PROJECT = Path(__file__).resolve().parent.parent
+OUT = PROJECT / "bench" / "out" / "dat"
+CSV_ROWS_PER_BATCH = 100_000
+XLSX_TARGET_MB = 50
+XLSX_ROWS = 780_000  # about 50 MB with the columns below (measured)
+SHEET = "orders"
+PARSE_TARGET, RSS_TARGET_MB, PROBE_TARGET_S, EXCEL_TARGET = 0.8, 1024, 1.0, 1.0
+
+_WORDS = np.array(
+    [
+        "alpha",
+        "bravo",
+        "charlie",
+        "delta",
+        "echo",
+        "foxtrot",
+        "golf",
+        "hotel",
+        "india",
+        "juliet",
+        "kilo",
+        "lima",
+        "mike",
+        "november",
+        "oscar",
+        "papa",
+        "quebec",
+        "romeo",
+        "sierra",
+        "tango",
+        "uniform",
+        "victor",
+        "whiskey",
+        "xray",
+        "yankee",
+        "zulu",
+    ]
+)
+_CITIES = np.array(
+    [
+        "Paris",
+        "Lyon",
+        "Marseille",
+        "Toulouse",
+        "Nice",
+        "Nantes",
+        "Strasbourg",
+        "Montpellier",
+        "Bordeaux",
+        "Lille",
+        "Rennes",
+        "Reims",
+        "Le-Havre",
+        "Saint-Étienne",
+        "Toulon",
+        "Grenoble",
+    ]
+)
+
+
+# ---- inputs ------------------------------------------------------------------------------------
+
+
+def _orders(batch: int, rows: int, first_id: int) -> pl.DataFrame:
+    """`rows` order lines, the same for the same batch number: ints, floats, strings and dates."""
+    rng = np.random.default_rng(batch)
+    products = np.char.add(
+        np.char.add(_WORDS[rng.integers(0, len(_WORDS), rows)], "-"),
+        rng.integers(0, 5000, rows).astype(str),
+    )
+    ordered = np.datetime64("2020-01-01") + rng.integers(0, 1800, rows).astype("timedelta64[D]")
+    shipped = ordered + rng.integers(0, 30, rows).astype("timedelta64[D]")
+    return pl.DataFrame(
+        {
+            "order_id": np.arange(first_id, first_id + rows, dtype=np.int64),
+            "customer_id": rng.integers(1, 2_000_000, rows),
+            "quantity": rng.integers(1, 100, rows),
+            "unit_price": np.round(rng.gamma(2.0, 40.0, rows), 2),
+            "discount": np.round(rng.random(rows) * 0.3, 3),
+            "product": products,
+            "city": _CITIES[rng.integers(0, len(_CITIES), rows)],
+            "comment": np.char.add("note ", rng.integers(0, 1 << 40, rows).astype(str)),
+            "order_date": ordered.astype("datetime64[D]"),
+            "ship_date": shipped.astype("datetime64[D]"),
+        }
+    ).with_columns(pl.col("order_date", "ship_date").cast(pl.Date))
+
+
+def csv_input(size_mb: int) -> Path:
+    """A CSV of about `size_mb` MiB (whole batches), generated once and reused."""
+    target = OUT / f"orders_{size_mb}mb.csv"
+    if target.is_file():
+        return target
+    OUT.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    started = time.perf_counter()
+    with open(tmp, "wb") as handle:
+        batch = 0
+        while handle.tell() < size_mb << 20:
+            _orders(batch, CSV_ROWS_PER_BATCH, batch * CSV_ROWS_PER_BATCH).write_csv(
+                handle, include_header=batch == 0
+            )
+            batch += 1
+    os.replace(tmp, target)
+    print(f"  generated {target.name} in {time.perf_counter() - started:.0f} s")
+    return target
+
+
+def _column_letter(index: int) -> str:
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+_XLSX_PARTS = {
+    "[Content_Types].xml": (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+        '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+        '<Default Extension="xml" ContentType="application/xml"/>'
+        '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+        '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+        '<Override PartName="/xl/styles.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>'
+        '<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>'
+        "</Types>"
+    ),
+    "_rels/.rels": (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/>'
+        "</Relationships>"
+    ),
+    "xl/workbook.xml": (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+        'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
+        f'<sheets><sheet name="{SHEET}" sheetId="1" r:id="rId1"/></sheets></workbook>'
+    ),
+    "xl/_rels/workbook.xml.rels": (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/>'
+        '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles" Target="styles.xml"/>'
+        '<Relationship Id="rId3" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml"/>'
+        "</Relationships>"
+    ),
+    # Style 1 is the built-in date format 14, so calamine reads the date columns as dates.
+    "xl/styles.xml": (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        '<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        '<fonts count="1"><font><sz val="11"/><name val="Calibri"/></font></fonts>'
+        '<fills count="1"><fill><patternFill patternType="none"/></fill></fills>'
+        '<borders count="1"><border/></borders>'
+        '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
+        '<cellXfs count="2"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+        '<xf numFmtId="14" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+        "</cellXfs></styleSheet>"
+    ),
+}
+
+
+def xlsx_input() -> Path:
+    """A one-sheet workbook of about 50 MB, written as SpreadsheetML directly (vectorized, fast):
+    shared strings, numbers and date-styled cells, like a workbook saved by Excel."""
+    target = OUT / f"orders_{XLSX_TARGET_MB}mb.xlsx"
+    if target.is_file():
+        return target
+    OUT.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    frame = _orders(10_000, XLSX_ROWS, 0)
+    strings = [name for name, dtype in frame.schema.items() if dtype == pl.String]
+    pool = pl.concat([frame[name] for name in strings]).unique(maintain_order=True)
+    index = {value: i for i, value in enumerate(pool.to_list())}
+    excel_epoch = pl.date(1899, 12, 30)
+    cells = []
+    for position, (name, dtype) in enumerate(frame.schema.items()):
+        ref = pl.lit(f'<c r="{_column_letter(position)}') + pl.col("_row").cast(pl.String)
+        if dtype == pl.String:
+            value = pl.col(name).replace_strict(index, return_dtype=pl.String)
+            cells.append(ref + '" t="s"><v>' + value + "</v></c>")
+        elif dtype == pl.Date:
+            serial = (pl.col(name) - excel_epoch).dt.total_days().cast(pl.String)
+            cells.append(ref + '" s="1"><v>' + serial + "</v></c>")
+        else:
+            cells.append(ref + '"><v>' + pl.col(name).cast(pl.String) + "</v></c>")
+    header = "".join(
+        f'<c r="{_column_letter(i)}1" t="inlineStr"><is><t>{name}</t></is></c>'
+        for i, name in enumerate(frame.columns)
+    )
+    rows = frame.with_row_index("_row", offset=2).select(
+        pl.concat_str([pl.lit('<row r="'), pl.col("_row").cast(pl.String), pl.lit('">'), *cells])
+        + "</row>"
+    )
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+        for name, text in _XLSX_PARTS.items():
+            archive.writestr(name, text)
+        shared = "".join(f"<si><t>{escape(value)}</t></si>" for value in index)
+        archive.writestr(
+            "xl/sharedStrings.xml",
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+            '<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+            f'count="{len(index)}" uniqueCount="{len(index)}">{shared}</sst>',
+        )
+        with archive.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet:
+            sheet.write(
+                b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+                b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+                + f'<dimension ref="A1:{_column_letter(frame.width - 1)}{frame.height + 1}"/>'.encode()
+                + b'<sheetData><row r="1">'
+                + header.encode()
+                + b"</row>"
+            )
+            for part in rows.to_series().to_frame().iter_slices(50_000):
+                sheet.write("".join(part.to_series().to_list()).encode())
+            sheet.write(b"</sheetData></worksheet>")
+    os.replace(tmp, target)
+    size = target.stat().st_size / 2**20
+    print(f"  generated {target.name} ({size:.0f} MB) in {time.perf_counter() - started:.0f} s")
+    return target
+
+
+# ---- workers (each measured in its own process, so peak RSS is its own) -------------------------
+
+
+def _report(seconds: float, **extra: object) -> None:
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_kb / 1024, **extra}))
+
+
+def raw_worker(csv: Path, out: Path) -> None:
+    started = time.perf_counter()
+    pl.scan_csv(csv).sink_parquet(out)
+    _report(time.perf_counter() - started)
+
+
+def parse_worker(csv: Path, root: Path) -> None:
+    """The parse stage through DatWorkflow; only the parse materialization is timed."""
+    source = root / "src" / csv.name
+    source.parent.mkdir(parents=True)
+    try:
+        os.link(csv, source)
+    except OSError:
+        shutil.copyfile(csv, source)
+    os.environ.update(DAT_DATA_ROOT=str(root), DAT_STORE_URL=f"sqlite:///{root / 'control.db'}")
+    from dat_pipeline.dat.workflow import DatWorkflow
+    from dat_pipeline.settings import get_settings
+    from dat_pipeline.store import ControlStore
+
+    get_settings.cache_clear()
+    store = ControlStore(get_settings().store_url)
+    flow = DatWorkflow(store, root)
+    run = flow.create_run().run_id
+    path = f"src/{csv.name}"
+    for stage, config in (
+        ("discovery", {"root": "src"}),
+        ("selection", {"files": [path]}),
+        ("table_availability", {}),
+        ("table_selection", {"tables": {path: [csv.stem]}}),
+        ("parse", {}),
+    ):
+        flow.lock(run, stage, config)
+        if stage != "parse":
+            flow.materialize(run, stage)
+    started = time.perf_counter()
+    flow.materialize(run, "parse")
+    seconds = time.perf_counter() - started
+    artifact = flow.load_artifact(run, "parse")
+    store.dispose()
+    rows = artifact.filter(pl.col("table") == "__dataset__")["rows"].item()
+    _report(seconds, rows=rows)
+
+
+def _in_subprocess(kind: str, *args: Path) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.dat", kind, *map(str, args)],
+        cwd=PROJECT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# ---- measurements -------------------------------------------------------------------------------
+
+
+def _best(fn: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def _verdict(ok: bool) -> str:
+    return "ok" if ok else "MISSED"
+
+
+def bench_parse(csv: Path, repeat: int) -> None:
+    size_mb = csv.stat().st_size / 2**20
+    raws, parses = [], []
+    for attempt in range(repeat):
+        work = OUT / f"work-{os.getpid()}-{attempt}"
+        work.mkdir(parents=True)
+        try:
+            raws.append(_in_subprocess("raw-worker", csv, work / "raw.parquet"))
+            parses.append(_in_subprocess("parse-worker", csv, work / "root"))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    raw = min(raws, key=lambda r: r["seconds"])
+    parse = min(parses, key=lambda r: r["seconds"])
+    ratio = raw["seconds"] / parse["seconds"]
+    peak = max(r["peak_rss_mb"] for r in parses)
+    print(f"parse: {csv.name} ({size_mb:,.0f} MiB, {parse['rows']:,} rows), best of {repeat}")
+    print(
+        f"  raw scan_csv().sink_parquet():  {raw['seconds']:6.2f} s  "
+        f"{size_mb / raw['seconds']:6.0f} MiB/s  peak RSS {raw['peak_rss_mb']:,.0f} MiB"
+    )
+    print(
+        f"  parse stage (DatWorkflow):      {parse['seconds']:6.2f} s  "
+        f"{size_mb / parse['seconds']:6.0f} MiB/s  peak RSS {peak:,.0f} MiB"
+    )
+    print(
+        f"  throughput ratio parse/raw = {ratio:.2f} (target >= {PARSE_TARGET}: {_verdict(ratio >= PARSE_TARGET)})"
+    )
+    print(
+        f"  parse peak RSS = {peak:,.0f} MiB (target < {RSS_TARGET_MB}: {_verdict(peak < RSS_TARGET_MB)})"
+    )
+    print(
+        f"  all runs (s): raw {[round(r['seconds'], 2) for r in raws]}, parse {[round(r['seconds'], 2) for r in parses]}"
+    )
+
+
+def bench_probe(csv: Path, xlsx: Path) -> None:
+    from dat_pipeline.adapters import probe_table
+
+    print("probe (probe_table, 1 s limit):")
+    for path, table in ((csv, csv.stem), (xlsx, SHEET)):
+        started = time.perf_counter()
+        result = probe_table(path, table, timeout_s=30.0)
+        seconds = time.perf_counter() - started
+        size_mb = path.stat().st_size / 2**20
+        print(
+            f"  {path.name} ({size_mb:,.0f} MiB) table {table!r}: {seconds:.3f} s, status "
+            f"{result.status}, {len(result.columns)} columns, ~{result.row_estimate or 0:,} rows "
+            f"(target < {PROBE_TARGET_S:g} s: {_verdict(seconds < PROBE_TARGET_S and result.status == 'available')})"
+        )
+        if result.error:
+            print(f"    error: {result.error}")
+
+
+def bench_excel(xlsx: Path, repeat: int) -> None:
+    from dat_pipeline.adapters import get_adapter
+
+    adapter = get_adapter("excel")
+    ours = _best(lambda: adapter.read(xlsx, SHEET), repeat)
+    raw = _best(lambda: pl.read_excel(xlsx, sheet_name=SHEET, engine="calamine"), repeat)
+    ratio = raw / ours
+    print(f"excel read: {xlsx.name} ({xlsx.stat().st_size / 2**20:,.0f} MiB), best of {repeat}")
+    print(f"  pl.read_excel(engine='calamine'): {raw:6.2f} s")
+    print(f"  excel adapter read:               {ours:6.2f} s")
+    print(
+        f"  speed ratio adapter/raw = {ratio:.2f} (target >= {EXCEL_TARGET}: {_verdict(ratio >= EXCEL_TARGET)})"
+    )
+
+
+def _machine() -> str:
+    meminfo = Path("/proc/meminfo").read_text().split()
+    ram_gb = int(meminfo[meminfo.index("MemTotal:") + 1]) / 2**20
+    cpus = len(os.sched_getaffinity(0))
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (
+        f"machine: nproc {cpus}, RAM {ram_gb:.1f} GiB, load average {load}; "
+        f"python {sys.version.split()[0]}, polars {pl.__version__}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench dat", description=__doc__)
+    parser.add_argument(
+        "--size-mb",
+        type=int,
+        default=int(os.environ.get("DAT_BENCH_CSV_MB", "1024")),
+        help="CSV size in MiB (env DAT_BENCH_CSV_MB, default 1024)",
+    )
+    parser.add_argument("--repeat", type=int, default=2, help="runs of each parse measurement")
+    options, _ = parser.parse_known_args()
+    print(_machine())
+    csv, xlsx = csv_input(options.size_mb), xlsx_input()
+    bench_parse(csv, options.repeat)
+    bench_probe(csv, xlsx)
+    bench_excel(xlsx, max(options.repeat, 3))
+    print(f"(load average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())})")
+
+
+if __name__ == "__main__":
+    kind, *paths = sys.argv[1:]
+    workers = {"raw-worker": raw_worker, "parse-worker": parse_worker}
+    workers[kind](*map(Path, paths))

@@ -1,0 +1,402 @@
+"""Database tables through the adapter interface (SPEC 2.2): MySQL/MariaDB, PostgreSQL, SQLite, DuckDB.
+
+A database adapter works on a `DatabaseSource` rather than a path, so it has its own small interface
+mirroring the file adapters: `list_tables`, `probe_schema`, `read`, `stream`, `validate`. A `table`
+argument of None means the source's own table or query.
+
+Types come from the introspected catalog (table sources) or from the driver's values (query
+sources), and map to Polars types that round-trip to Parquet: DECIMAL(p<=38, s) stays Decimal,
+BIGINT UNSIGNED is UInt64, TIMESTAMP WITH TIME ZONE (and MySQL TIMESTAMP, read in a UTC session) is
+Datetime(UTC), JSON is its JSON text, BYTEA/BLOB is Binary. Streaming uses server-side cursors
+(`stream_results` + `yield_per`) so memory is bounded by one chunk; DuckDB streams Arrow batches.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import polars as pl
+from sqlalchemy import Connection, MetaData, Table, Text, cast, func, inspect, select, text
+from sqlalchemy import types as sqltypes
+from sqlalchemy.dialects import mysql
+
+from dat_pipeline.adapters.base import (
+    AdapterError,
+    MissingTableError,
+    ProbeResult,
+    check_chunk_rows,
+    columns_of,
+)
+from dat_pipeline.sources import (
+    DatabaseSource,
+    connect,
+    driver_message,
+    get_database_source,
+    split_table,
+)
+from dat_pipeline.store import ControlStore
+
+DEFAULT_CHUNK_ROWS = 50_000
+QUERY_TABLE = "(query)"
+_MAX_DECIMAL_PRECISION = 38
+
+
+def polars_type(column_type: sqltypes.TypeEngine[Any]) -> pl.DataType:
+    """The Polars type a database column reads as (String for anything without a better match)."""
+    unsigned = bool(getattr(column_type, "unsigned", False))
+    if isinstance(column_type, sqltypes.Boolean):
+        return pl.Boolean()
+    if isinstance(column_type, mysql.TINYINT):
+        return pl.UInt8() if unsigned else pl.Int8()
+    if isinstance(column_type, sqltypes.SmallInteger):
+        return pl.UInt16() if unsigned else pl.Int16()
+    if isinstance(column_type, sqltypes.BigInteger):
+        return pl.UInt64() if unsigned else pl.Int64()
+    if isinstance(column_type, sqltypes.Integer):
+        return pl.UInt32() if unsigned else pl.Int32()
+    if isinstance(column_type, sqltypes.Float):
+        return pl.Float64()
+    if isinstance(column_type, sqltypes.Numeric):
+        precision, scale = column_type.precision, column_type.scale
+        if precision and precision <= _MAX_DECIMAL_PRECISION:
+            return pl.Decimal(precision, scale or 0)
+        return pl.String()  # unconstrained NUMERIC: exact as text rather than a lossy float
+    if isinstance(column_type, sqltypes.DateTime):
+        utc = column_type.timezone or isinstance(column_type, mysql.TIMESTAMP)
+        return pl.Datetime("us", "UTC" if utc else None)
+    if isinstance(column_type, sqltypes.Date):
+        return pl.Date()
+    if isinstance(column_type, sqltypes.Time):
+        return pl.Time()
+    if isinstance(column_type, sqltypes.Interval):
+        return pl.Duration("us")
+    if isinstance(column_type, sqltypes.LargeBinary | sqltypes._Binary):
+        return pl.Binary()
+    return pl.String()
+
+
+def _to_text(value: Any) -> Any:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    return str(value)
+
+
+def _series(name: str, values: Sequence[Any], dtype: pl.DataType | None) -> pl.Series:
+    """A column from driver values, converted to `dtype` without silent loss."""
+    if dtype is None:
+        return pl.Series(name, values)
+    if dtype == pl.String:
+        values = [_to_text(v) for v in values]
+    elif dtype == pl.Binary:
+        values = [bytes(v) if isinstance(v, memoryview | bytearray) else v for v in values]
+    elif isinstance(dtype, pl.Datetime) and dtype.time_zone:
+        first = next((v for v in values if v is not None), None)
+        if isinstance(first, dt.datetime) and first.tzinfo is None:
+            # A UTC session returns naive values that are UTC instants.
+            naive = pl.Series(name, values, dtype=pl.Datetime("us"))
+            return naive.dt.replace_time_zone(dtype.time_zone)
+    return pl.Series(name, values, dtype=dtype, strict=True)
+
+
+def _infer_types(rows: Sequence[Sequence[Any]], names: Sequence[str], description: Any) -> list:
+    """Types of a query's columns from the driver's values (and decimal precision from the cursor
+    description); a column that is all NULL in the first chunk reads as String."""
+    types: list[pl.DataType] = []
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+    for index, values in enumerate(columns):
+        first = next((v for v in values if v is not None), None)
+        if first is None:
+            types.append(pl.String())
+        elif isinstance(first, bool):
+            types.append(pl.Boolean())
+        elif isinstance(first, int):
+            biggest = max((v for v in values if v is not None), default=0)
+            types.append(pl.UInt64() if biggest > 2**63 - 1 else pl.Int64())
+        elif isinstance(first, float):
+            types.append(pl.Float64())
+        elif isinstance(first, decimal.Decimal):
+            precision = scale = None
+            if description is not None and len(description[index]) > 5:
+                precision, scale = description[index][4], description[index][5]
+            if precision and scale is not None and precision <= _MAX_DECIMAL_PRECISION:
+                types.append(pl.Decimal(precision, scale))
+            else:
+                types.append(pl.Decimal(_MAX_DECIMAL_PRECISION, _widest_scale(values)))
+        elif isinstance(first, dt.datetime):
+            types.append(pl.Datetime("us", "UTC" if first.tzinfo else None))
+        elif isinstance(first, dt.date):
+            types.append(pl.Date())
+        elif isinstance(first, dt.time):
+            types.append(pl.Time())
+        elif isinstance(first, dt.timedelta):
+            types.append(pl.Duration("us"))
+        elif isinstance(first, bytes | bytearray | memoryview):
+            types.append(pl.Binary())
+        else:
+            types.append(pl.String())
+    return types
+
+
+def _widest_scale(values: Sequence[Any]) -> int:
+    scales = [
+        -v.as_tuple().exponent
+        for v in values
+        if isinstance(v, decimal.Decimal) and isinstance(v.as_tuple().exponent, int)
+    ]
+    return max(0, min(max(scales, default=0), 18))
+
+
+def _utc(frame: pl.DataFrame) -> pl.DataFrame:
+    """Time-zone-aware columns in UTC (DuckDB answers in its session time zone)."""
+    aware = [
+        name
+        for name, dtype in frame.schema.items()
+        if isinstance(dtype, pl.Datetime) and dtype.time_zone not in (None, "UTC")
+    ]
+    return frame.with_columns(pl.col(name).dt.convert_time_zone("UTC") for name in aware)
+
+
+class DatabaseAdapter:
+    """Tables of one database source: the same verbs as a file `Adapter`, keyed by table name."""
+
+    name = "database"
+
+    def __init__(self, store: ControlStore, source: DatabaseSource | str) -> None:
+        self.store = store
+        self.source = (
+            source if isinstance(source, DatabaseSource) else get_database_source(store, source)
+        )
+
+    # -- catalog ---------------------------------------------------------------------------
+    def _tables(self, connection: Connection) -> list[str]:
+        inspector = inspect(connection)
+        names = [*inspector.get_table_names(), *inspector.get_view_names()]
+        return sorted(set(names))
+
+    def list_tables(self) -> list[str]:
+        """Tables and views of the source's default schema (`schema.table` names work too)."""
+        with connect(self.store, self.source) as connection:
+            return self._tables(connection)
+
+    def validate(self) -> None:
+        """Connect and check the source's own table or query; raises on the first problem."""
+        with connect(self.store, self.source) as connection:
+            if self.source.table:
+                self._reflect(connection, self.source.table)
+            elif self.source.query:
+                self._query_result(connection, self.source.query, 1, limit=0).close()
+
+    def _target(self, table: str | None) -> tuple[str | None, str | None]:
+        """(table, query) to read: the argument, else the source's table, else its query."""
+        if table is not None and table != QUERY_TABLE:
+            return table, None
+        if table is None and self.source.table:
+            return self.source.table, None
+        if self.source.query:
+            return None, self.source.query
+        raise AdapterError(
+            f"{self.source.label()} has no table or query: name a table "
+            "(see `dat sources show NAME --tables`) or add the source with --table or --query"
+        )
+
+    def _reflect(self, connection: Connection, table: str) -> Table:
+        """The table's columns from the catalog, after checking the name is one of its tables."""
+        schema_name, name = self._check_table(connection, table)
+        return Table(name, MetaData(), schema=schema_name, autoload_with=connection)
+
+    def _check_table(self, connection: Connection, table: str) -> tuple[str | None, str]:
+        schema_name, name = split_table(self.source, table)
+        inspector = inspect(connection)
+        known = set(inspector.get_table_names(schema=schema_name)) | set(
+            inspector.get_view_names(schema=schema_name)
+        )
+        if name not in known:
+            raise MissingTableError(
+                f"{self.source.label()}: no table {table!r}; it has "
+                f"{sorted(known)[:50]}. Pick one of those or fix --table."
+            )
+        return schema_name, name
+
+    def _duckdb_sql(self, connection: Connection, name: str | None, query: str | None) -> str:
+        # duckdb-engine's column reflection queries pg_catalog tables DuckDB lacks (SQLAlchemy
+        # 2.1), so DuckDB tables are checked by name and read natively, typed by Arrow.
+        if name is None:
+            return (query or "").strip().rstrip(";")
+        self._check_table(connection, name)
+        return f"SELECT * FROM {connection.dialect.identifier_preparer.quote(name)}"
+
+    def _duckdb_execute(self, connection: Connection, sql: str) -> Any:
+        try:
+            return connection.connection.driver_connection.execute(sql)
+        except Exception as exc:  # duckdb's own error text names the problem
+            raise AdapterError(
+                f"{self.source.label()}: the query fails: {driver_message(exc)}"
+            ) from None
+
+    def _query_result(
+        self, connection: Connection, query: str, chunk_rows: int, limit: int | None = None
+    ) -> Any:
+        body = query.strip().rstrip(";")
+        sql = f"SELECT * FROM ({body}) AS dat_query" if limit is not None else body
+        statement = text(sql + (f" LIMIT {int(limit)}" if limit is not None else ""))
+        try:
+            return connection.execution_options(stream_results=True, yield_per=chunk_rows).execute(
+                statement
+            )
+        except Exception as exc:  # the driver's SQL error is the message the user needs
+            raise AdapterError(
+                f"{self.source.label()}: the query fails: {driver_message(exc)}. Fix the SQL "
+                "(try it in the database's own client first)"
+            ) from None
+
+    # -- reading ---------------------------------------------------------------------------
+    def probe_schema(self, table: str | None = None, sample_rows: int = 1000) -> ProbeResult:
+        """Columns and types from the catalog (or a bounded sample of the query), and a row
+        estimate from the database's statistics (exact count for SQLite and DuckDB)."""
+        start = time.perf_counter()
+        name, query = self._target(table)
+        with connect(self.store, self.source) as connection:
+            if self.source.kind == "duckdb":
+                sql = self._duckdb_sql(connection, name, query)
+                empty = self._duckdb_execute(connection, f"SELECT * FROM ({sql}) LIMIT 0")
+                schema = dict(_utc(pl.from_arrow(empty.fetch_arrow_table())).schema)
+                counted = self._duckdb_execute(connection, f"SELECT COUNT(*) FROM ({sql})")
+                estimate, exact = int(counted.fetchone()[0]), True
+            elif name is not None:
+                reflected = self._reflect(connection, name)
+                schema = {c.name: polars_type(c.type) for c in reflected.columns}
+                estimate, exact = self._row_estimate(connection, reflected)
+            else:
+                sample = pl.concat(
+                    list(self._stream_query(connection, query or "", sample_rows, sample_rows)),
+                    how="vertical_relaxed",
+                )
+                schema, estimate, exact = dict(sample.schema), None, False
+        return ProbeResult(
+            table=name or QUERY_TABLE,
+            status="available" if estimate != 0 else "empty",
+            columns=columns_of(schema),
+            row_estimate=estimate,
+            row_estimate_exact=exact,
+            probe_seconds=time.perf_counter() - start,
+        )
+
+    def _row_estimate(self, connection: Connection, table: Table) -> tuple[int | None, bool]:
+        kind = self.source.kind
+        try:
+            if kind == "postgresql":
+                value = connection.execute(
+                    text("SELECT reltuples::bigint FROM pg_class WHERE oid = CAST(:t AS regclass)"),
+                    {"t": f"{table.schema}.{table.name}" if table.schema else table.name},
+                ).scalar()
+                if value is not None and value >= 0:
+                    return int(value), False
+            elif kind == "mysql":
+                value = connection.execute(
+                    text(
+                        "SELECT TABLE_ROWS FROM information_schema.TABLES "
+                        "WHERE TABLE_SCHEMA = COALESCE(:s, DATABASE()) AND TABLE_NAME = :t"
+                    ),
+                    {"s": table.schema, "t": table.name},
+                ).scalar()
+                if value is not None:
+                    return int(value), False
+            return int(connection.execute(select(func.count()).select_from(table)).scalar()), True
+        except Exception:  # statistics are a nicety; a probe must not fail on them
+            return None, False
+
+    def read(self, table: str | None = None) -> pl.DataFrame:
+        """The whole table (or the source's query) as one frame."""
+        chunks = list(self.stream(table, chunk_rows=DEFAULT_CHUNK_ROWS))
+        return pl.concat(chunks, how="vertical") if chunks else pl.DataFrame()
+
+    def stream(
+        self, table: str | None = None, chunk_rows: int = DEFAULT_CHUNK_ROWS
+    ) -> Iterator[pl.DataFrame]:
+        """The table (or query) in chunks of at most `chunk_rows` rows, through a server-side
+        cursor; the first chunk carries the schema even when there are no rows."""
+        check_chunk_rows(chunk_rows)
+        name, query = self._target(table)
+        with connect(self.store, self.source) as connection:
+            if self.source.kind == "duckdb":
+                yield from self._stream_duckdb(connection, name, query, chunk_rows)
+            elif name is not None:
+                yield from self._stream_table(connection, name, chunk_rows)
+            else:
+                yield from self._stream_query(connection, query or "", chunk_rows)
+
+    def _stream_table(
+        self, connection: Connection, name: str, chunk_rows: int
+    ) -> Iterator[pl.DataFrame]:
+        reflected = self._reflect(connection, name)
+        names = [c.name for c in reflected.columns]
+        types = [polars_type(c.type) for c in reflected.columns]
+        # JSON is read as the server's own text: no parse and re-serialise per row.
+        columns = [
+            cast(c, Text).label(c.name) if isinstance(c.type, sqltypes.JSON) else c
+            for c in reflected.columns
+        ]
+        result = connection.execution_options(stream_results=True, yield_per=chunk_rows).execute(
+            select(*columns)
+        )
+        yield from self._frames(result, names, types, f"table {name!r}")
+
+    def _stream_query(
+        self, connection: Connection, query: str, chunk_rows: int, limit: int | None = None
+    ) -> Iterator[pl.DataFrame]:
+        result = self._query_result(connection, query, chunk_rows, limit)
+        names = list(result.keys())
+        yield from self._frames(result, names, None, "the query", result.cursor.description)
+
+    def _frames(
+        self,
+        result: Any,
+        names: list[str],
+        types: list[pl.DataType] | None,
+        what: str,
+        description: Any = None,
+    ) -> Iterator[pl.DataFrame]:
+        produced = False
+        try:
+            for rows in result.partitions():
+                if types is None:
+                    types = _infer_types(rows, names, description)
+                columns = list(zip(*rows, strict=True))
+                try:
+                    frame = pl.DataFrame(
+                        [_series(n, v, t) for n, v, t in zip(names, columns, types, strict=True)]
+                    )
+                except (pl.exceptions.PolarsError, TypeError, ValueError, OverflowError) as exc:
+                    raise AdapterError(
+                        f"{self.source.label()} {what}: a value does not fit its column type "
+                        f"({' '.join(str(exc).split())[:300]}); CAST it in a --query"
+                    ) from None
+                produced = True
+                yield frame
+        finally:
+            result.close()
+        if not produced:
+            schema = dict(zip(names, types or [pl.String()] * len(names), strict=True))
+            yield pl.DataFrame(schema=schema)
+
+    def _stream_duckdb(
+        self, connection: Connection, name: str | None, query: str | None, chunk_rows: int
+    ) -> Iterator[pl.DataFrame]:
+        """DuckDB hands out Arrow batches directly: exact types, no Python row objects."""
+        sql = self._duckdb_sql(connection, name, query)
+        reader = self._duckdb_execute(connection, sql).to_arrow_reader(chunk_rows)
+        produced = False
+        for batch in reader:
+            produced = True
+            yield _utc(pl.from_arrow(batch))
+        if not produced:
+            yield _utc(pl.from_arrow(reader.schema.empty_table()))

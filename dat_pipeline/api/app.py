@@ -1,0 +1,56 @@
+"""The FastAPI application: `create_app()` builds it over the settings (default: the environment)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from dat_pipeline.api.context import ApiContext
+from dat_pipeline.api.errors import install_error_handlers
+from dat_pipeline.api.routers import dat, health, ingestion
+from dat_pipeline.settings import Settings, get_settings
+
+DESCRIPTION = """
+The operations of the `dat` command over HTTP, for applications that drive the DAT workflow.
+
+Every route but `/health` needs a bearer token from `dat tokens create --project P`
+(`Authorization: Bearer dat_...`). A token sees the runs of its projects only; a run of another
+project answers 404, like a run that does not exist. Runs created by the CLI belong to `default`.
+
+Errors are `{"error": {"code", "message", "details"}}`. Long work (materializing stages) answers
+202 with a job: the Dagster run id, shown in the Dagster UI and at `GET /api/dat/jobs/{job_id}`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The API over `settings` (default: `get_settings()`, i.e. the DAT_* environment)."""
+    context = ApiContext(settings or get_settings())
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        context.close()
+
+    app = FastAPI(
+        title="dat_pipeline API",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_tags=[
+            {"name": "dat", "description": "DAT runs, stages, jobs, export and cleanup."},
+            {"name": "profiles", "description": "Extraction profiles (shared by projects)."},
+            {
+                "name": "ingestion",
+                "description": "Database sources, uploads, preview, ingestion runs and jobs.",
+            },
+            {"name": "health", "description": "Open liveness check."},
+        ],
+    )
+    app.state.context = context
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(dat.router)
+    app.include_router(ingestion.router)
+    return app

@@ -1,0 +1,255 @@
+"""`dat analysis add-source|sources|run|status|reset|graph|report`: the analysis pipeline (SPEC 4).
+
+Dagster is imported only by the commands that start or register runs, so `status`, `graph`,
+`report` and a `run` with nothing to do stay quick.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import typer
+
+from dat_pipeline.analysis.report import build_report, write_report
+from dat_pipeline.analysis.runner import AnalysisRun, AnalysisRunner, PhaseReport
+from dat_pipeline.analysis.sources import add_source, list_sources
+from dat_pipeline.cli.dat_commands import _parse_sets
+from dat_pipeline.cli.output import JsonOption, emit_json, emit_table, fail, handles_errors
+from dat_pipeline.settings import get_settings
+from dat_pipeline.store import open_store
+
+analysis_app = typer.Typer(
+    help="Analyse sources: typing, statistics, quality, keys, time, cycles, validation and a "
+    "readiness verdict, as Dagster assets partitioned by source.",
+    no_args_is_help=True,
+)
+
+
+def _runner() -> AnalysisRunner:
+    return AnalysisRunner(open_store(get_settings().store_url))
+
+
+def _source_dict(source: Any) -> dict[str, Any]:
+    return {
+        "name": source.name,
+        "kind": source.kind,
+        "location": source.location,
+        "follow": source.follow,
+        "options": source.options,
+        "created_at": source.created_at,
+    }
+
+
+@analysis_app.command("add-source")
+@handles_errors
+def add_source_command(
+    name: str = typer.Argument(..., help="Source name: lowercase letters, digits and _."),
+    from_: str = typer.Option(
+        ...,
+        "--from",
+        help="A folder or file under the data root, or a DAT dataset id (ds_xxxxxxxx).",
+    ),
+    follow: bool = typer.Option(
+        False, "--follow", help="For a dataset: follow the newest export under the same name."
+    ),
+    options: list[str] = typer.Option(
+        [], "--option", help="Phase option key=value, e.g. type_threshold=0.9."
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """Register a source (a new partition of `sources`)."""
+    from dat_pipeline.defs.analysis import ensure_source_partition
+    from dat_pipeline.defs.instance import get_instance
+
+    settings = get_settings()
+    source = add_source(
+        open_store(settings.store_url), name, from_, follow=follow, options=_parse_sets(options)
+    )
+    with get_instance() as instance:
+        ensure_source_partition(instance, source.name)
+    if as_json:
+        emit_json(_source_dict(source))
+    else:
+        typer.echo(f"source {source.name}: {source.kind} {source.location}")
+
+
+@analysis_app.command("sources")
+@handles_errors
+def sources_command(as_json: bool = JsonOption) -> None:
+    """List the analysis sources."""
+    found = [_source_dict(s) for s in list_sources(open_store(get_settings().store_url))]
+    if as_json:
+        emit_json({"sources": found})
+        return
+    emit_table(
+        "analysis sources",
+        ["name", "kind", "location", "follow", "created_at"],
+        [[s["name"], s["kind"], s["location"], s["follow"], s["created_at"]] for s in found],
+    )
+
+
+@analysis_app.command("run")
+@handles_errors
+def run_command(
+    source: str = typer.Argument(..., help="Source name."),
+    phase: str | None = typer.Option(None, "--phase", help="Run this phase and what it needs."),
+    concurrency: int = typer.Option(
+        2, "--concurrency", min=1, help="Phases run at the same time (processes)."
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """Run the analysis of a source on the Dagster instance; unchanged phases are skipped."""
+    start = time.perf_counter()
+    runner = _runner()
+    phases = [runner.graph.spec(phase).name] if phase else None
+    runner.source(source)
+
+    def show(report: PhaseReport) -> None:
+        print(report.line(), file=sys.stderr if as_json else sys.stdout, flush=True)
+
+    if not as_json:
+        typer.echo(f"analysis of {source}:")
+    plan = runner.plan(source, phases)
+    unchanged = runner.unchanged_reports(source, phases)
+    if len(unchanged) == len(plan):
+        # Nothing to do: answer from the stored fingerprints without starting Dagster at all.
+        for report in unchanged.values():
+            show(report)
+        run = AnalysisRun(source, True, time.perf_counter() - start, None, list(unchanged.values()))
+    else:
+        from dat_pipeline.defs.analysis import launch_analysis
+        from dat_pipeline.defs.instance import get_instance
+
+        with get_instance() as instance:
+            run = launch_analysis(
+                instance, source, phases, concurrency=concurrency, on_progress=show, runner=runner
+            )
+    counts: dict[str, int] = {}
+    for report in run.phases:
+        counts[report.state] = counts.get(report.state, 0) + 1
+    if as_json:
+        emit_json(run.to_dict())
+    else:
+        parts = [f"{counts.get(k, 0)} {k}" for k in ("ran", "skipped", "failed", "blocked")]
+        typer.echo(
+            f"{', '.join(parts)} in {run.seconds:.2f} s"
+            + (f" (run {run.run_id})" if run.run_id else "")
+        )
+    if not run.success:
+        failed = [r.phase for r in run.phases if r.state == "failed"]
+        blocked = [r.phase for r in run.phases if r.state == "blocked"]
+        fail(
+            f"analysis of {source}: failed {', '.join(failed) or '-'}; "
+            f"blocked {', '.join(blocked) or '-'} (dat analysis status {source})"
+        )
+
+
+@analysis_app.command("status")
+@handles_errors
+def status_command(source: str, as_json: bool = JsonOption) -> None:
+    """Phase, state (ok, stale, missing, failed, blocked), duration and data version."""
+    states = _runner().states(source)
+    rows = [
+        {
+            "phase": s.phase,
+            "state": s.state,
+            "duration_s": s.duration_s,
+            "data_version": s.fingerprint,
+            "finished_at": s.finished_at,
+            "error": s.error,
+            "blocked_by": list(s.blocked_by),
+        }
+        for s in states
+    ]
+    if as_json:
+        emit_json({"source": source, "phases": rows})
+        return
+    emit_table(
+        f"analysis of {source}",
+        ["phase", "state", "duration s", "data version", "finished", "note"],
+        [
+            [
+                r["phase"],
+                r["state"],
+                None if r["duration_s"] is None else f"{r['duration_s']:.2f}",
+                (r["data_version"] or "")[:12],
+                r["finished_at"],
+                r["error"]
+                or (f"blocked by {', '.join(r['blocked_by'])}" if r["blocked_by"] else ""),
+            ]
+            for r in rows
+        ],
+    )
+
+
+@analysis_app.command("reset")
+@handles_errors
+def reset_command(
+    source: str,
+    phase: str | None = typer.Option(None, "--phase", help="Reset this phase and its dependents."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Delete the stored results of a phase and its dependents (default: every phase)."""
+    runner = _runner()
+    removed = runner.reset(source, phase)
+    if removed:
+        runner.register_views(source)
+    if as_json:
+        emit_json({"source": source, "reset": removed})
+    else:
+        typer.echo(f"reset: {', '.join(removed) or 'nothing (no stored results)'}")
+
+
+@analysis_app.command("graph")
+@handles_errors
+def graph_command(
+    fmt: str = typer.Option("text", "--format", help="text or mermaid."),
+    as_json: bool = JsonOption,
+) -> None:
+    """The phase graph: each phase with what it needs."""
+    if fmt not in ("text", "mermaid"):
+        fail(f"--format must be text or mermaid, not {fmt!r}", code=2)
+    from dat_pipeline.analysis.runner import default_graph
+
+    graph = default_graph()
+    if as_json:
+        emit_json(
+            {
+                "phases": [
+                    {
+                        "name": name,
+                        "needs": list(graph.needs(name)),
+                        "version": graph.spec(name).version,
+                        "description": graph.spec(name).description,
+                    }
+                    for name in graph.order
+                ],
+                "mermaid": graph.mermaid(),
+            }
+        )
+        return
+    typer.echo(graph.mermaid() if fmt == "mermaid" else graph.text())
+
+
+@analysis_app.command("report")
+@handles_errors
+def report_command(
+    source: str,
+    fmt: str = typer.Option("md", "--format", help="md, html or json (json: on stdout)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """The analysis report: JSON on stdout, or a Markdown/HTML file whose path is printed."""
+    if fmt not in ("md", "html", "json"):
+        fail(f"--format must be md, html or json, not {fmt!r}", code=2)
+    runner = _runner()
+    runner.source(source)
+    if fmt == "json":
+        emit_json(build_report(runner, source))
+        return
+    path = write_report(runner, source, fmt)
+    if as_json:
+        emit_json({"source": source, "format": fmt, "path": str(path)})
+    else:
+        typer.echo(str(path))

@@ -1,0 +1,259 @@
+"""`dat db analyze|model` and `dat backfill plan|run|status|manifest`."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+import typer
+
+from dat_pipeline.backfill.config import load_config
+from dat_pipeline.backfill.core import BackfillTable, engine_for_table
+from dat_pipeline.backfill.manifest import records
+from dat_pipeline.cli.output import JsonOption, emit_json, emit_table, fail, handles_errors
+from dat_pipeline.reverse_etl.introspect import analyze_table
+from dat_pipeline.reverse_etl.model import build_model_spec, write_model
+from dat_pipeline.settings import get_settings
+from dat_pipeline.sources import driver_message, engine_for
+from dat_pipeline.store import open_store
+
+db_app = typer.Typer(help="Introspect database tables and generate models.", no_args_is_help=True)
+backfill_app = typer.Typer(
+    help="Plan, run and audit windowed backfills of the tables in backfill.yaml.",
+    no_args_is_help=True,
+)
+ConfigOption = typer.Option(
+    None, "--config", help="backfill.yaml to use (default: DAT_BACKFILL_CONFIG or ./backfill.yaml)."
+)
+
+
+@contextlib.contextmanager
+def _database_errors() -> Iterator[None]:
+    """A database error becomes one line (the driver's, redacted) and exit code 1."""
+    try:
+        yield
+    except sa.exc.SQLAlchemyError as exc:
+        fail(f"database error: {driver_message(exc)}")
+
+
+@contextlib.contextmanager
+def _source_engine(source: str) -> Iterator[sa.Engine]:
+    engine = engine_for(open_store(get_settings().store_url), source, read_only=True)
+    try:
+        with _database_errors():
+            yield engine
+    finally:
+        engine.dispose()
+
+
+@contextlib.contextmanager
+def _backfill_table(table: str, config_file: Path | None) -> Iterator[BackfillTable]:
+    settings = get_settings()
+    config = load_config(config_file).table(table)
+    store = open_store(settings.store_url)
+    engine = engine_for_table(store, config)
+    try:
+        with _database_errors():
+            yield BackfillTable(config, engine, settings.data_root, store=store)
+    finally:
+        engine.dispose()
+
+
+@db_app.command("analyze")
+@handles_errors
+def analyze(
+    source: str = typer.Argument(..., help="A stored database source (`dat sources list`)."),
+    table: str = typer.Argument(..., help="Table name, checked against the catalog."),
+    schema: str | None = typer.Option(None, "--schema", help="Schema (default: the source's)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Columns, row count, primary and foreign keys, indexes and constraints of TABLE."""
+    with _source_engine(source) as engine:
+        info = analyze_table(engine, table, schema).to_json()
+    if as_json:
+        emit_json(info)
+        return
+    count = f"{info['row_count']}{' (estimated)' if info['row_count_estimated'] else ''}"
+    emit_table(
+        f"{info['table']}: {count} rows; primary key {', '.join(info['primary_key']) or '-'}",
+        ["column", "sql type", "logical", "nullable", "default"],
+        [
+            [c["name"], c["sql_type"], c["logical_type"], c["nullable"], c["default"]]
+            for c in info["columns"]
+        ],
+    )
+    for fk in info["foreign_keys"]:
+        typer.echo(
+            f"foreign key ({', '.join(fk['columns'])}) -> {fk['ref_table']}({', '.join(fk['ref_columns'])})"
+        )
+    for index in info["indexes"]:
+        kind = "unique index" if index["unique"] else "index"
+        typer.echo(f"{kind} {index['name']} ({', '.join(index['columns'])})")
+    for unique in info["unique"]:
+        typer.echo(f"unique ({', '.join(unique['columns'])})")
+    for check in info["check_constraints"]:
+        typer.echo(f"check {check['sqltext']}")
+
+
+@db_app.command("model")
+@handles_errors
+def model(
+    source: str = typer.Argument(..., help="A stored database source."),
+    table: str = typer.Argument(..., help="Table name, checked against the catalog."),
+    constraint: list[str] = typer.Option(
+        [], "--constraint", "-c", help="COLUMN:NAME[:ARGS], e.g. qty:positive (repeatable)."
+    ),
+    out: Path = typer.Option(..., "--out", help="Folder for the model files."),
+    schema: str | None = typer.Option(None, "--schema", help="Schema (default: the source's)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Write a pandera model (Polars) and a JSON Schema (draft 2020-12) for TABLE."""
+    with _source_engine(source) as engine:
+        info = analyze_table(engine, table, schema)
+    spec = build_model_spec(info, constraint)
+    paths = write_model(spec, out)
+    result: dict[str, Any] = {
+        "table": info.qualified_name,
+        "class_name": spec.class_name,
+        "pandera": str(paths["pandera"]),
+        "json_schema": str(paths["json_schema"]),
+        "constraints": list(spec.constraints),
+    }
+    if as_json:
+        emit_json(result)
+        return
+    typer.echo(f"{spec.class_name} -> {result['pandera']}")
+    typer.echo(f"JSON Schema -> {result['json_schema']}")
+
+
+@backfill_app.command("plan")
+@handles_errors
+def plan(
+    table: str = typer.Argument(..., help="A table name from backfill.yaml."),
+    start: str = typer.Option(..., "--start", help="First day or time (UTC), e.g. 2024-01-01."),
+    end: str = typer.Option(..., "--end", help="End (exclusive, UTC), e.g. 2024-02-01."),
+    config_file: Path | None = ConfigOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Windows, estimated rows per window, estimated duration and suggested parallelism."""
+    with _backfill_table(table, config_file) as backfill:
+        result = backfill.plan(start, end)
+    if as_json:
+        emit_json(result)
+        return
+    emit_table(
+        f"{table}: {result['window_count']} {result['granularity']} windows, "
+        f"~{result['estimated_rows']} rows",
+        ["window", "start", "end", "estimated rows"],
+        [[w["window"], w["start"], w["end"], w["estimated_rows"]] for w in result["windows"]],
+    )
+    typer.echo(
+        f"throughput {result['throughput_rows_per_s']} rows/s ({result['throughput_basis']}); "
+        f"{result['runs']} run(s) of up to {result['max_partitions_per_run']} windows; suggested "
+        f"parallelism {result['suggested_parallelism']}; estimated {result['estimated_duration_s']} s"
+    )
+
+
+@backfill_app.command("run")
+@handles_errors
+def run(
+    table: str = typer.Argument(..., help="A table name from backfill.yaml."),
+    start: str = typer.Option(..., "--start", help="First day or time (UTC)."),
+    end: str = typer.Option(..., "--end", help="End (exclusive, UTC)."),
+    config_file: Path | None = ConfigOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Submit a Dagster backfill of the windows in [start, end) (see the UI's backfills page;
+    the daemon of `make ui` launches its runs)."""
+    from dat_pipeline.defs.backfill import build_backfill_defs, submit_backfill
+    from dat_pipeline.defs.instance import get_instance
+
+    config = load_config(config_file)
+    table_config = config.table(table)
+    settings = get_settings()
+    windows = BackfillTable(table_config, None, settings.data_root).windows(start, end)
+    if not windows:
+        fail(f"no complete {table_config.granularity} window of {table} in [{start}, {end})")
+    keys = [w.key for w in windows]
+    with get_instance() as instance:
+        backfill_id = submit_backfill(instance, build_backfill_defs(config), table_config, keys)
+    result = {
+        "table": table,
+        "backfill_id": backfill_id,
+        "windows": len(keys),
+        "first": keys[0],
+        "last": keys[-1],
+        "max_partitions_per_run": table_config.max_partitions_per_run,
+        "ui": f"http://127.0.0.1:3000/runs/b/{backfill_id}",
+    }
+    if as_json:
+        emit_json(result)
+        return
+    typer.echo(
+        f"submitted backfill {backfill_id}: {len(keys)} window(s) {keys[0]} .. {keys[-1]} "
+        f"({result['ui']})"
+    )
+
+
+@backfill_app.command("status")
+@handles_errors
+def status(
+    table: str = typer.Argument(..., help="A table name from backfill.yaml."),
+    start: str | None = typer.Option(None, "--start", help="Default: the configured start."),
+    end: str | None = typer.Option(None, "--end", help="Default: the latest complete window."),
+    config_file: Path | None = ConfigOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Windows done, failed and missing."""
+    settings = get_settings()
+    config = load_config(config_file).table(table)
+    backfill = BackfillTable(config, None, settings.data_root, store=open_store(settings.store_url))
+    result = backfill.status(start, end)
+    if as_json:
+        emit_json(result)
+        return
+    emit_table(
+        f"{table}: {result['done']} done, {result['failed']} failed, {result['missing']} missing",
+        ["window", "state", "rows", "errors"],
+        [
+            [w["window"], w["state"], w["rows"], "; ".join(w["errors"])[:120]]
+            for w in result["windows"]
+            if w["state"] != "done"
+        ][:200],
+    )
+
+
+@backfill_app.command("manifest")
+@handles_errors
+def manifest(
+    table: str = typer.Argument(..., help="A table name from backfill.yaml."),
+    limit: int = typer.Option(100, "--limit", min=1, help="The newest N records."),
+    config_file: Path | None = ConfigOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """The audit records of TABLE's windows (newest last)."""
+    name = load_config(config_file).table(table).name
+    items = [r.to_json() for r in records(open_store(get_settings().store_url), name, limit)]
+    if as_json:
+        emit_json({"table": name, "records": items})
+        return
+    emit_table(
+        f"manifest of {name}",
+        ["manifest id", "window", "status", "rows", "checksum", "duration s", "code", "errors"],
+        [
+            [
+                r["manifest_id"],
+                r["window_key"],
+                r["status"],
+                r["rows"],
+                (r["checksum"] or "")[:12],
+                r["duration_s"],
+                r["code_version"],
+                "; ".join(r["errors"])[:80],
+            ]
+            for r in items
+        ],
+    )

@@ -1,0 +1,313 @@
+"""`dat sources|ingest|jobs`: database sources, uploads, ingestion runs and their jobs (SPEC 2)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from dat_pipeline.cli.output import JsonOption, emit_json, emit_table, fail, handles_errors
+from dat_pipeline.dat.errors import DatError
+from dat_pipeline.ingestion import jobs as job_store
+from dat_pipeline.ingestion.runs import ingest, preview, read_rules, resolve_request
+from dat_pipeline.ingestion.uploads import upload_file
+from dat_pipeline.settings import get_settings
+from dat_pipeline.sources import (
+    MASK,
+    add_database_source,
+    delete_database_source,
+    get_database_source,
+    list_database_sources,
+    make_source,
+    test_connection,
+)
+from dat_pipeline.store import ControlStore, open_store
+
+sources_app = typer.Typer(
+    help="Database sources (passwords encrypted at rest).", no_args_is_help=True
+)
+ingest_app = typer.Typer(help="Upload files, preview rules, run ingestions.", no_args_is_help=True)
+jobs_app = typer.Typer(help="Ingestion jobs: status, progress, logs, cancel.", no_args_is_help=True)
+
+
+def _store() -> ControlStore:
+    return open_store(get_settings().store_url)
+
+
+def _instance():  # type: ignore[no-untyped-def]
+    from dat_pipeline.defs.instance import get_instance
+
+    return get_instance()
+
+
+# -- sources ----------------------------------------------------------------------------------
+@sources_app.command("add")
+@handles_errors
+def sources_add(
+    name: str = typer.Argument(..., help="Source name: lowercase letters, digits, _."),
+    kind: str = typer.Option(..., "--kind", help="mysql | postgresql | sqlite | duckdb"),
+    host: str | None = typer.Option(None, "--host"),
+    port: int | None = typer.Option(None, "--port"),
+    database: str = typer.Option(
+        ..., "--database", help="Database name, or a file under the data root (sqlite, duckdb)."
+    ),
+    user: str | None = typer.Option(None, "--user"),
+    password_env: str | None = typer.Option(
+        None, "--password-env", help="Read the password from this environment variable."
+    ),
+    password_prompt: bool = typer.Option(False, "--password-prompt", help="Ask for the password."),
+    table: str | None = typer.Option(None, "--table"),
+    query: str | None = typer.Option(None, "--query"),
+    project: str | None = typer.Option(None, "--project", help="Default project of ingestions."),
+    replace: bool = typer.Option(False, "--replace", help="Overwrite a source of that name."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Add a database source; the password is encrypted with DAT_ENCRYPTION_KEY."""
+    if password_env and password_prompt:
+        fail("give either --password-env or --password-prompt, not both", code=2)
+    password = None
+    if password_env:
+        password = os.environ.get(password_env)
+        if password is None:
+            raise DatError(f"environment variable {password_env} is not set (from --password-env)")
+    elif password_prompt:
+        password = typer.prompt("Password", hide_input=True, err=True)
+    source = make_source(
+        name=name,
+        kind=kind,
+        host=host,
+        port=port,
+        database=database,
+        user=user,
+        table=table,
+        query=query,
+        project=project,
+    )
+    stored = add_database_source(_store(), source, password, replace=replace)
+    if as_json:
+        emit_json(stored.summary())
+    else:
+        typer.echo(f"added {stored.label()} (password: {MASK if stored.has_password else 'none'})")
+
+
+@sources_app.command("list")
+@handles_errors
+def sources_list(as_json: bool = JsonOption) -> None:
+    """List database sources (passwords show as ********)."""
+    sources = [s.summary() for s in list_database_sources(_store())]
+    if as_json:
+        emit_json(sources)
+        return
+    columns = ["name", "kind", "host", "port", "database", "user", "password", "table", "project"]
+    emit_table("database sources", columns, [[s[c] for c in columns] for s in sources])
+
+
+@sources_app.command("show")
+@handles_errors
+def sources_show(
+    name: str,
+    tables: bool = typer.Option(False, "--tables", help="Also connect and list its tables."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Show one source; --tables connects and lists its tables."""
+    store = _store()
+    source = get_database_source(store, name)
+    data: dict[str, Any] = source.summary()
+    if tables:
+        from dat_pipeline.adapters.database import DatabaseAdapter
+
+        data["tables"] = DatabaseAdapter(store, source).list_tables()
+    if as_json:
+        emit_json(data)
+        return
+    emit_table(f"source {name}", ["field", "value"], [[k, v] for k, v in data.items()])
+
+
+@sources_app.command("test")
+@handles_errors
+def sources_test(name: str, as_json: bool = JsonOption) -> None:
+    """Connect (within 10 s) and report the reason on failure."""
+    ok, message = test_connection(_store(), name)
+    if as_json:
+        emit_json({"name": name, "ok": ok, "message": message})
+    elif ok:
+        typer.echo(message)
+    if not ok:
+        fail(message)
+
+
+@sources_app.command("delete")
+@handles_errors
+def sources_delete(name: str, as_json: bool = JsonOption) -> None:
+    """Delete a source and its encrypted password."""
+    delete_database_source(_store(), name)
+    if as_json:
+        emit_json({"name": name, "deleted": True})
+    else:
+        typer.echo(f"deleted source {name!r}")
+
+
+# -- ingest -----------------------------------------------------------------------------------
+@ingest_app.command("upload")
+@handles_errors
+def ingest_upload(
+    file: Path = typer.Argument(..., help="The file to upload."),
+    project: str = typer.Option(..., "--project", help="Project (uploads/<project>/raw/)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Store a file under uploads/<project>/raw/ with checksum, size, format and row count."""
+    settings = get_settings()
+    upload = upload_file(_store(), file, project, settings.data_root)
+    if as_json:
+        emit_json(upload.to_dict())
+        return
+    note = " (already uploaded: same checksum)" if upload.duplicate else ""
+    typer.echo(
+        f"{upload.upload_id}: {upload.path}, {upload.size_bytes} bytes, {upload.format}, "
+        f"{upload.row_count} rows, sha256 {upload.sha256[:12]}{note}"
+    )
+
+
+def _rules(rules: Path | None) -> str | None:
+    return None if rules is None else read_rules(rules)
+
+
+@ingest_app.command("preview")
+@handles_errors
+def ingest_preview(
+    source: str = typer.Argument(..., help="A file, an upload id or a database source name."),
+    rules: Path | None = typer.Option(None, "--rules", help="Rules YAML file."),
+    table: str | None = typer.Option(None, "--table"),
+    limit: int | None = typer.Option(None, "--limit", help="At most DAT_PREVIEW_ROW_LIMIT."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Show up to DAT_PREVIEW_ROW_LIMIT rows with each rule's verdict."""
+    settings = get_settings()
+    result = preview(_store(), settings.data_root, source, _rules(rules) or "", table, limit)
+    if as_json:
+        emit_json(result)
+        return
+    columns = list(result["columns"])
+    headers = [*columns, *result["rules"], "kept"]
+    rows = [
+        [
+            *(row["values"][c] for c in columns),
+            *("ok" if row["verdicts"][r] else "FAIL" for r in result["rules"]),
+            "yes" if row["kept"] else "no",
+        ]
+        for row in result["rows"]
+    ]
+    emit_table(f"{result['source']} table {result['table']!r}", headers, rows)
+
+
+@ingest_app.command("run")
+@handles_errors
+def ingest_run(
+    source: str = typer.Argument(..., help="A file, an upload id or a database source name."),
+    project: str | None = typer.Option(None, "--project"),
+    rules: Path | None = typer.Option(
+        None, "--rules", help="Rules YAML (default: uploads/<project>/rules.yaml if present)."
+    ),
+    table: str | None = typer.Option(None, "--table"),
+    as_json: bool = JsonOption,
+) -> None:
+    """Ingest now when small (<= DAT_SYNC_MAX_BYTES and DAT_SYNC_MAX_ROWS), else queue a Dagster
+    run and print its job id at once."""
+    settings = get_settings()
+    store = _store()
+    request = resolve_request(store, settings.data_root, source, project, table, _rules(rules))
+
+    def submit(req):  # type: ignore[no-untyped-def]
+        from dat_pipeline.defs.ingestion import submit_ingestion
+
+        return submit_ingestion(_instance(), store, req)
+
+    result = ingest(store, settings.data_root, request, submit)
+    if as_json:
+        emit_json(result)
+    elif result["mode"] == "sync":
+        typer.echo(
+            f"job {result['job_id']} COMPLETED: {result['rows_in']} rows in, "
+            f"{result['rows_kept']} kept, {result['rows_rejected']} rejected -> "
+            f"{result['outputs']['clean']}, {result['outputs']['rejects']}"
+        )
+    else:
+        typer.echo(
+            f"job {result['job_id']} queued (Dagster run); follow it with "
+            f"`dat jobs show {result['job_id']}`"
+        )
+
+
+# -- jobs -------------------------------------------------------------------------------------
+def _job(job_id: str) -> job_store.Job:
+    store = _store()
+    job = job_store.get_job(store, job_id)
+    if job.mode == "queued":
+        from dat_pipeline.defs.ingestion import reconcile_job
+
+        job = reconcile_job(_instance(), store, job_id)
+    return job
+
+
+@jobs_app.command("list")
+@handles_errors
+def jobs_list(
+    status: str | None = typer.Option(None, "--status"),
+    project: str | None = typer.Option(None, "--project"),
+    limit: int = typer.Option(50, "--limit"),
+    as_json: bool = JsonOption,
+) -> None:
+    """Recent ingestion jobs, newest first."""
+    found = job_store.list_jobs(_store(), status, project, limit)
+    if as_json:
+        emit_json([j.to_dict() for j in found])
+        return
+    columns = ["job_id", "mode", "status", "progress", "rows_processed", "project", "created_at"]
+    emit_table(
+        "ingestion jobs",
+        columns,
+        [[getattr(j, c) for c in columns] for j in found],
+    )
+
+
+@jobs_app.command("show")
+@handles_errors
+def jobs_show(job_id: str, as_json: bool = JsonOption) -> None:
+    """Status, progress, rows processed, outputs and error of one job."""
+    data = _job(job_id).to_dict()
+    if as_json:
+        emit_json(data)
+        return
+    fields = ["job_id", "mode", "status", "progress", "rows_processed", "project", "source"]
+    rows = [[f, data[f]] for f in fields] + [["output " + k, v] for k, v in data["outputs"].items()]
+    rows.append(["error", data["error"]])
+    emit_table(f"job {job_id}", ["field", "value"], rows)
+
+
+@jobs_app.command("logs")
+@handles_errors
+def jobs_logs(job_id: str, as_json: bool = JsonOption) -> None:
+    """The log lines of one job."""
+    lines = job_store.job_logs(_store(), job_id)
+    if as_json:
+        emit_json(lines)
+        return
+    for line in lines:
+        typer.echo(f"{line['at']} {line['level']:<7} {line['message']}")
+
+
+@jobs_app.command("cancel")
+@handles_errors
+def jobs_cancel(job_id: str, as_json: bool = JsonOption) -> None:
+    """Cancel a pending or running job (and its queued Dagster run)."""
+    store = _store()
+    job = job_store.get_job(store, job_id)
+    from dat_pipeline.defs.ingestion import cancel_ingestion
+
+    job = cancel_ingestion(_instance() if job.mode == "queued" else None, store, job_id)
+    if as_json:
+        emit_json(job.to_dict())
+    else:
+        typer.echo(f"job {job_id} {job.status}")
