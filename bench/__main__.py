@@ -8,7 +8,12 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = {"overhead": "bench.overhead", "dat": "bench.dat", "api": "bench.api"}
+BENCHMARKS = {
+    "overhead": "bench.overhead",
+    "dat": "bench.dat",
+    "api": "bench.api",
+    "backfill": "bench.backfill",
+}
 
 
 def main() -> None:

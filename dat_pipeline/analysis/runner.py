@@ -589,7 +589,8 @@ class AnalysisRunner:
                     [source_name],
                 ).fetchall()
             }
-            for view in sorted(existing - set(wanted)):
+            ours = {v for v in existing if v.split("__", 1)[0] in self.graph.specs}
+            for view in sorted(ours - set(wanted)):
                 connection.execute(f"DROP VIEW IF EXISTS {schema}.{quote_identifier(view)}")
             for view, path in wanted.items():
                 connection.execute(

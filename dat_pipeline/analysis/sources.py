@@ -68,11 +68,22 @@ class SourceTables:
     problems: list[dict[str, str]]
 
 
+# Schemas the warehouse already uses: a source of that name would mix its views with theirs.
+RESERVED_NAMES = frozenset(
+    {"main", "datasets", "information_schema", "pg_catalog", "temp", "system"}
+)
+
+
 def check_source_name(name: str) -> str:
     if not _SOURCE_NAME.match(name or ""):
         raise AnalysisError(
             f"source name {name!r} is not valid: use lowercase letters, digits and _, starting "
             "with a letter (at most 63 characters), e.g. 'sales_2024'"
+        )
+    if name in RESERVED_NAMES:
+        raise AnalysisError(
+            f"source name {name!r} is reserved (a warehouse schema of that name exists); "
+            "pick another name"
         )
     return name
 

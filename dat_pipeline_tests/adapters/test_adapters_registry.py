@@ -30,10 +30,10 @@ def write(path: Path, data: bytes) -> Path:
 def test_every_format_has_one_registered_adapter():
     names = [adapter.name for adapter in registered_adapters()]
 
-    assert sorted(names) == ["csv", "excel", "json", "ndjson", "parquet"]
+    assert sorted(names) == ["csv", "docx", "excel", "json", "ndjson", "parquet", "pdf"]
     assert get_adapter("parquet").formats == ("parquet",)
-    with pytest.raises(AdapterError, match="no adapter named 'pdf'"):
-        get_adapter("pdf")
+    with pytest.raises(AdapterError, match="no adapter named 'xls'"):
+        get_adapter("xls")
 
 
 def test_each_format_is_detected_from_its_content(tmp_path):

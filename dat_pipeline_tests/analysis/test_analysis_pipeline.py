@@ -10,9 +10,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import polars as pl
 import pytest
 from typer.testing import CliRunner
@@ -23,7 +25,14 @@ from dat_pipeline.analysis.report import build_report, render_markdown, write_re
 from dat_pipeline.analysis.runner import META_FILE, AnalysisRunner, PhaseGraph
 from dat_pipeline.analysis.sources import AnalysisError, add_source, load_source_tables
 from dat_pipeline.cli import app
-from dat_pipeline.defs.analysis import build_analysis_assets, launch_analysis, phase_key
+from dat_pipeline.dat.paths import PathEscapeError
+from dat_pipeline.defs.analysis import (
+    analysis_refresh_schedule,
+    build_analysis_assets,
+    ensure_source_partition,
+    launch_analysis,
+    phase_key,
+)
 from dat_pipeline.store import open_store
 
 PHASE_NAMES = [
@@ -102,6 +111,12 @@ def shop(data_root: Path) -> str:
     return "shop"
 
 
+def night(instance: dg.DagsterInstance) -> dg.ScheduleEvaluationContext:
+    return dg.build_schedule_context(
+        instance=instance, scheduled_execution_time=datetime(2026, 1, 2, 3, 0)
+    )
+
+
 def meta_stamps(runner: AnalysisRunner, source: str) -> dict[str, int]:
     return {
         phase: (runner.phase_dir(source, phase) / META_FILE).stat().st_mtime_ns
@@ -132,7 +147,7 @@ def test_sources_are_checked_and_read_as_raw_text(data_root: Path, shop: str):
         add_source(store, "crm", "crm_postgres")
     with pytest.raises(AnalysisError, match="not valid"):
         add_source(store, "Bad Name", "shop")
-    with pytest.raises(Exception, match="outside|leaves the data root"):
+    with pytest.raises(PathEscapeError, match="leaves the data root"):
         add_source(store, "escape", "../..")
     tables = load_source_tables(AnalysisRunner().source(shop))
     assert sorted(tables) == ["customers", "orders", "products"]
@@ -140,6 +155,18 @@ def test_sources_are_checked_and_read_as_raw_text(data_root: Path, shop: str):
     assert orders["_row_number"].to_list()[:3] == [0, 1, 2]
     assert all(dtype == pl.String for name, dtype in orders.schema.items() if name != "_row_number")
     assert tables["products"]["product_id"][0] == "P001"
+
+
+def test_nightly_refresh_requests_the_stale_phases_of_each_source_and_ships_stopped(
+    data_root: Path, shop: str
+):
+    assert analysis_refresh_schedule.default_status == dg.DefaultScheduleStatus.STOPPED
+    with dg.instance_for_test() as instance:
+        ensure_source_partition(instance, shop)
+        tick = list(analysis_refresh_schedule(night(instance)))
+    [request] = tick
+    assert request.partition_key == shop
+    assert {key.path[-1] for key in request.asset_selection} == {*PHASE_NAMES, "warehouse_views"}
 
 
 def test_pipeline_runs_as_dagster_assets_skips_when_unchanged_and_reruns_on_change(
@@ -152,7 +179,7 @@ def test_pipeline_runs_as_dagster_assets_skips_when_unchanged_and_reruns_on_chan
         assert [p.state for p in first.phases] == ["ran"] * 13
 
         report = build_report(runner, shop)
-        assert CONTRACT_KEYS <= set(report)
+        assert set(report) >= CONTRACT_KEYS
         assert {t["name"] for t in report["tables"]} == {"customers", "orders", "products"}
         orders = next(t for t in report["tables"] if t["name"] == "orders")
         assert orders["rows"] == 420
@@ -168,6 +195,15 @@ def test_pipeline_runs_as_dagster_assets_skips_when_unchanged_and_reruns_on_chan
         assert set(report["topology"]) >= {"components", "fact_tables", "dimension_tables"}
         assert "orders" in report["topology"]["fact_tables"]
         assert "## Relationships" in render_markdown(report)
+        with duckdb.connect(str(data_root / "warehouse.duckdb"), read_only=True) as warehouse:
+            views = warehouse.execute(
+                'SELECT from_table, to_table FROM "shop"."relationships__relationships"'
+            ).fetchall()
+        assert ("orders", "customers") in views
+
+        # The nightly refresh has nothing to request for an up-to-date source.
+        [skip] = list(analysis_refresh_schedule(night(instance)))
+        assert isinstance(skip, dg.SkipReason) and "up to date" in (skip.skip_message or "")
 
         # Nothing changed: no phase work at all, not even a Dagster run.
         stamps = meta_stamps(runner, shop)
@@ -191,6 +227,10 @@ def test_pipeline_runs_as_dagster_assets_skips_when_unchanged_and_reruns_on_chan
         }
         assert set(materialized) == set(PHASE_NAMES)
         assert all(m.metadata["skipped"].value is True for m in materialized.values())
+        [check] = forced.get_asset_check_evaluations()
+        assert check.check_name == "derived_checks_pass" and check.asset_key == phase_key(
+            "validation"
+        )
         assert meta_stamps(runner, shop) == stamps
         versions = {s.phase: s.fingerprint for s in runner.states(shop)}
         record = instance.get_latest_materialization_event(phase_key("entropy"))
@@ -281,7 +321,7 @@ def test_cli_runs_phases_in_parallel_processes_then_skips_and_reports(data_root:
     report = cli.invoke(app, ["analysis", "report", "shop", "--format", "json"])
     assert report.exit_code == 0, report.stderr
     document = json.loads(report.stdout)
-    assert CONTRACT_KEYS <= set(document)
+    assert set(document) >= CONTRACT_KEYS
     assert any(r["to_table"] == "customers" for r in document["relationships"])
     written = dat("analysis", "report", "shop", "--format", "html")
     assert Path(written["path"]).read_text(encoding="utf-8").startswith("<!doctype html>")

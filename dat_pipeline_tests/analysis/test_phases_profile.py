@@ -408,6 +408,14 @@ def test_bad_input_gives_reasons_instead_of_crashing():
         "nulls": raw_table({"id": [str(i) for i in range(20)], "nothing": [None] * 20}),
         "huge_text": raw_table({"body": ["x" * 1_000_000, "y" * 1_000_000, "short"]}),
         "no_columns": pl.DataFrame({"_row_number": [1, 2, 3]}),
+        "pretyped": pl.DataFrame(
+            {
+                "_row_number": [1, 2, 3, 4],
+                "count": [1, 2, None, 4],
+                "ratio": [0.5, float("inf"), float("nan"), 1.0],
+                "tags": [["a"], ["b", "c"], [], None],
+            }
+        ),
     }
     results = run_phases(tables)
     typing_columns = results["typing"].tables["columns"]
@@ -428,6 +436,10 @@ def test_bad_input_gives_reasons_instead_of_crashing():
     assert long_max["max_length"] == 1_000_000 and len(long_max["max"]) <= 200
     assert "`empty` is empty" in results["statistics"].summary
     assert "`one_row`: 1 rows, too few" in results["correlations"].summary
+    pretyped = row_of(typing_columns, table="pretyped", column="count")
+    assert (pretyped["type"], pretyped["reason"]) == ("integer", "typed by the source")
+    assert results["typing"].tables["typed__pretyped"]["count"].dtype == pl.Int64
+    assert row_of(results["statistics"].tables["columns"], column="tags")["distinct"] == 3
     nothing = row_of(results["semantic"].tables["semantic"], table="nulls", column="nothing")
     assert nothing["semantic_type"] is None and nothing["evidence"] == "all values are null"
 

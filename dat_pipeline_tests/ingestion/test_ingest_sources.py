@@ -64,7 +64,7 @@ def test_password_never_appears_in_outputs_logs_store_or_dagster(
     _run(cli, out, "sources", "add", "down", "--kind", "mysql", "--host", "127.0.0.1",
          "--port", "1", "--database", "x", "--user", "root", "--password-env", "SECRET_PW")  # fmt: skip
     shown = json.loads(_run(cli, out, "sources", "show", "crm", "--json", "--tables"))
-    assert (shown["password"] == MASK and "orders" not in shown["tables"]) or True
+    assert shown["password"] == MASK and isinstance(shown["tables"], list)
     assert json.loads(_run(cli, out, "sources", "list", "--json"))[0]["password"] == MASK
     _run(cli, out, "sources", "list")
     _run(cli, out, "sources", "show", "crm")
@@ -157,6 +157,6 @@ def test_sources_test_names_the_reason_within_ten_seconds(
         result = cli.invoke(app, ["sources", "test", name, "--json"])
         assert time.perf_counter() - started < 10
         report = json.loads(result.stdout)
+        assert "definitely-wrong" not in result.stdout + result.stderr
         assert reason in report["message"], (name, report)
         assert report["ok"] is (name == "good") and result.exit_code == (0 if name == "good" else 1)
-    assert "definitely-wrong" not in json.dumps(cases) or True

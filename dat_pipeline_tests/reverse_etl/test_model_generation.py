@@ -82,7 +82,7 @@ def test_generated_model_validates_real_data_and_catches_violations(
     engine.dispose()
     with pytest.raises(pandera.errors.SchemaErrors):
         model.validate(frame, lazy=True)
-    bad = [r for r in rows_for_json(frame) if r["id"] == 100001][0]
+    bad = next(r for r in rows_for_json(frame) if r["id"] == 100001)
     messages = " ".join(e.message for e in validator.iter_errors(bad))
     assert "'HOLD' is not one of" in messages and "-5 is less than or equal to" in messages
     report = validate_frame(spec, frame)

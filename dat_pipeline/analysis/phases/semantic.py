@@ -1013,8 +1013,12 @@ def run(ctx: PhaseContext) -> PhaseResult:
     for name, frame in ctx.tables.items():
         ctx.log(f"semantic {name}")
         stats = statistics.filter(pl.col("table") == name)
-        present = set(frame.columns)
-        columns = [c for c in stats["column"].to_list() if c in present and c != ROW_NUMBER]
+        schema = frame.schema
+        columns = [
+            c
+            for c in stats["column"].to_list()
+            if c in schema and c != ROW_NUMBER and not schema[c].is_nested()
+        ]
         shares = pattern_shares(frame, columns)
         typing_rows = (
             {r["column"]: r for r in typing_columns.filter(pl.col("table") == name).to_dicts()}

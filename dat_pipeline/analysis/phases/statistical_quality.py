@@ -103,7 +103,7 @@ def _benford(
     exprs = []
     for c in candidates:
         x = pl.col(c).cast(pl.Float64)
-        positive = x.filter(x > 0)
+        positive = x.filter((x > 0) & x.is_finite())
         exprs += [
             positive.count().alias(_key(c, "n")),
             positive.min().alias(_key(c, "lo")),

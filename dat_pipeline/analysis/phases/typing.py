@@ -23,6 +23,7 @@ ROW_NUMBER = "_row_number"
 MAX_PARSE_BYTES = 64
 MAX_LONG_ROWS = 1_000_000
 MAX_SAMPLE_ROWS = 50_000
+BATCH_CELLS = 20_000_000
 
 _US_NUMBER = r"^[+-]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?$|^[+-]?\.\d+$|^[+-]?\d+(\.\d+)?[eE][+-]?\d+$"
 _EU_NUMBER = r"^[+-]?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?$"
@@ -72,16 +73,18 @@ def _short(value: pl.Expr) -> pl.Expr:
 
 
 def _number_core(value: pl.Expr) -> pl.Expr:
-    """Strip currency signs/codes, percent, accounting parentheses and space grouping."""
-    core = (
-        value.str.replace_all(_CURRENCY_SYMBOLS, "")
-        .str.replace(r"^[A-Z]{3}\s+", "")
-        .str.replace(r"\s+[A-Z]{3}$", "")
-        .str.replace(r"%$", "")
+    """Strip currency signs/codes, percent, accounting parentheses (-> minus) and a sign's
+    space; `_ungroup` then removes space grouping."""
+    return (
+        value.str.replace_all(r"[€$£¥%]", "")
+        .str.replace_all(r"^[A-Z]{3}\s+|\s+[A-Z]{3}$", "")
         .str.strip_chars()
         .str.replace(r"^\((.+)\)$", "-${1}")
         .str.replace(r"^([+-])\s+", "${1}")
     )
+
+
+def _ungroup(core: pl.Expr) -> pl.Expr:
     return (
         pl.when(core.str.contains(_SPACE_GROUPED))
         .then(core.str.replace_all(r"[ \x{00a0}\x{202f}']", ""))
@@ -121,18 +124,20 @@ def _scale(short: pl.Expr) -> pl.Expr:
     return pl.when(short.str.ends_with("%")).then(0.01).otherwise(1.0)
 
 
-def _number(value: pl.Expr, plan: ColumnPlan) -> pl.Expr:
+def _number(value: pl.Expr, plan: ColumnPlan, core: pl.Expr | None = None) -> pl.Expr:
     short = _short(value)
     if plan.plain:
         return _plain_number(short)
-    return _formatted_number(_number_core(short), _scale(short), plan.style)
+    core = _ungroup(_number_core(short)) if core is None else core
+    return _formatted_number(core, _scale(short), plan.style)
 
 
-def _integer(value: pl.Expr, plan: ColumnPlan) -> pl.Expr:
+def _integer(value: pl.Expr, plan: ColumnPlan, core: pl.Expr | None = None) -> pl.Expr:
     short = _short(value)
     if plan.plain:
         return short.cast(pl.Int64, strict=False)
-    return _formatted_integer(_number_core(short), short, plan.style)
+    core = _ungroup(_number_core(short)) if core is None else core
+    return _formatted_integer(core, short, plan.style)
 
 
 def _boolean(value: pl.Expr) -> pl.Expr:
@@ -183,18 +188,25 @@ def _temporal(value: pl.Expr, plan: ColumnPlan) -> pl.Expr:
     return pl.coalesce(parsers) if parsers else pl.lit(None, dtype=dtype)
 
 
-def typed_expr(raw: pl.Expr, plan: ColumnPlan) -> pl.Expr:
-    """The full-column cast for a plan (raw text in, typed values out, failures null)."""
-    value = normalize(raw)
+def typed_expr(
+    raw: pl.Expr, plan: ColumnPlan, value: pl.Expr | None = None, core: pl.Expr | None = None
+) -> pl.Expr:
+    """The full-column cast for a plan (raw text in, typed values out, failures null).
+    `value` (the normalized text) and `core` (the number core) may come precomputed."""
+    value = normalize(raw) if value is None else value
     if plan.type == "boolean":
         return _boolean(value)
     if plan.type == "integer":
-        return _integer(value, plan)
+        return _integer(value, plan, core)
     if plan.type in ("decimal", "float"):
-        return _number(value, plan)
+        return _number(value, plan, core)
     if plan.type in ("date", "datetime", "time"):
         return _temporal(value, plan)
-    return pl.when(raw.str.strip_chars().is_in(NULL_TOKENS)).then(None).otherwise(raw)
+    return pl.when(value.is_null()).then(None).otherwise(raw)
+
+
+def needs_core(plan: ColumnPlan) -> bool:
+    return plan.type in ("integer", "decimal", "float") and not plan.plain
 
 
 # ---------------------------------------------------------------------------------------------
@@ -299,7 +311,9 @@ def _sample_counts(raw: pl.DataFrame, columns: list[str]) -> dict[str, dict[str,
     for shape, flags in subsets:
         part = long.filter(shape.fill_null(False))
         if "fmt_int_us" in flags:
-            part = part.with_columns(_number_core(s).alias("core"))
+            part = part.with_columns(_number_core(s).alias("core")).with_columns(
+                _ungroup(pl.col("core")).alias("core")
+            )
         found = _group_sums(part, flags)
         for column, column_counts in counts.items():
             for key in flags:
@@ -495,34 +509,19 @@ def type_table(
     counts = _sample_counts(raw, text_columns)
     plans = {c: plan_column(counts.get(c) or {"nonnull": 0}, threshold) for c in text_columns}
 
-    typed = raw.select(
-        pl.col(ROW_NUMBER),
-        *[
-            typed_expr(pl.col(c), plans[c]).alias(c) if c in plans else pl.col(c)
-            for c in data_columns
-        ],
-    )
-    alias = {c: f"__typed_{i}" for i, c in enumerate(text_columns)}
-    both = raw.with_columns([typed[c].alias(alias[c]) for c in text_columns])
-    stat_exprs = []
-    for c in data_columns:
-        if c in plans:
-            present = normalize(pl.col(c)).is_not_null()
-            stat_exprs += [
-                (~present).sum().alias(f"{c}\x00null"),
-                pl.col(alias[c]).is_not_null().sum().alias(f"{c}\x00parsed"),
-            ]
-        else:
-            stat_exprs += [
-                pl.col(c).null_count().alias(f"{c}\x00null"),
-                pl.col(c).is_not_null().sum().alias(f"{c}\x00parsed"),
-            ]
-    stats = both.select(stat_exprs).row(0, named=True) if stat_exprs else {}
+    typed_columns: dict[str, pl.Series] = {}
+    stats: dict[str, int] = {}
+    quarantined: list[pl.DataFrame] = []
+    # Columns go in batches (about BATCH_CELLS cells) so the normalized copies stay small.
+    batch = max(1, min(500, BATCH_CELLS // max(1, raw.height)))
+    for start in range(0, len(data_columns), batch):
+        part = data_columns[start : start + batch]
+        typed_columns.update(_type_batch(name, raw, part, plans, stats, quarantined))
+    typed = pl.DataFrame([raw[ROW_NUMBER], *[typed_columns[c] for c in data_columns]])
 
-    rows, quarantined = [], []
+    rows = []
     for c in data_columns:
-        nulls = int(stats[f"{c}\x00null"] or 0)
-        parsed = int(stats[f"{c}\x00parsed"] or 0)
+        nulls, parsed = stats[f"{c}\x00null"], stats[f"{c}\x00parsed"]
         nonnull = raw.height - nulls
         failed = nonnull - parsed
         plan = plans.get(c)
@@ -534,14 +533,6 @@ def type_table(
             reasons.append("all values are null")
         if failed:
             reasons.append(f"{failed} values did not parse as {kind} (quarantined)")
-            quarantined.append(
-                both.filter(present_expr(c) & pl.col(alias[c]).is_null()).select(
-                    pl.lit(name).alias("table"),
-                    pl.lit(c).alias("column"),
-                    pl.col(ROW_NUMBER).cast(pl.Int64),
-                    pl.col(c).alias("raw_value"),
-                )
-            )
         rows.append(
             {
                 "table": name,
@@ -559,8 +550,53 @@ def type_table(
     return typed, rows, quarantine
 
 
-def present_expr(column: str) -> pl.Expr:
-    return normalize(pl.col(column)).is_not_null()
+def _type_batch(
+    name: str,
+    raw: pl.DataFrame,
+    columns: list[str],
+    plans: dict[str, ColumnPlan],
+    stats: dict[str, int],
+    quarantined: list[pl.DataFrame],
+) -> dict[str, pl.Series]:
+    """Cast some columns in stages (normalized text, number core, typed value) so no costly
+    sub-expression is evaluated twice; count nulls and parses; collect quarantined values."""
+    text = [c for c in columns if c in plans]
+    value = {c: f"__value_{i}" for i, c in enumerate(text)}
+    core = {c: f"__core_{i}" for i, c in enumerate(text) if needs_core(plans[c])}
+    typed = {c: f"__typed_{i}" for i, c in enumerate(text)}
+    work = raw.select(ROW_NUMBER, *columns, *[normalize(pl.col(c)).alias(value[c]) for c in text])
+    if core:
+        work = work.with_columns(
+            [_number_core(_short(pl.col(value[c]))).alias(core[c]) for c in core]
+        ).with_columns([_ungroup(pl.col(core[c])).alias(core[c]) for c in core])
+    work = work.with_columns(
+        [
+            typed_expr(
+                pl.col(c), plans[c], pl.col(value[c]), pl.col(core[c]) if c in core else None
+            ).alias(typed[c])
+            for c in text
+        ]
+    )
+    exprs = []
+    for c in columns:
+        present = pl.col(value[c]) if c in plans else pl.col(c)
+        result = pl.col(typed[c]) if c in plans else pl.col(c)
+        exprs += [
+            present.null_count().alias(f"{c}\x00null"),
+            result.is_not_null().sum().alias(f"{c}\x00parsed"),
+        ]
+    stats.update({k: int(v or 0) for k, v in work.select(exprs).row(0, named=True).items()})
+    for c in text:
+        if raw.height - stats[f"{c}\x00null"] > stats[f"{c}\x00parsed"]:
+            quarantined.append(
+                work.filter(pl.col(value[c]).is_not_null() & pl.col(typed[c]).is_null()).select(
+                    pl.lit(name).alias("table"),
+                    pl.lit(c).alias("column"),
+                    pl.col(ROW_NUMBER).cast(pl.Int64),
+                    pl.col(c).alias("raw_value"),
+                )
+            )
+    return {c: (work[typed[c]] if c in plans else work[c]).alias(c) for c in columns}
 
 
 def run(ctx: PhaseContext) -> PhaseResult:
