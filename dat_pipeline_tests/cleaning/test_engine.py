@@ -322,7 +322,12 @@ def test_rejects_list_every_failed_error_rule_and_warn_rules_only_flag():
         {"type": "ALLOWED_VALUES", "column": "status", "values": ["ok"], "severity": "warn"},
     )
 
-    assert result.rejects.columns[:4] == ["_row_number", "_reject_rules", "_reject_columns", "_reject_values"]
+    assert result.rejects.columns[:4] == [
+        "_row_number",
+        "_reject_rules",
+        "_reject_columns",
+        "_reject_values",
+    ]
     assert result.rejects.select("_row_number", "_reject_rules", "_reject_values").rows() == [
         (0, ["0:NOT_NULL(amount)"], [None]),
         (1, ["1:RANGE(amount)"], ["500"]),
@@ -354,7 +359,13 @@ def test_no_rules_keeps_everything_with_empty_flags():
     result = apply_rules(frame, [])
 
     assert result.kept["_flags"].to_list() == [[], []]
-    assert result.rejects.columns == ["_row_number", "_reject_rules", "_reject_columns", "_reject_values", "a"]
+    assert result.rejects.columns == [
+        "_row_number",
+        "_reject_rules",
+        "_reject_columns",
+        "_reject_values",
+        "a",
+    ]
     assert result.verdicts.columns == ["_row_number", "_kept"]
     assert_partition(result, frame)
 

@@ -105,7 +105,8 @@ def test_relocking_selection_rematerializes_the_chain_once(instance, flow, resta
     assert manifest_sources(flow, run) == set(FILES[1:])
 
     new_completions = [
-        e for e in flow.store.run_events(run)
+        e
+        for e in flow.store.run_events(run)
         if e.kind == "complete" and e.seq not in computed_before and not e.detail["reused"]
     ]
     computed = [e.stage for e in new_completions]
