@@ -6,6 +6,7 @@ import dagster as dg
 
 from dat_pipeline.defs.analysis import (
     analysis_assets,
+    analysis_follow_sensor,
     analysis_job,
     analysis_refresh_schedule,
 )
@@ -34,7 +35,7 @@ RESOURCES = {
 defs = dg.Definitions(
     assets=[*dat_stage_assets, *ingestion_assets, *backfill_assets, *analysis_assets],
     jobs=[dat_unlock, *ingestion_jobs, *backfill_jobs, analysis_job],
-    sensors=[dat_lock_sensor, *ingestion_sensors],
+    sensors=[dat_lock_sensor, *ingestion_sensors, analysis_follow_sensor],
     schedules=[*backfill_schedules, analysis_refresh_schedule],
     resources=RESOURCES,
 )

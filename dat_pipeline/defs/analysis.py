@@ -30,6 +30,7 @@ from dat_pipeline.analysis.runner import (
     PhaseReport,
     default_graph,
 )
+from dat_pipeline.analysis.sources import fingerprint, list_sources
 from dat_pipeline.dat.errors import DatError
 
 sources_partitions = dg.DynamicPartitionsDefinition(name="sources")
@@ -242,6 +243,42 @@ def analysis_refresh_schedule(context: dg.ScheduleEvaluationContext):  # type: i
             )
     if not requested:
         yield dg.SkipReason("every source is up to date")
+
+
+@dg.sensor(
+    name="analysis_follow_sensor",
+    job=analysis_job,
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description=(
+        "Re-analyses every source created with --follow when what it reads changed (a new DAT "
+        "export under the same name, or changed files): only the stale phases run."
+    ),
+)
+def analysis_follow_sensor(context: dg.SensorEvaluationContext):  # type: ignore[no-untyped-def]
+    runner = AnalysisRunner()
+    requested = False
+    for source in list_sources(runner.store):
+        if not source.follow:
+            continue
+        try:
+            selection = _stale_selection(runner, source.name)
+            key = fingerprint(source, runner.data_root)
+        except DatError as exc:
+            context.log.warning(f"source {source.name}: {exc}")
+            continue
+        if not selection:
+            continue
+        requested = True
+        context.log.info(f"re-analysing {source.name}: {len(selection) - 1} stale phases")
+        yield dg.RunRequest(
+            run_key=f"follow:{source.name}:{key}",  # once per new version of the data
+            partition_key=source.name,
+            asset_selection=selection,
+            tags={SOURCE_TAG: source.name},
+        )
+    if not requested:
+        yield dg.SkipReason("every followed source is up to date")
 
 
 # -- running from the CLI and the demo -------------------------------------------------------

@@ -14,6 +14,7 @@ Loading reads backfill.yaml and nothing else: no connection is opened until an a
 
 import contextlib
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -186,10 +187,12 @@ def build_backfill_defs(config: BackfillConfig) -> dg.Definitions:
     for table in config.tables:
         partitions = partitions_for(table)
         policy = dg.BackfillPolicy.multi_run(max_partitions_per_run=table.max_partitions_per_run)
-        assets += [
-            _sample_asset(table, partitions, policy),
-            _extract_asset(table, partitions, policy),
-        ]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", dg.BetaWarning)  # backfill_policy is what we want
+            assets += [
+                _sample_asset(table, partitions, policy),
+                _extract_asset(table, partitions, policy),
+            ]
         job = dg.define_asset_job(
             f"backfill_{table.name}",
             selection=dg.AssetSelection.assets(sample_key(table.name), asset_key(table.name)),

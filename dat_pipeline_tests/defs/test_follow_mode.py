@@ -132,3 +132,47 @@ def test_chain_stops_where_a_kept_config_no_longer_validates(instance, flow):
     assert flow.stage_status(run, "table_availability").completed
     assert not flow.stage_status(run, "parse").locked
     assert old_parse.is_file() and old_export.is_file(), "unlock deleted an artifact"
+
+
+def test_analysis_source_following_the_export_is_reanalysed_after_a_reexport(instance, flow):
+    from dat_pipeline.analysis.runner import AnalysisRunner
+    from dat_pipeline.analysis.sources import add_source
+    from dat_pipeline.defs.analysis import (
+        analysis_follow_sensor,
+        build_analysis_assets,
+        launch_analysis,
+    )
+
+    run = build_to_export(flow, {"tables": {"sample/*": ["*"]}})
+    cursor, _ = run_ticks(instance, None)
+    dataset = flow.load_artifact(run, "export")["dataset_id"][0]
+    runner = AnalysisRunner(store=flow.store, data_root=flow.data_root)
+    add_source(flow.store, "sales_follow", dataset, follow=True, data_root=flow.data_root)
+    first = launch_analysis(instance, "sales_follow", runner=runner, in_process=True)
+    assert first.success
+    before = {s.phase: s.fingerprint for s in runner.states("sales_follow")}
+
+    def follow_tick():
+        context = dg.build_sensor_context(instance=instance)
+        return list(analysis_follow_sensor(context))
+
+    assert isinstance(follow_tick()[0], dg.SkipReason), "nothing changed yet"
+
+    flow.lock(run, "selection", {"files": FILES[1:]})
+    run_ticks(instance, cursor)
+    requests = [r for r in follow_tick() if isinstance(r, dg.RunRequest)]
+    assert len(requests) == 1 and requests[0].partition_key == "sales_follow"
+    result = dg.materialize(
+        assets=build_analysis_assets(runner.graph),
+        selection=requests[0].asset_selection,
+        partition_key="sales_follow",
+        instance=instance,
+        tags=requests[0].tags,
+    )
+    assert result.success
+    states = {s.phase: s for s in runner.states("sales_follow")}
+    assert all(state.state == "ok" for state in states.values())
+    changed = [phase for phase, state in states.items() if state.fingerprint != before[phase]]
+    assert "import" in changed and len(changed) == len(states)
+    again = [r for r in follow_tick() if isinstance(r, dg.RunRequest)]
+    assert again == [], "the same export was analysed twice"
