@@ -13,6 +13,7 @@ BENCHMARKS = {
     "dat": "bench.dat",
     "api": "bench.api",
     "backfill": "bench.backfill",
+    "analysis": "bench.analysis",
 }
 
 

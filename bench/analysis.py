@@ -1,0 +1,548 @@
+"""The analysis pipeline against ydata-profiling, measured in one run (SPEC 6, issue 7).
+
+1. A generated 5-table star schema (`sales`, about 1M rows, with foreign keys to `customers`,
+   `products`, `stores` and `calendar`; dates, categories, amounts) as CSV files. The whole pipeline
+   runs through the `dat` CLI, exactly as a user runs it: `dat analysis add-source`, then
+   `dat analysis run SOURCE --concurrency 2 --json` (a Dagster run, multiprocess executor), then
+   `dat analysis report SOURCE --format json`; then a second `run` that should skip everything.
+   ydata-profiling (its default configuration: `ProfileReport(df)` then `.to_json()`, i.e.
+   `minimal=False`, with pandas reading the same CSV files) profiles the same 5 tables in its own
+   venv `bench/out/ydata-venv/` (its pins clash with ours); the bench creates that venv when it is
+   missing and reports the setup time apart from the measurement.
+2. With `--ten-million` (or `DAT_BENCH_10M=1`): one 10-million-row table of the same shape as
+   `sales`, every phase must finish with peak memory under 4 GB.
+
+Every measured command runs under a small wrapper process that is a child subreaper, so phase
+processes started by Dagster (children of a forkserver) are reaped by it: `ru_maxrss` of its
+children is the peak RSS of the largest process of the command's whole tree. The wrapper also
+samples the sum of the tree's RSS every 0.1 s (two phases run at the same time).
+
+Inputs are generated deterministically under `bench/out/analysis/` (git-ignored) and reused.
+Options: `--fact-rows N` (default 1,000,000) for a quick run, `--skip-ydata`, `--ten-million`,
+`--only-ten-million`, `--concurrency N` (default 2, the CLI default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+PROJECT = Path(__file__).resolve().parent.parent
+OUT = PROJECT / "bench" / "out" / "analysis"
+YDATA_VENV = PROJECT / "bench" / "out" / "ydata-venv"
+RATIO_TARGET = 0.5
+MEMORY_TARGET_MB = 4096
+BATCH_ROWS = 1_000_000
+START = np.datetime64("2021-01-01")
+DAYS = 4 * 365 + 1  # 2021-01-01 .. 2024-12-31
+
+COUNTRIES = np.array(["FR", "DE", "US", "GB", "ES", "IT", "NL", "BE", "CA", "JP"])
+SEGMENTS = np.array(["consumer", "corporate", "home_office", "small_business"])
+CATEGORIES = np.array(
+    ["coffee", "tea", "cake", "juice", "snacks", "dairy", "bakery", "frozen", "fruit", "wine"]
+)
+CITIES = np.array(
+    ["Paris", "Lyon", "Berlin", "Munich", "London", "Leeds", "Madrid", "Rome", "Oslo", "Lille"]
+)
+REGIONS = np.array(["north", "south", "east", "west"])
+CHANNELS = np.array(["store", "web", "phone", "partner"])
+PAYMENTS = np.array(["card", "cash", "transfer", "voucher"])
+
+
+# ---- inputs ------------------------------------------------------------------------------------
+
+
+def _dates(offsets: np.ndarray) -> np.ndarray:
+    return (START + offsets.astype("timedelta64[D]")).astype("datetime64[D]")
+
+
+def customers(rows: int = 50_000) -> pl.DataFrame:
+    rng = np.random.default_rng(1)
+    ids = np.arange(1, rows + 1)
+    return pl.DataFrame(
+        {
+            "customer_id": ids,
+            "name": np.char.add("Customer ", ids.astype(str)),
+            "email": np.char.add(np.char.add("c", ids.astype(str)), "@example.com"),
+            "country": COUNTRIES[rng.integers(0, len(COUNTRIES), rows)],
+            "segment": SEGMENTS[rng.integers(0, len(SEGMENTS), rows)],
+            "signup_date": _dates(rng.integers(0, DAYS, rows)),
+            "birth_year": rng.integers(1940, 2006, rows),
+        }
+    )
+
+
+def products(rows: int = 2_000) -> pl.DataFrame:
+    rng = np.random.default_rng(2)
+    ids = np.char.add("P", np.char.zfill(np.arange(1, rows + 1).astype(str), 5))
+    category = rng.integers(0, len(CATEGORIES), rows)
+    return pl.DataFrame(
+        {
+            "product_id": ids,
+            "name": np.char.add(np.char.add(CATEGORIES[category], " item "), ids),
+            "category": CATEGORIES[category],
+            "subcategory": np.char.add(
+                np.char.add(CATEGORIES[category], "-"), rng.integers(1, 6, rows).astype(str)
+            ),
+            "list_price": np.round(rng.lognormal(2.5, 0.8, rows), 2),
+            "launched_on": _dates(rng.integers(0, DAYS, rows)),
+        }
+    )
+
+
+def stores(rows: int = 200) -> pl.DataFrame:
+    rng = np.random.default_rng(3)
+    city = rng.integers(0, len(CITIES), rows)
+    return pl.DataFrame(
+        {
+            "store_id": np.arange(1, rows + 1),
+            "city": CITIES[city],
+            "region": REGIONS[city % len(REGIONS)],  # city -> region: a functional dependency
+            "opened_on": _dates(rng.integers(-3000, 0, rows)),
+            "size_sqm": rng.integers(80, 2500, rows),
+        }
+    )
+
+
+def calendar() -> pl.DataFrame:
+    days = _dates(np.arange(DAYS))
+    frame = pl.DataFrame({"date": days})
+    return frame.with_columns(
+        pl.col("date").dt.year().alias("year"),
+        pl.col("date").dt.quarter().alias("quarter"),
+        pl.col("date").dt.month().alias("month"),
+        pl.col("date").dt.weekday().alias("weekday"),
+        (pl.col("date").dt.weekday() >= 6).alias("weekend"),
+    )
+
+
+def sales(batch: int, rows: int, first_id: int, n_customers: int, n_products: int) -> pl.DataFrame:
+    """`rows` sales lines, the same for the same batch number: a weekly cycle and a trend in the
+    daily volume, amounts = quantity x price x (1 - discount)."""
+    rng = np.random.default_rng(1000 + batch)
+    # Day weights: a rising trend and a weekly cycle (weekends sell more).
+    day = np.arange(DAYS)
+    weights = (1.0 + day / DAYS) * np.where((day + 4) % 7 >= 5, 1.6, 1.0)
+    offsets = rng.choice(DAYS, size=rows, p=weights / weights.sum())
+    product = rng.integers(1, n_products + 1, rows)
+    quantity = rng.integers(1, 10, rows)
+    price = np.round(rng.lognormal(2.5, 0.8, rows), 2)
+    discount = np.round(rng.choice([0.0, 0.0, 0.0, 0.05, 0.1, 0.2], rows), 2)
+    seconds = rng.integers(8 * 3600, 21 * 3600, rows).astype("timedelta64[s]")
+    return pl.DataFrame(
+        {
+            "sale_id": np.arange(first_id, first_id + rows, dtype=np.int64),
+            "sale_date": _dates(offsets),
+            "created_at": _dates(offsets).astype("datetime64[s]") + seconds,
+            "customer_id": rng.integers(1, n_customers + 1, rows),
+            "product_id": np.char.add("P", np.char.zfill(product.astype(str), 5)),
+            "store_id": rng.integers(1, 201, rows),
+            "channel": CHANNELS[rng.integers(0, len(CHANNELS), rows)],
+            "payment": PAYMENTS[rng.integers(0, len(PAYMENTS), rows)],
+            "quantity": quantity,
+            "unit_price": price,
+            "discount": discount,
+            "amount": np.round(quantity * price * (1 - discount), 2),
+        }
+    )
+
+
+def _write_sales(target: Path, rows: int, n_customers: int, n_products: int) -> None:
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as handle:
+        for batch, first in enumerate(range(0, rows, BATCH_ROWS)):
+            size = min(BATCH_ROWS, rows - first)
+            sales(batch, size, first + 1, n_customers, n_products).write_csv(
+                handle, include_header=batch == 0
+            )
+    os.replace(tmp, target)
+
+
+def star_input(fact_rows: int) -> Path:
+    """The 5-table folder (CSV), generated once per size and reused."""
+    folder = OUT / "inputs" / f"star_{fact_rows}"
+    done = folder / ".complete"
+    if done.is_file():
+        return folder
+    started = time.perf_counter()
+    folder.mkdir(parents=True, exist_ok=True)
+    dims = {
+        "customers": customers(),
+        "products": products(),
+        "stores": stores(),
+        "calendar": calendar(),
+    }
+    for name, frame in dims.items():
+        frame.write_csv(folder / f"{name}.csv")
+    _write_sales(folder / "sales.csv", fact_rows, dims["customers"].height, dims["products"].height)
+    done.touch()
+    print(f"  generated {folder.relative_to(PROJECT)} in {time.perf_counter() - started:.0f} s")
+    return folder
+
+
+def big_input(rows: int = 10_000_000) -> Path:
+    folder = OUT / "inputs" / f"single_{rows}"
+    target = folder / "events.csv"
+    if target.is_file():
+        return folder
+    started = time.perf_counter()
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_sales(target, rows, 50_000, 2_000)
+    size = target.stat().st_size / 2**20
+    print(f"  generated {target.relative_to(PROJECT)} ({size:,.0f} MiB) in "
+          f"{time.perf_counter() - started:.0f} s")
+    return folder
+
+
+def _describe(folder: Path) -> str:
+    parts = []
+    for path in sorted(folder.glob("*.csv")):
+        rows = pl.scan_csv(path).select(pl.len()).collect().item()
+        parts.append(f"{path.stem} {rows:,}")
+    total = sum(p.stat().st_size for p in folder.glob("*.csv")) / 2**20
+    return f"{', '.join(parts)} rows ({total:,.0f} MiB of CSV)"
+
+
+# ---- measuring a command (wrapper process) -----------------------------------------------------
+
+
+def _tree_rss_kb(root: int) -> int:
+    """Sum of VmRSS of `root` and its descendants (from /proc)."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            status = Path(f"/proc/{entry}/status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        pid, ppid = int(entry), int(fields.get("PPid", "0").strip())
+        children.setdefault(ppid, []).append(pid)
+        rss[pid] = int(fields.get("VmRSS", "0 kB").split()[0])
+    total, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        total += rss.get(pid, 0)
+        stack.extend(children.get(pid, []))
+    return total
+
+
+def measure_worker(stdout_path: str, *command: str) -> None:
+    """Run `command`, reap every descendant, print seconds and memory as JSON."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: orphaned descendants become ours
+    started = time.perf_counter()
+    with open(stdout_path, "wb") as out, open(f"{stdout_path}.err", "wb") as err:
+        child = subprocess.Popen(command, stdout=out, stderr=err)
+        tree_peak = 0
+        while child.poll() is None:
+            tree_peak = max(tree_peak, _tree_rss_kb(os.getpid()))
+            time.sleep(0.1)
+    seconds = time.perf_counter() - started
+    while True:  # reap orphans (the Dagster forkserver and its step processes)
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            break
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    print(
+        json.dumps(
+            {
+                "returncode": child.returncode,
+                "seconds": seconds,
+                "max_process_rss_mb": peak / 1024,
+                "tree_rss_mb": tree_peak / 1024,
+            }
+        )
+    )
+
+
+def _measured(label: str, work: Path, command: list[str], env: dict[str, str]) -> dict:
+    stdout = work / f"{label}.out"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.analysis", "measure", str(stdout), *command],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result["stdout"] = stdout.read_text(encoding="utf-8", errors="replace")
+    result["stderr"] = Path(f"{stdout}.err").read_text(encoding="utf-8", errors="replace")
+    if result["returncode"] != 0:
+        print(f"  {label} exited with {result['returncode']}:")
+        print("    " + (result["stderr"].strip() or result["stdout"].strip())[-3000:])
+    return result
+
+
+# ---- the pipeline ------------------------------------------------------------------------------
+
+
+def _dat() -> list[str]:
+    script = Path(sys.executable).parent / "dat"
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "dat_pipeline.cli"]
+
+
+def _fresh_root(name: str, inputs: Path) -> tuple[Path, dict[str, str]]:
+    """A fresh data root (store, Dagster home, warehouse) with the input files hard-linked."""
+    work = OUT / "runs" / name
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "data" / name).mkdir(parents=True)
+    (work / "home").mkdir()
+    shutil.copyfile(PROJECT / "dagster.yaml", work / "home" / "dagster.yaml")
+    for path in inputs.glob("*.csv"):
+        try:
+            os.link(path, work / "data" / name / path.name)
+        except OSError:
+            shutil.copyfile(path, work / "data" / name / path.name)
+    env = {
+        **os.environ,
+        "DAT_DATA_ROOT": str(work / "data"),
+        "DAT_STORE_URL": f"sqlite:///{work / 'control.db'}",
+        "DAGSTER_HOME": str(work / "home"),
+    }
+    return work, env
+
+
+def run_pipeline(name: str, inputs: Path, concurrency: int) -> dict:
+    work, env = _fresh_root(name, inputs)
+    dat = _dat()
+    steps: dict[str, dict] = {}
+    steps["add-source"] = _measured(
+        "add", work, [*dat, "analysis", "add-source", name, "--from", name, "--json"], env
+    )
+    steps["run"] = _measured(
+        "run",
+        work,
+        [*dat, "analysis", "run", name, "--concurrency", str(concurrency), "--json"],
+        env,
+    )
+    steps["report"] = _measured(
+        "report", work, [*dat, "analysis", "report", name, "--format", "json"], env
+    )
+    steps["rerun"] = _measured("rerun", work, [*dat, "analysis", "run", name, "--json"], env)
+    run = json.loads(steps["run"]["stdout"]) if steps["run"]["returncode"] == 0 else None
+    if run is None and steps["run"]["stdout"].strip().startswith("{"):
+        run = json.loads(steps["run"]["stdout"])
+    report = None
+    if steps["report"]["returncode"] == 0:
+        report = json.loads(steps["report"]["stdout"])
+    rerun = json.loads(steps["rerun"]["stdout"]) if steps["rerun"]["returncode"] == 0 else None
+    return {"work": work, "steps": steps, "run": run, "report": report, "rerun": rerun}
+
+
+def _print_pipeline(result: dict) -> tuple[float, float]:
+    """Print per-phase times and memory; return (seconds of run + report, peak process MB)."""
+    steps, run = result["steps"], result["run"]
+    if run is not None:
+        print("  phase                 state      seconds")
+        for phase in run["phases"]:
+            seconds = phase["duration_s"]
+            shown = f"{seconds:8.2f}" if seconds is not None else "       -"
+            print(f"  {phase['phase']:<20}  {phase['state']:<8} {shown}  {phase['error'] or ''}")
+        phase_sum = sum(p["duration_s"] or 0 for p in run["phases"])
+        print(f"  sum of phase compute times {phase_sum:.2f} s")
+    for label in ("add-source", "run", "report", "rerun"):
+        step = steps[label]
+        print(
+            f"  dat analysis {label:<11} {step['seconds']:7.2f} s  peak process RSS "
+            f"{step['max_process_rss_mb']:7,.0f} MiB  peak tree RSS {step['tree_rss_mb']:7,.0f} MiB"
+            + ("" if step["returncode"] == 0 else f"  EXIT {step['returncode']}")
+        )
+    total = steps["run"]["seconds"] + steps["report"]["seconds"]
+    peak = max(steps[k]["max_process_rss_mb"] for k in ("run", "report"))
+    if result["rerun"] is not None:
+        states = {p["state"] for p in result["rerun"]["phases"]}
+        share = steps["rerun"]["seconds"] / steps["run"]["seconds"]
+        print(f"  second run: phases {sorted(states)}, {share:.1%} of the first run's time")
+    report = result["report"]
+    if report is not None:
+        tables = {t["name"]: t for t in report["tables"]}
+        print(
+            f"  report: {len(tables)} tables, {len(report['relationships'])} relationships, "
+            f"{len(report['correlations'])} correlations, {len(report['temporal'])} temporal, "
+            f"{len(report['cycles'])} cycles; readiness "
+            + ", ".join(f"{n} {t['readiness']}" for n, t in sorted(tables.items()))
+        )
+    return total, peak
+
+
+# ---- ydata-profiling ---------------------------------------------------------------------------
+
+YDATA_SCRIPT = r"""
+import json, sys, time, warnings
+from pathlib import Path
+warnings.filterwarnings("ignore")
+import pandas as pd
+from ydata_profiling import ProfileReport
+
+folder, out = Path(sys.argv[1]), Path(sys.argv[2])
+out.mkdir(parents=True, exist_ok=True)
+timings = {}
+started = time.perf_counter()
+for path in sorted(folder.glob("*.csv")):
+    t0 = time.perf_counter()
+    frame = pd.read_csv(path)
+    t1 = time.perf_counter()
+    report = ProfileReport(frame, title=path.stem)  # the default configuration (minimal=False)
+    (out / f"{path.stem}.json").write_text(report.to_json())
+    timings[path.stem] = {"read_s": t1 - t0, "profile_s": time.perf_counter() - t1,
+                          "rows": len(frame)}
+print(json.dumps({"total_s": time.perf_counter() - started, "tables": timings}))
+"""
+
+
+def ensure_ydata_venv() -> tuple[Path, float | None]:
+    """The ydata-profiling venv's python, created when missing; and the setup seconds (None when
+    it already existed)."""
+    python = YDATA_VENV / "bin" / "python"
+    check = [str(python), "-c", "import ydata_profiling"]
+    if python.is_file() and subprocess.run(check, capture_output=True).returncode == 0:
+        return python, None
+    print(f"  creating {YDATA_VENV.relative_to(PROJECT)} and installing ydata-profiling ...")
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(YDATA_VENV)], check=True)
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "ydata-profiling"],
+        check=True,
+    )
+    subprocess.run(check, check=True, capture_output=True)
+    return python, time.perf_counter() - started
+
+
+def run_ydata(inputs: Path) -> dict:
+    python, setup = ensure_ydata_venv()
+    version = subprocess.run(
+        [str(python), "-c", "from importlib.metadata import version; print(version('ydata-profiling'))"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    work = OUT / "runs" / "ydata"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    script = work / "profile.py"
+    script.write_text(YDATA_SCRIPT, encoding="utf-8")
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    result = _measured("ydata", work, [str(python), str(script), str(inputs), str(work)], env)
+    lines = [line for line in result["stdout"].splitlines() if line.startswith("{")]
+    result["detail"] = json.loads(lines[-1]) if lines else None
+    result["setup_s"], result["version"] = setup, version
+    return result
+
+
+# ---- main --------------------------------------------------------------------------------------
+
+
+def _machine() -> str:
+    meminfo = Path("/proc/meminfo").read_text().split()
+    ram_gb = int(meminfo[meminfo.index("MemTotal:") + 1]) / 2**20
+    cpus = len(os.sched_getaffinity(0))
+    return (
+        f"machine: nproc {cpus}, RAM {ram_gb:.1f} GiB, load average {_load()}; "
+        f"python {sys.version.split()[0]}, polars {pl.__version__}"
+    )
+
+
+def _load() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _verdict(ok: bool) -> str:
+    return "ok" if ok else "MISSED"
+
+
+def bench_star(fact_rows: int, concurrency: int, skip_ydata: bool) -> None:
+    inputs = star_input(fact_rows)
+    print(f"5-table source: {_describe(inputs)}")
+    print(f"analysis pipeline (dat CLI, --concurrency {concurrency}; load {_load()}):")
+    pipeline = run_pipeline("bench_star", inputs, concurrency)
+    ours, our_peak = _print_pipeline(pipeline)
+    if skip_ydata:
+        return
+    print(f"ydata-profiling (default config: ProfileReport(df).to_json(); load {_load()}):")
+    ydata = run_ydata(inputs)
+    if ydata["setup_s"] is not None:
+        print(f"  setup (venv + pip install, not timed below): {ydata['setup_s']:.0f} s")
+    else:
+        print(f"  setup: venv {YDATA_VENV.relative_to(PROJECT)} already present")
+    detail = ydata["detail"] or {"tables": {}}
+    for name, timing in detail["tables"].items():
+        print(
+            f"  {name:<10} {timing['rows']:>10,} rows  read {timing['read_s']:6.2f} s  "
+            f"profile+to_json {timing['profile_s']:7.2f} s"
+        )
+    print(
+        f"  ydata-profiling {ydata['version']}: {ydata['seconds']:.2f} s (process, incl. imports "
+        f"and pandas reads)  peak process RSS {ydata['max_process_rss_mb']:,.0f} MiB  "
+        f"peak tree RSS {ydata['tree_rss_mb']:,.0f} MiB"
+        + ("" if ydata["returncode"] == 0 else f"  EXIT {ydata['returncode']}")
+    )
+    ratio = ours / ydata["seconds"]
+    print(
+        f"  ratio pipeline (run + report) / ydata-profiling = {ours:.2f} / "
+        f"{ydata['seconds']:.2f} = {ratio:.2f} (target <= {RATIO_TARGET}: "
+        f"{_verdict(ratio <= RATIO_TARGET)})"
+    )
+    print(
+        f"  peak process RSS: pipeline {our_peak:,.0f} MiB, ydata-profiling "
+        f"{ydata['max_process_rss_mb']:,.0f} MiB"
+    )
+
+
+def bench_ten_million(concurrency: int) -> None:
+    inputs = big_input()
+    print(f"10M-row single table: {_describe(inputs)}")
+    print(f"analysis pipeline (dat CLI, --concurrency {concurrency}; load {_load()}):")
+    pipeline = run_pipeline("bench_10m", inputs, concurrency)
+    total, peak = _print_pipeline(pipeline)
+    run = pipeline["run"]
+    ok = run is not None and run["success"] and all(p["state"] == "ran" for p in run["phases"])
+    tree = pipeline["steps"]["run"]["tree_rss_mb"]
+    print(
+        f"  all phases finished: {_verdict(ok)}; run + report {total:.2f} s; peak process RSS "
+        f"{peak:,.0f} MiB (target < {MEMORY_TARGET_MB}: {_verdict(peak < MEMORY_TARGET_MB)}); "
+        f"peak tree RSS (both phase processes together) {tree:,.0f} MiB"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench analysis", description=__doc__)
+    parser.add_argument("--fact-rows", type=int, default=1_000_000)
+    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--skip-ydata", action="store_true")
+    parser.add_argument(
+        "--ten-million",
+        action="store_true",
+        default=os.environ.get("DAT_BENCH_10M") == "1",
+        help="also the 10M-row single table (env DAT_BENCH_10M=1)",
+    )
+    parser.add_argument("--only-ten-million", action="store_true")
+    options, _ = parser.parse_known_args()
+    print(_machine())
+    print("command: python -m bench analysis " + " ".join(a for a in sys.argv[1:] if a.startswith("-")))
+    if not options.only_ten_million:
+        bench_star(options.fact_rows, options.concurrency, options.skip_ydata)
+    if options.ten_million or options.only_ten_million:
+        bench_ten_million(options.concurrency)
+    print(f"(load average at the end: {_load()})")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[1] == "measure":
+        measure_worker(sys.argv[2], *sys.argv[3:])
+    else:
+        main()
