@@ -144,7 +144,7 @@ def sales(batch: int, rows: int, first_id: int, n_customers: int, n_products: in
         {
             "sale_id": np.arange(first_id, first_id + rows, dtype=np.int64),
             "sale_date": _dates(offsets),
-            "created_at": _dates(offsets).astype("datetime64[s]") + seconds,
+            "created_at": (_dates(offsets).astype("datetime64[s]") + seconds).astype("datetime64[ms]"),
             "customer_id": rng.integers(1, n_customers + 1, rows),
             "product_id": np.char.add("P", np.char.zfill(product.astype(str), 5)),
             "store_id": rng.integers(1, 201, rows),
@@ -533,7 +533,7 @@ def main() -> None:
     parser.add_argument("--only-ten-million", action="store_true")
     options, _ = parser.parse_known_args()
     print(_machine())
-    print("command: python -m bench analysis " + " ".join(a for a in sys.argv[1:] if a.startswith("-")))
+    print("command: python -m bench " + " ".join(sys.argv[1:] or ["analysis"]))
     if not options.only_ten_million:
         bench_star(options.fact_rows, options.concurrency, options.skip_ydata)
     if options.ten_million or options.only_ten_million:

@@ -109,3 +109,13 @@ def store(store_url: str) -> Iterator[ControlStore]:
 @pytest.fixture
 def workflow(data_root: Path, store: ControlStore) -> DatWorkflow:
     return DatWorkflow(store, data_root)
+
+
+@pytest.fixture(params=["sqlite", "duckdb", "postgresql", "mariadb"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A real database of each kind (PostgreSQL and MariaDB get a fresh schema/database)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'source.sqlite'}"
+    if request.param == "duckdb":
+        return f"duckdb:///{tmp_path / 'source.duckdb'}"
+    return request.getfixturevalue("pg_url" if request.param == "postgresql" else "mariadb_url")

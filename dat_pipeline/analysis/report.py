@@ -604,17 +604,20 @@ def render_html(markdown: str, title: str) -> str:
     )
 
 
-def write_report(runner: AnalysisRunner, source_name: str, fmt: str = "md") -> Path:
-    """Write `<data root>/analysis/<source>/report.<fmt>` atomically; returns its path."""
+def render_report(runner: AnalysisRunner, source_name: str, fmt: str = "md") -> str:
+    """The report as text: JSON, Markdown or a self-contained HTML page."""
     if fmt not in REPORT_FORMATS:
         raise ValueError(f"report format {fmt!r} is not one of {REPORT_FORMATS}")
     report = build_report(runner, source_name)
-    target = runner.data_root / ANALYSIS_DIR / source_name / f"report.{fmt}"
     if fmt == "json":
-        text = json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n"
-    else:
-        text = render_markdown(report)
-        if fmt == "html":
-            text = render_html(text, f"Analysis of {source_name}")
+        return json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n"
+    text = render_markdown(report)
+    return render_html(text, f"Analysis of {source_name}") if fmt == "html" else text
+
+
+def write_report(runner: AnalysisRunner, source_name: str, fmt: str = "md") -> Path:
+    """Write `<data root>/analysis/<source>/report.<fmt>` atomically; returns its path."""
+    text = render_report(runner, source_name, fmt)
+    target = runner.data_root / ANALYSIS_DIR / source_name / f"report.{fmt}"
     write_text_atomic(target, text)
     return target

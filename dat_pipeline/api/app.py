@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from dat_pipeline.api.context import ApiContext
 from dat_pipeline.api.errors import install_error_handlers
-from dat_pipeline.api.routers import dat, health, ingestion
+from dat_pipeline.api.routers import analysis, backfill, dat, health, ingestion
 from dat_pipeline.settings import Settings, get_settings
 
 DESCRIPTION = """
@@ -20,7 +20,10 @@ Every route but `/health` needs a bearer token from `dat tokens create --project
 project answers 404, like a run that does not exist. Runs created by the CLI belong to `default`.
 
 Errors are `{"error": {"code", "message", "details"}}`. Long work (materializing stages) answers
-202 with a job: the Dagster run id, shown in the Dagster UI and at `GET /api/dat/jobs/{job_id}`.
+202 with a job: the Dagster run id, shown in the Dagster UI and at `GET /api/dat/jobs/{job_id}`;
+an analysis run at `GET /api/analysis/jobs/{job_id}`, a backfill at
+`GET /api/backfill/runs/{backfill_id}`. Analysis sources are scoped by project like runs;
+the backfill tables of backfill.yaml are global configuration, visible to every token.
 """
 
 
@@ -45,6 +48,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "name": "ingestion",
                 "description": "Database sources, uploads, preview, ingestion runs and jobs.",
             },
+            {
+                "name": "analysis",
+                "description": "Analysis sources, runs, phase status and the report.",
+            },
+            {
+                "name": "backfill",
+                "description": "Plans, backfills, window status and the manifest of the tables "
+                "in backfill.yaml.",
+            },
             {"name": "health", "description": "Open liveness check."},
         ],
     )
@@ -53,4 +65,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(dat.router)
     app.include_router(ingestion.router)
+    app.include_router(analysis.router)
+    app.include_router(backfill.router)
     return app

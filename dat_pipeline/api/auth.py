@@ -9,7 +9,8 @@ effect at once, because every request reads the token's row.
 
 Projects: a run created through the API belongs to the caller's project (table
 `api_run_projects`); a run created by the CLI or a sensor belongs to `default`. A caller sees only
-the runs of its projects; any other run answers exactly like a run that does not exist.
+the runs of its projects; any other run answers exactly like a run that does not exist. Analysis
+sources follow the same rule (table `api_analysis_source_projects`).
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ from sqlalchemy import insert, select, update
 from dat_pipeline.dat.errors import DatError, NotFoundError
 from dat_pipeline.ingestion.uploads import check_project as check_ingestion_project
 from dat_pipeline.store import ControlStore, utc_now
-from dat_pipeline.store.schema import api_run_projects, api_tokens
+from dat_pipeline.store.schema import api_analysis_source_projects, api_run_projects, api_tokens
 
 DEFAULT_PROJECT = "default"
+PROJECT_TAG = "dat/project"  # on Dagster runs and backfills started through the API
 _TOKEN_PATTERN = re.compile(r"^dat_([0-9a-f]{12})_([A-Za-z0-9_-]{20,128})$")
 # scrypt at n=2**14, r=8 (16 MiB, tens of ms): the interactive-login setting of RFC 7914.
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
@@ -187,3 +189,30 @@ def run_projects(store: ControlStore) -> dict[str, str]:
         return dict(
             connection.execute(select(api_run_projects.c.run_id, api_run_projects.c.project)).all()  # type: ignore[arg-type]
         )
+
+
+# -- projects of analysis sources -------------------------------------------------------------
+def assign_source_project(store: ControlStore, source: str, project: str) -> None:
+    """Record that analysis source `source` belongs to `project` (none: `default`)."""
+    with store.write() as connection:
+        connection.execute(
+            insert(api_analysis_source_projects).values(
+                source=source, project=check_project(project)
+            )
+        )
+
+
+def source_projects(store: ControlStore) -> dict[str, str]:
+    """Every analysis source that has a recorded project; the others belong to `default`."""
+    table = api_analysis_source_projects
+    with store.read() as connection:
+        return dict(connection.execute(select(table.c.source, table.c.project)).all())  # type: ignore[arg-type]
+
+
+def source_project(store: ControlStore, source: str) -> str:
+    table = api_analysis_source_projects
+    with store.read() as connection:
+        project = connection.execute(
+            select(table.c.project).where(table.c.source == source)
+        ).scalar()
+    return project or DEFAULT_PROJECT

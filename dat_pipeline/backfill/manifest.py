@@ -75,3 +75,11 @@ def latest_by_window(store: ControlStore, table_name: str) -> dict[str, Manifest
     for record in records(store, table_name):
         latest[record.window_key] = record
     return latest
+
+
+def manifest_view(store: ControlStore, table_name: str, limit: int | None = None) -> dict[str, Any]:
+    """The newest `limit` records of a table, oldest first (`dat backfill manifest --json`)."""
+    return {
+        "table": table_name,
+        "records": [r.to_json() for r in records(store, table_name, limit)],
+    }

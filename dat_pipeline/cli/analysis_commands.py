@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any
 
 import typer
 
 from dat_pipeline.analysis.report import build_report, write_report
-from dat_pipeline.analysis.runner import AnalysisRun, AnalysisRunner, PhaseReport
+from dat_pipeline.analysis.runner import AnalysisRunner, PhaseReport
 from dat_pipeline.analysis.sources import add_source, list_sources
+from dat_pipeline.analysis.views import source_dict as _source_dict
+from dat_pipeline.analysis.views import status_view, up_to_date_run
 from dat_pipeline.cli.dat_commands import _parse_sets
 from dat_pipeline.cli.output import JsonOption, emit_json, emit_table, fail, handles_errors
 from dat_pipeline.settings import get_settings
@@ -29,17 +30,6 @@ analysis_app = typer.Typer(
 
 def _runner() -> AnalysisRunner:
     return AnalysisRunner(open_store(get_settings().store_url))
-
-
-def _source_dict(source: Any) -> dict[str, Any]:
-    return {
-        "name": source.name,
-        "kind": source.kind,
-        "location": source.location,
-        "follow": source.follow,
-        "options": source.options,
-        "created_at": source.created_at,
-    }
 
 
 @analysis_app.command("add-source")
@@ -111,13 +101,12 @@ def run_command(
 
     if not as_json:
         typer.echo(f"analysis of {source}:")
-    plan = runner.plan(source, phases)
-    unchanged = runner.unchanged_reports(source, phases)
-    if len(unchanged) == len(plan):
+    run = up_to_date_run(runner, source, phases)
+    if run is not None:
         # Nothing to do: answer from the stored fingerprints without starting Dagster at all.
-        for report in unchanged.values():
+        for report in run.phases:
             show(report)
-        run = AnalysisRun(source, True, time.perf_counter() - start, None, list(unchanged.values()))
+        run.seconds = time.perf_counter() - start
     else:
         from dat_pipeline.defs.analysis import launch_analysis
         from dat_pipeline.defs.instance import get_instance
@@ -150,21 +139,10 @@ def run_command(
 @handles_errors
 def status_command(source: str, as_json: bool = JsonOption) -> None:
     """Phase, state (ok, stale, missing, failed, blocked), duration and data version."""
-    states = _runner().states(source)
-    rows = [
-        {
-            "phase": s.phase,
-            "state": s.state,
-            "duration_s": s.duration_s,
-            "data_version": s.fingerprint,
-            "finished_at": s.finished_at,
-            "error": s.error,
-            "blocked_by": list(s.blocked_by),
-        }
-        for s in states
-    ]
+    view = status_view(_runner(), source)
+    rows = view["phases"]
     if as_json:
-        emit_json({"source": source, "phases": rows})
+        emit_json(view)
         return
     emit_table(
         f"analysis of {source}",

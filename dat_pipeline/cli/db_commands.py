@@ -12,7 +12,7 @@ import typer
 
 from dat_pipeline.backfill.config import load_config
 from dat_pipeline.backfill.core import BackfillTable, engine_for_table
-from dat_pipeline.backfill.manifest import records
+from dat_pipeline.backfill.manifest import manifest_view
 from dat_pipeline.cli.output import JsonOption, emit_json, emit_table, fail, handles_errors
 from dat_pipeline.reverse_etl.introspect import analyze_table
 from dat_pipeline.reverse_etl.model import build_model_spec, write_model
@@ -168,33 +168,18 @@ def run(
 ) -> None:
     """Submit a Dagster backfill of the windows in [start, end) (see the UI's backfills page;
     the daemon of `make ui` launches its runs)."""
-    from dat_pipeline.defs.backfill import build_backfill_defs, submit_backfill
+    from dat_pipeline.defs.backfill import start_backfill
     from dat_pipeline.defs.instance import get_instance
 
     config = load_config(config_file)
-    table_config = config.table(table)
-    settings = get_settings()
-    windows = BackfillTable(table_config, None, settings.data_root).windows(start, end)
-    if not windows:
-        fail(f"no complete {table_config.granularity} window of {table} in [{start}, {end})")
-    keys = [w.key for w in windows]
     with get_instance() as instance:
-        backfill_id = submit_backfill(instance, build_backfill_defs(config), table_config, keys)
-    result = {
-        "table": table,
-        "backfill_id": backfill_id,
-        "windows": len(keys),
-        "first": keys[0],
-        "last": keys[-1],
-        "max_partitions_per_run": table_config.max_partitions_per_run,
-        "ui": f"http://127.0.0.1:3000/runs/b/{backfill_id}",
-    }
+        result = start_backfill(instance, config, table, start, end, get_settings().data_root)
     if as_json:
         emit_json(result)
         return
     typer.echo(
-        f"submitted backfill {backfill_id}: {len(keys)} window(s) {keys[0]} .. {keys[-1]} "
-        f"({result['ui']})"
+        f"submitted backfill {result['backfill_id']}: {result['windows']} window(s) "
+        f"{result['first']} .. {result['last']} ({result['ui']})"
     )
 
 
@@ -236,9 +221,10 @@ def manifest(
 ) -> None:
     """The audit records of TABLE's windows (newest last)."""
     name = load_config(config_file).table(table).name
-    items = [r.to_json() for r in records(open_store(get_settings().store_url), name, limit)]
+    view = manifest_view(open_store(get_settings().store_url), name, limit)
+    items = view["records"]
     if as_json:
-        emit_json({"table": name, "records": items})
+        emit_json(view)
         return
     emit_table(
         f"manifest of {name}",

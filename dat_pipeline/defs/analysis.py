@@ -15,8 +15,8 @@ import hashlib
 import threading
 import time
 import warnings
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
@@ -32,6 +32,9 @@ from dat_pipeline.analysis.runner import (
 )
 from dat_pipeline.analysis.sources import fingerprint, list_sources
 from dat_pipeline.dat.errors import DatError
+
+if TYPE_CHECKING:
+    from dat_pipeline.defs.jobs import Launch
 
 sources_partitions = dg.DynamicPartitionsDefinition(name="sources")
 
@@ -372,12 +375,14 @@ def launch_analysis(
     runner: AnalysisRunner | None = None,
     in_process: bool = False,
     log_level: str = "ERROR",
+    tags: Mapping[str, str] | None = None,
 ) -> AnalysisRun:
     """Run `phases` (and what they need; default all) of `source` as one Dagster run.
 
     Phases whose fingerprint is unchanged are reported as skipped without starting a run; the
     rest run with the multiprocess executor (`concurrency` processes), or in this process with
-    `in_process` (required when `runner` has a custom phase graph).
+    `in_process` (required when `runner` has a custom phase graph). `tags` are added to the
+    Dagster run's (`start_analysis` finds the run by them).
     """
     start = time.perf_counter()
     runner = runner or AnalysisRunner()
@@ -393,7 +398,7 @@ def launch_analysis(
     success = True
     if to_run:
         selection = [phase_key(p) for p in to_run] + [phase_key(VIEWS_ASSET)]
-        tags = {SOURCE_TAG: source}
+        tags = {**(tags or {}), SOURCE_TAG: source}
         logging = {"loggers": {"console": {"config": {"log_level": log_level}}}}
         with _Progress(runner, source, to_run, emit) as progress:
             if in_process:
@@ -427,3 +432,41 @@ def launch_analysis(
     ordered = [reports[phase] for phase in plan]
     success = success and all(r.state in ("ran", "skipped") for r in ordered)
     return AnalysisRun(source, success, time.perf_counter() - start, run_id, ordered)
+
+
+def start_analysis(
+    instance: dg.DagsterInstance,
+    source: str,
+    phases: Sequence[str] | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    runner: AnalysisRunner | None = None,
+    extra_tags: Mapping[str, str] | None = None,
+) -> "Launch":
+    """`launch_analysis` on a worker thread (the DAT jobs' mechanism, `defs.jobs.launch_tagged`):
+    returns the `Launch` once its Dagster run exists, so the HTTP API can answer 202 with the run
+    id. `job_id` is None when every selected phase was unchanged (no run started). One analysis
+    per source at a time in this process: a second gets a GateError naming the running job."""
+    from dat_pipeline.defs.jobs import launch_tagged
+
+    runner = runner or AnalysisRunner()
+    to_run = [phase for phase, state in runner.plan(source, phases).items() if state != "ok"]
+
+    def work(tags: dict[str, str]) -> AnalysisRun:
+        return launch_analysis(
+            instance,
+            source,
+            phases,
+            concurrency=concurrency,
+            runner=runner,
+            tags={**(extra_tags or {}), **tags},
+        )
+
+    return launch_tagged(
+        instance,
+        f"analysis/{source}",
+        to_run,
+        work,
+        f"dat-analysis-{source}",
+        label=f"the analysis of {source}",
+        allow_no_run=True,
+    )

@@ -235,6 +235,21 @@ def _create_v6(connection: Connection) -> None:
     metadata.create_all(connection, tables=[backfill_manifest])
 
 
+# HTTP API: the project of each analysis source added through the API (SPEC 9); a source with no
+# row here (added by the CLI) belongs to `default`.
+api_analysis_source_projects = Table(
+    "api_analysis_source_projects",
+    metadata,
+    Column("source", String(64), primary_key=True),
+    Column("project", String(64), nullable=False),
+    Index("ix_api_analysis_source_projects_project", "project"),
+)
+
+
+def _create_v7(connection: Connection) -> None:
+    metadata.create_all(connection, tables=[api_analysis_source_projects])
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _create_v1,
     2: _create_v2,
@@ -242,5 +257,6 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     4: _create_v4,
     5: _create_v5,
     6: _create_v6,
+    7: _create_v7,
 }
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -1,0 +1,134 @@
+"""Helpers of the operations tests: subprocesses stopped by process group, waits, ports, the
+origins of a job of the code location (what the webserver attaches to a submitted run)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parents[2]
+SAMPLE = PROJECT / "data" / "sample"
+PG_ADMIN_URL = os.environ.get(
+    "DAT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)  # as in the root conftest
+DEPLOY_INSTANCE = PROJECT / "deploy" / "dagster.postgres.yaml"
+BIN = Path(sys.executable).parent
+LOCATION = "dat_pipeline"  # as in workspace.yaml
+
+
+@dataclass
+class ProductionHome:
+    """A DAGSTER_HOME holding the deploy instance file, and the environment that points at it."""
+
+    home: Path
+    data_root: Path
+    database: str
+    env: dict[str, str]
+    store_url: str
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(
+    predicate: Callable[[], Any], timeout_s: float, what: str, interval_s: float = 0.25
+) -> Any:
+    """Poll `predicate` until it returns something truthy; fail naming `what` after timeout."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}")
+        time.sleep(interval_s)
+
+
+def service_up(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def need_service(name: str, port: int) -> None:
+    """Skip when a local server is down, unless DAT_REQUIRE_SERVICES=1 (CI), where it fails."""
+    if service_up(port):
+        return
+    message = f"{name} is not reachable on 127.0.0.1:{port}"
+    if os.environ.get("DAT_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{message} and DAT_REQUIRE_SERVICES=1")
+    pytest.skip(f"{message}; start it to run this test")
+
+
+@contextmanager
+def background(
+    args: list[str], env: dict[str, str], log: Path, cwd: Path = PROJECT
+) -> Iterator[subprocess.Popen]:
+    """A subprocess in its own session (output to `log`); stopped with SIGTERM, then SIGKILL,
+    by its process group id (only the processes this started)."""
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            args, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        yield process
+    finally:
+        stop_group(process)
+
+
+def stop_group(process: subprocess.Popen, grace_s: float = 15) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+    # children the group leader left behind (run workers, gRPC servers)
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def tail(log: Path, chars: int = 3000) -> str:
+    return log.read_text(errors="replace")[-chars:] if log.exists() else ""
+
+
+def job_origins(job_name: str) -> tuple[Any, Any]:
+    """Where the daemon finds `job_name` (the workspace's code location) and how a run worker
+    re-imports it: what the webserver attaches to a run it submits."""
+    from dagster._core.definitions.reconstruct import ReconstructableRepository
+    from dagster._core.remote_origin import (
+        ManagedGrpcPythonEnvCodeLocationOrigin,
+        RemoteJobOrigin,
+        RemoteRepositoryOrigin,
+    )
+    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+
+    module = "dat_pipeline.definitions"
+    target = LoadableTargetOrigin(
+        executable_path=sys.executable, module_name=module, working_directory=str(PROJECT)
+    )
+    location = ManagedGrpcPythonEnvCodeLocationOrigin(target, LOCATION)
+    remote = RemoteJobOrigin(RemoteRepositoryOrigin(location, "__repository__"), job_name)
+    python = (
+        ReconstructableRepository.for_module(module, "defs", str(PROJECT))
+        .get_reconstructable_job(job_name)
+        .get_python_origin()
+    )
+    return remote, python
