@@ -14,6 +14,7 @@ BENCHMARKS = {
     "api": "bench.api",
     "backfill": "bench.backfill",
     "analysis": "bench.analysis",
+    "follow": "bench.follow",
 }
 
 
