@@ -144,7 +144,9 @@ def sales(batch: int, rows: int, first_id: int, n_customers: int, n_products: in
         {
             "sale_id": np.arange(first_id, first_id + rows, dtype=np.int64),
             "sale_date": _dates(offsets),
-            "created_at": (_dates(offsets).astype("datetime64[s]") + seconds).astype("datetime64[ms]"),
+            "created_at": (_dates(offsets).astype("datetime64[s]") + seconds).astype(
+                "datetime64[ms]"
+            ),
             "customer_id": rng.integers(1, n_customers + 1, rows),
             "product_id": np.char.add("P", np.char.zfill(product.astype(str), 5)),
             "store_id": rng.integers(1, 201, rows),
@@ -200,8 +202,10 @@ def big_input(rows: int = 10_000_000) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     _write_sales(target, rows, 50_000, 2_000)
     size = target.stat().st_size / 2**20
-    print(f"  generated {target.relative_to(PROJECT)} ({size:,.0f} MiB) in "
-          f"{time.perf_counter() - started:.0f} s")
+    print(
+        f"  generated {target.relative_to(PROJECT)} ({size:,.0f} MiB) in "
+        f"{time.perf_counter() - started:.0f} s"
+    )
     return folder
 
 
@@ -427,7 +431,11 @@ def ensure_ydata_venv() -> tuple[Path, float | None]:
 def run_ydata(inputs: Path) -> dict:
     python, setup = ensure_ydata_venv()
     version = subprocess.run(
-        [str(python), "-c", "from importlib.metadata import version; print(version('ydata-profiling'))"],
+        [
+            str(python),
+            "-c",
+            "from importlib.metadata import version; print(version('ydata-profiling'))",
+        ],
         capture_output=True,
         text=True,
     ).stdout.strip()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing.forkserver
 import threading
 import time
 from collections import Counter
@@ -35,6 +36,7 @@ CHECKS = [
     response_schema_conformance,
     response_headers_conformance,
 ]
+PROJECT = Path(__file__).resolve().parents[2]
 SEEDED_RUN = "q1-sales-3fa2c1"  # the run id the OpenAPI examples use
 
 
@@ -50,7 +52,7 @@ def _seed(token_project: str) -> None:
 def _wait_for_materializations(timeout_s: float = 60.0) -> None:
     deadline = time.monotonic() + timeout_s
     for thread in threading.enumerate():
-        if thread.name.startswith("dat-materialize-"):
+        if thread.name.startswith(("dat-materialize-", "dat-analysis-")):
             thread.join(max(0.0, deadline - time.monotonic()))
 
 
@@ -89,7 +91,11 @@ def _exercise(
             failures.append(f"{label} ({mode.value}): {exc.__class__.__name__}: {exc}"[:800])
 
 
-def test_every_operation_answers_as_its_schema_says(data_root: Path):
+def test_every_operation_answers_as_its_schema_says(
+    data_root: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # The repository's backfill.yaml, whatever the working directory (its database is absent).
+    monkeypatch.setenv("DAT_BACKFILL_CONFIG", str(PROJECT / "backfill.yaml"))
     app = create_app()
     _record, token = create_token(open_store(), ["alpha"])
     _seed("alpha")
@@ -107,6 +113,9 @@ def test_every_operation_answers_as_its_schema_says(data_root: Path):
                 _exercise(result.ok(), mode, headers, tried, statuses, failures)
     finally:
         _wait_for_materializations()
+        # Analysis steps fork from multiprocessing's forkserver, which keeps this test's
+        # environment (its temp data root): stop it so later tests start their own.
+        multiprocessing.forkserver._forkserver._stop()
     total = sum(tried.values())
     print(
         f"\nschemathesis: {total} cases over {len(tried)} operations "

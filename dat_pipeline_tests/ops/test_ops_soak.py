@@ -71,7 +71,7 @@ def test_eight_processes_keep_gates_and_a_gap_free_log(pg_url: str, data_root: P
                 str(n),
                 str(start),
                 str(seconds),
-            ],  # fmt: skip
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -91,12 +91,12 @@ def test_eight_processes_keep_gates_and_a_gap_free_log(pg_url: str, data_root: P
         for w in workers:
             if w.poll() is None:
                 w.kill()
-    for worker, (out, err) in zip(workers, results, strict=True):
+    for worker, (_out, err) in zip(workers, results, strict=True):
         assert worker.returncode == 0, err[-2000:]
     counts = [tuple(int(x) for x in out.split()) for out, _ in results]
     operations = sum(done for done, _ in counts)
 
-    events = [e for e in store.events_after(first_seq, limit=10_000_000)]
+    events = store.events_after(first_seq, limit=10_000_000)
     seqs = [e.seq for e in events]
     assert seqs == list(range(first_seq + 1, first_seq + 1 + len(events))), "gap in the log"
     pings = defaultdict(list)

@@ -27,7 +27,6 @@ import warnings
 
 import numpy as np
 import polars as pl
-from scipy import signal, stats
 
 from dat_pipeline.analysis.phase import PhaseContext, PhaseResult, PhaseSpec
 from dat_pipeline.analysis.phases import temporal as tm
@@ -65,6 +64,7 @@ def hp_lambda(unit: str) -> float:
 
 
 def acf_peak(values: np.ndarray) -> tuple[float, float] | None:
+    from scipy import signal, stats
     from statsmodels.tsa.stattools import acf
 
     n = values.size
@@ -91,6 +91,8 @@ def acf_peak(values: np.ndarray) -> tuple[float, float] | None:
 
 
 def periodogram_peak(values: np.ndarray) -> tuple[float, float] | None:
+    from scipy import signal
+
     n = values.size
     if np.ptp(values) == 0:
         return None
@@ -118,6 +120,8 @@ def hp_cycle(values: np.ndarray, unit: str):
 
 
 def analyse_series(grid: np.ndarray, raw: np.ndarray, unit: str, base: dict):
+    from scipy import signal
+
     cycles, turns = [], []
     values = signal.detrend(tm.interpolate(raw))
     found = {}
@@ -176,8 +180,10 @@ def run(ctx: PhaseContext) -> PhaseResult:
         unit, _ = tm.analysis_unit(int(first), int(last), row["granularity"])
         if unit is None:
             continue
+        # every measure of the table in one group-by over the time column
+        grid, sums, _present = tm.series_many(frame, column, unit, measures, how="sum")
         for measure in measures:
-            grid, raw, _present = tm.series(frame, column, unit, measure, how="sum")
+            raw = sums[measure]
             if grid.size < MIN_POINTS:
                 notes.append(f"{table}.{measure} by {column}: {grid.size} {unit}s, too short")
                 continue

@@ -158,7 +158,11 @@ def _pick_columns(columns: pl.DataFrame, frame: pl.DataFrame) -> dict[str, list[
 
 
 def _correlate(
-    name: str, sample: pl.DataFrame, numeric: list[str], categorical: list[str]
+    name: str,
+    sample: pl.DataFrame,
+    numeric: list[str],
+    categorical: list[str],
+    codes: dict[str, tuple[np.ndarray, int]] | None = None,
 ) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     if len(numeric) >= 2:
@@ -171,7 +175,8 @@ def _correlate(
                 for j in range(i + 1, len(numeric)):
                     if n[i, j] >= 3 and np.isfinite(r[i, j]):
                         rows.append(_row(name, numeric[i], numeric[j], method, r[i, j], n[i, j]))
-    codes = _codes(sample, categorical)
+    if codes is None or not set(categorical) <= set(codes):
+        codes = _codes(sample, categorical)
     for i, a in enumerate(categorical):
         ca, ka = codes[a]
         for b in categorical[i + 1 :]:
@@ -205,9 +210,14 @@ def _row(name: str, a: str, b: str, method: str, value: float, n: float) -> dict
 
 
 def _dependencies(
-    name: str, frame: pl.DataFrame, sample: pl.DataFrame, columns: list[str]
+    name: str,
+    frame: pl.DataFrame,
+    sample: pl.DataFrame,
+    columns: list[str],
+    codes: dict[str, tuple[np.ndarray, int]] | None = None,
 ) -> list[dict[str, Any]]:
-    codes = _codes(sample, columns)
+    if codes is None or not set(columns) <= set(codes):
+        codes = _codes(sample, columns)
     found: list[dict[str, Any]] = []
     for a in columns:
         ca, ka = codes[a]
@@ -282,8 +292,12 @@ def run(ctx: PhaseContext) -> PhaseResult:
                 f"- `{name}`: computed on a random sample of {sample.height:,} of "
                 f"{data.height:,} rows (exact dependencies re-checked on all rows)."
             )
-        correlation_rows += _correlate(name, sample, picked["numeric"], picked["categorical"])
-        fd_rows += _dependencies(name, data, sample, picked["fd"])
+        # dense codes once per column, shared by Cramér's V, eta and the dependencies
+        codes = _codes(sample, list(dict.fromkeys(picked["categorical"] + picked["fd"])))
+        correlation_rows += _correlate(
+            name, sample, picked["numeric"], picked["categorical"], codes
+        )
+        fd_rows += _dependencies(name, data, sample, picked["fd"], codes)
 
     correlations = pl.DataFrame(correlation_rows, schema=CORRELATIONS_SCHEMA)
     dependencies = pl.DataFrame(fd_rows, schema=FD_SCHEMA)

@@ -145,7 +145,14 @@ class Upstream:
                 self.dependencies.setdefault((table, dependent), []).append(", ".join(determinant))
 
 
-def _column(up: Upstream, frame: pl.DataFrame, sample: pl.DataFrame, table: str, column: str):
+def _column(
+    up: Upstream,
+    frame: pl.DataFrame,
+    sample: pl.DataFrame,
+    table: str,
+    column: str,
+    dtype: pl.DataType | None = None,
+):
     reasons: list[str] = []
     key = (table, column)
     rows = frame.height
@@ -179,7 +186,8 @@ def _column(up: Upstream, frame: pl.DataFrame, sample: pl.DataFrame, table: str,
     non_null = rows - nulls
     outliers = up.outliers.get(key, 0)
     fences = up.fences.get(key)
-    if fences is not None and frame.schema[column].is_numeric():
+    dtype = frame.schema[column] if dtype is None else dtype
+    if fences is not None and dtype.is_numeric():
         values = frame.get_column(column).cast(pl.Float64)
         outliers = int(((values < fences[0]) | (values > fences[1])).sum())
     outlier_share = outliers / non_null if non_null else 0.0
@@ -282,7 +290,10 @@ def run(ctx: PhaseContext) -> PhaseResult:
         if frame.height > SAMPLE_ROWS:
             sample = frame.sample(n=SAMPLE_ROWS, seed=0)
             sampled.append(table)
-        rows = [_column(up, frame, sample, table, column) for column in frame.columns]
+        schema = frame.schema  # building a Schema is costly on wide frames: once per table
+        rows = [
+            _column(up, frame, sample, table, column, dtype) for column, dtype in schema.items()
+        ]
         column_rows += rows
         table_rows.append(_table_verdict(table, frame, rows))
     columns = pl.DataFrame(column_rows, schema=COLUMN_SCHEMA)

@@ -23,6 +23,7 @@ MAX_VALUE_BYTES = 256
 PATTERN_MIN_SHARE = 0.8  # a pattern without a name hint must match this share of values
 HINTED_MIN_SHARE = 0.5
 CATEGORY_MAX_DISTINCT = 50
+LONG_TEXT_LENGTH = 200  # mean characters above which a string column is text
 
 # ISO 3166-1 (alpha-2 plus the common UK/XK, alpha-3) and ISO 4217 codes.
 COUNTRY_ALPHA2 = frozenset(
@@ -917,6 +918,14 @@ def classify(
     unique = distinct == count and stats["null_count"] == 0 and rows > 1
     id_name = _is_id_name(column)
     semantic, confidence, evidence = _pick_pattern(shares, hints, kind)
+    mean_length = stats.get("mean_length")
+    if kind == "string" and mean_length is not None and mean_length > LONG_TEXT_LENGTH:
+        # Long values are prose or documents: never keys, categories or patterned values.
+        semantic, confidence, unique, id_name = "text", 0.9, False, False
+        evidence = (
+            f"long text: values average {mean_length:,.0f} characters (up to "
+            f"{stats.get('max_length') or 0:,}); not a key, category or pattern"
+        )
 
     if semantic is None:
         if kind in ("date", "datetime"):
@@ -984,6 +993,8 @@ def _role(kind: str, semantic: str, unique: bool, id_name: bool, distinct: int, 
         return "foreign_key"
     if kind in NUMERIC and semantic not in ("latitude", "longitude", "postal_code", "phone"):
         return "measure"
+    if semantic == "text":
+        return "attribute"
     if kind == "boolean" or (
         kind == "string" and (distinct <= CATEGORY_MAX_DISTINCT or distinct <= 0.05 * count)
     ):
@@ -1063,7 +1074,7 @@ SPEC = PhaseSpec(
     name="semantic",
     needs=("statistics",),
     run=run,
-    version="1",
+    version="2",
     description="Rule-based semantic type (email, url, country code, money, ...) and role (key, "
     "foreign_key, measure, dimension, timestamp, attribute) per column, with evidence.",
 )

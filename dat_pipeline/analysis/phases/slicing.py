@@ -49,65 +49,137 @@ def _roles(semantic: pl.DataFrame | None, table: str) -> dict[str, str]:
 
 def _measures(frame: pl.DataFrame, roles: dict[str, str]) -> list[str]:
     if roles:
+        schema = frame.schema  # building a Schema is costly on wide frames: once per table
         numeric = [
             c
             for c, role in roles.items()
-            if role == "measure" and c in frame.columns and frame.schema[c].is_numeric()
+            if role == "measure" and c in schema and schema[c].is_numeric()
         ]
         return numeric[:MAX_MEASURES]
     return tm.measure_columns(frame, MAX_MEASURES)
 
 
-def _dimension_exprs(frame: pl.DataFrame, roles: dict[str, str], time_cols: list[str]):
-    """(name, expression) of every candidate dimension, as strings (nulls kept)."""
+WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+
+def _label_weekday(key: pl.Expr) -> pl.Expr:
+    """`%u-%a` of an ISO weekday number (1 = Monday), built on the grouped keys only."""
+    names = key.replace_strict(list(range(1, 8)), WEEKDAYS, default=None, return_dtype=pl.String)
+    return key.cast(pl.String) + "-" + names
+
+
+def _label_month(key: pl.Expr) -> pl.Expr:
+    names = key.replace_strict(list(range(1, 13)), MONTHS, default=None, return_dtype=pl.String)
+    return key.cast(pl.String).str.zfill(2) + "-" + names
+
+
+def _column_stats(ctx: PhaseContext | None, table: str) -> dict[str, tuple[int, int]]:
+    """(distinct non-null values, nulls) per column from the statistics phase, when present."""
+    result = ctx.results.get("statistics") if ctx is not None else None
+    frame = result.tables.get("columns") if result is not None else None
+    if frame is None or not {"table", "column", "distinct", "null_count"} <= set(frame.columns):
+        return {}
+    rows = frame.filter(pl.col("table") == table).select("column", "distinct", "null_count")
+    return {c: (d, n) for c, d, n in rows.iter_rows() if d is not None and n is not None}
+
+
+def _dimension_exprs(
+    frame: pl.DataFrame,
+    roles: dict[str, str],
+    time_cols: list[str],
+    known: dict[str, tuple[int, int]] | None = None,
+):
+    """(name, key expression, label expression or None) of every candidate dimension (nulls
+    kept). Keys are grouped as they are; labels (strings) are made from the grouped keys.
+    Distinct and null counts come from the statistics phase when it has them."""
+    known = known or {}
     height = frame.height
+    schema = frame.schema  # building a Schema is costly on wide frames: once per table
     candidates = []
-    for column, dtype in frame.schema.items():
+    for column, dtype in schema.items():
         if column == ROW_NUMBER or roles.get(column) in NOT_DIMENSIONS:
             continue
         if dtype == pl.Date or isinstance(dtype, pl.Datetime) or dtype.is_float():
             continue
-        candidates.append((column, pl.col(column)))
+        candidates.append((column, pl.col(column), None))
     for column in time_cols:
-        stamp = tm.naive(pl.col(column), frame.schema[column])
-        candidates.append((f"{column}.weekday", stamp.dt.strftime("%u-%a")))
-        candidates.append((f"{column}.month", stamp.dt.strftime("%m-%b")))
+        stamp = tm.naive(pl.col(column), schema[column])
+        candidates.append((f"{column}.weekday", stamp.dt.weekday(), _label_weekday))
+        candidates.append((f"{column}.month", stamp.dt.month(), _label_month))
     if not candidates:
         return []
-    stats = frame.select(
-        [e.n_unique().alias(f"d\x00{n}") for n, e in candidates]
-        + [e.null_count().alias(f"n\x00{n}") for n, e in candidates]
-    ).row(0, named=True)
-    kept = []
-    for name, expr in candidates:
-        nulls = stats[f"n\x00{name}"]
-        values = stats[f"d\x00{name}"] - (1 if nulls else 0)
-        if MIN_VALUES <= values <= MAX_VALUES and nulls / height < MAX_NULL_FRACTION:
-            kept.append((name, expr, values))
-    kept.sort(key=lambda item: item[2])
-    return [(name, expr) for name, expr, _ in kept[:MAX_DIMENSIONS]]
-
-
-def _score(frame: pl.DataFrame, name: str, expr: pl.Expr, measures: list[str], table: str):
-    """One group-by for all measures of a dimension: eta squared and per-slice stats."""
-    rows = []
-    data = frame.select(
-        [expr.cast(pl.String).alias("__dim")]
-        + [pl.col(m).cast(pl.Float64).alias(m) for m in measures if m != name]
+    unknown = [(n, e) for n, e, _ in candidates if n not in known]
+    stats = (
+        frame.select(
+            [e.drop_nulls().n_unique().alias(f"d\x00{n}") for n, e in unknown]
+            + [e.null_count().alias(f"n\x00{n}") for n, e in unknown]
+        ).row(0, named=True)
+        if unknown
+        else {}
     )
-    for measure in [m for m in measures if m != name]:
-        valid = data.select("__dim", measure).filter(pl.col(measure).is_finite())
-        if valid.height < 2:
-            continue
-        total_mean = valid[measure].mean()
-        total_ss = float(((valid[measure] - total_mean) ** 2).sum())
+    kept = []
+    for name, expr, label in candidates:
+        values, nulls = known.get(name) or (stats[f"d\x00{name}"], stats[f"n\x00{name}"])
+        if MIN_VALUES <= values <= MAX_VALUES and nulls / height < MAX_NULL_FRACTION:
+            kept.append((name, expr, label, values))
+    kept.sort(key=lambda item: item[3])
+    return [(name, expr, label) for name, expr, label, _ in kept[:MAX_DIMENSIONS]]
+
+
+def _totals(floats: pl.DataFrame) -> dict[str, tuple[int, float, float]]:
+    """Per measure over its finite values: (count, mean, sum of squared deviations)."""
+    finite = {m: pl.col(m).filter(pl.col(m).is_finite()) for m in floats.columns}
+    first = floats.select(
+        [e.len().alias(f"n\x00{m}") for m, e in finite.items()]
+        + [e.mean().alias(f"m\x00{m}") for m, e in finite.items()]
+    ).row(0, named=True)
+    second = floats.select(
+        [((e - (first[f"m\x00{m}"] or 0.0)) ** 2).sum().alias(m) for m, e in finite.items()]
+    ).row(0, named=True)
+    return {m: (first[f"n\x00{m}"], first[f"m\x00{m}"], second[m]) for m in floats.columns}
+
+
+def _score(
+    frame: pl.DataFrame,
+    floats: pl.DataFrame,
+    totals: dict[str, tuple[int, float, float]],
+    name: str,
+    expr: pl.Expr,
+    label,
+    table: str,
+):
+    """One group-by over all rows for all measures of a dimension: eta squared and per-slice
+    count, mean and std (over each measure's finite values)."""
+    measures = [m for m in floats.columns if m != name and totals[m][0] >= 2]
+    if not measures:
+        return []
+    data = floats.select(measures).with_columns(frame.select(expr.alias("__dim")).to_series())
+    aggregations = []
+    for i, m in enumerate(measures):
+        finite = pl.col(m).filter(pl.col(m).is_finite())
+        aggregations += [
+            finite.len().alias(f"c{i}"),
+            finite.mean().alias(f"m{i}"),
+            finite.std().alias(f"s{i}"),
+        ]
+    grouped = data.group_by("__dim").agg(aggregations)
+    grouped = grouped.with_columns(
+        (label(pl.col("__dim")) if label is not None else pl.col("__dim").cast(pl.String)).alias(
+            "__dim"
+        )
+    )
+    rows = []
+    for i, measure in enumerate(measures):
+        total_mean, total_ss = totals[measure][1], totals[measure][2]
         groups = (
-            valid.group_by("__dim")
-            .agg(
-                pl.len().alias("count"),
-                pl.col(measure).mean().alias("mean"),
-                pl.col(measure).std().alias("std"),
+            grouped.select(
+                "__dim",
+                pl.col(f"c{i}").cast(pl.UInt32).alias("count"),
+                pl.col(f"m{i}").alias("mean"),
+                pl.col(f"s{i}").alias("std"),
             )
+            .filter(pl.col("count") > 0)
             .sort("count", "__dim", descending=[True, False], nulls_last=True)
         )
         between = float((groups["count"] * (groups["mean"] - total_mean) ** 2).sum())
@@ -154,10 +226,16 @@ def run(ctx: PhaseContext) -> PhaseResult:
         if not measures:
             notes.append(f"{table}: no measure")
             continue
-        dims = _dimension_exprs(frame, roles, time_by_table.get(table, []))
+        dims = _dimension_exprs(
+            frame, roles, time_by_table.get(table, []), _column_stats(ctx, table)
+        )
         ctx.log(f"slicing: {table}: {len(dims)} dimensions x {len(measures)} measures")
-        for name, expr in dims:
-            rows += _score(frame, name, expr, measures, table)
+        if not dims:
+            continue
+        floats = frame.select([pl.col(m).cast(pl.Float64) for m in measures])
+        totals = _totals(floats)
+        for name, expr, label in dims:
+            rows += _score(frame, floats, totals, name, expr, label, table)
     result = pl.DataFrame(rows, schema=SCHEMA).sort(
         ["table", "eta_squared"], descending=[False, True], nulls_last=True
     )

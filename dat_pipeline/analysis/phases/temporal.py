@@ -26,7 +26,6 @@ import warnings
 
 import numpy as np
 import polars as pl
-from scipy import stats
 
 from dat_pipeline.analysis.phase import PhaseContext, PhaseResult, PhaseSpec
 
@@ -131,15 +130,44 @@ def coarser(unit: str) -> str | None:
 def measure_columns(frame: pl.DataFrame, limit: int = 10) -> list[str]:
     """Numeric columns that look like measures: not boolean, not named like an id, and not a
     unique integer sequence (a surrogate key)."""
-    found = []
     height = frame.height
-    for column, dtype in frame.schema.items():
-        if column == ROW_NUMBER or not dtype.is_numeric() or ID_NAME.search(column):
+    candidates = [
+        (column, dtype)
+        for column, dtype in frame.schema.items()
+        if column != ROW_NUMBER and dtype.is_numeric() and not ID_NAME.search(column)
+    ]
+    if not candidates:
+        return []
+    # One pass for null counts and integer ranges; distinct counts (a hash of every value) only
+    # for integer columns whose range is wide enough to hold `height` distinct values.
+    exprs = []
+    for column, dtype in candidates:
+        exprs.append(pl.col(column).null_count().alias(f"n\x00{column}"))
+        if dtype.is_integer():
+            exprs += [
+                pl.col(column).min().cast(pl.Float64).alias(f"lo\x00{column}"),
+                pl.col(column).max().cast(pl.Float64).alias(f"hi\x00{column}"),
+            ]
+    stats = frame.select(exprs).row(0, named=True)
+    maybe_unique = [
+        column
+        for column, dtype in candidates
+        if dtype.is_integer()
+        and height > 1
+        and stats[f"n\x00{column}"] <= 1  # n_unique counts one null as a value
+        and stats[f"hi\x00{column}"] - stats[f"lo\x00{column}"] + 1
+        >= height - stats[f"n\x00{column}"]
+    ]
+    distinct = (
+        frame.select([pl.col(c).n_unique() for c in maybe_unique]).row(0, named=True)
+        if maybe_unique
+        else {}
+    )
+    found = []
+    for column, _dtype in candidates:
+        if stats[f"n\x00{column}"] == height:
             continue
-        series = frame.get_column(column)
-        if series.null_count() == height:
-            continue
-        if dtype.is_integer() and height > 1 and series.n_unique() == height:
+        if distinct.get(column) == height:
             continue
         found.append(column)
         if len(found) >= limit:
@@ -149,7 +177,8 @@ def measure_columns(frame: pl.DataFrame, limit: int = 10) -> list[str]:
 
 def main_measure(frame: pl.DataFrame) -> str | None:
     measures = measure_columns(frame)
-    floats = [c for c in measures if frame.schema[c].is_float() or frame.schema[c].is_decimal()]
+    schema = frame.schema
+    floats = [c for c in measures if schema[c].is_float() or schema[c].is_decimal()]
     return (floats or measures or [None])[0]
 
 
@@ -159,23 +188,43 @@ def series(
     """(period indexes, values, present mask) over the full grid from the first to the last
     period: the sum (or mean) of `measure` per period, or the row count when measure is None.
     Missing periods hold 0 for counts and NaN for measures."""
+    grid, values, present = series_many(frame, column, unit, [measure], how)
+    return grid, values[measure], present
+
+
+def series_many(
+    frame: pl.DataFrame, column: str, unit: str, measures: list[str | None], how: str = "sum"
+) -> tuple[np.ndarray, dict[str | None, np.ndarray], np.ndarray]:
+    """`series` for several measures at once: one group-by over the time column and only the
+    columns it needs (a 10M-row table is not copied per measure)."""
     stamp = naive(pl.col(column), frame.schema[column])
-    value = pl.len() if measure is None else getattr(pl.col(measure).cast(pl.Float64), how)()
+    wanted = [m for m in dict.fromkeys(measures) if m is not None]
+    aggregations = [pl.len().alias("__rows")] + [
+        getattr(pl.col(m).cast(pl.Float64), how)().alias(f"v{i}") for i, m in enumerate(wanted)
+    ]
     grouped = (
-        frame.filter(pl.col(column).is_not_null())
+        frame.lazy()
+        .select(column, *wanted)
+        .filter(pl.col(column).is_not_null())
         .group_by(period_index(stamp, unit).alias("p"))
-        .agg(value.alias("v"))
+        .agg(aggregations)
         .sort("p")
+        .collect()
     )
     if grouped.height == 0:
-        return np.array([], dtype=np.int64), np.array([]), np.array([], dtype=bool)
+        empty = {m: np.array([]) for m in measures}
+        return np.array([], dtype=np.int64), empty, np.array([], dtype=bool)
     first, last = int(grouped["p"][0]), int(grouped["p"][-1])
     grid = np.arange(first, last + 1, dtype=np.int64)
-    values = np.full(grid.size, 0.0 if measure is None else np.nan)
     present = np.zeros(grid.size, dtype=bool)
     offsets = grouped["p"].to_numpy() - first
-    values[offsets] = grouped["v"].cast(pl.Float64).fill_null(np.nan).to_numpy()
     present[offsets] = True
+    values: dict[str | None, np.ndarray] = {}
+    for measure in measures:
+        out = np.full(grid.size, 0.0 if measure is None else np.nan)
+        source = "__rows" if measure is None else f"v{wanted.index(measure)}"
+        out[offsets] = grouped[source].cast(pl.Float64).fill_null(np.nan).to_numpy()
+        values[measure] = out
     return grid, values, present
 
 
@@ -222,8 +271,9 @@ def as_of_datetime(option) -> dt.datetime:
 
 def profile_column(frame: pl.DataFrame, table: str, column: str, as_of: dt.datetime) -> dict:
     row = {name: None for name in SCHEMA} | {"table": table, "column": column}
+    dtype = frame.schema[column]
     stamps = (
-        frame.select(naive(pl.col(column), frame.schema[column]).alias("t"))
+        frame.select(naive(pl.col(column), dtype).alias("t"))
         .get_column("t")
         .drop_nulls()
         .unique()
@@ -235,16 +285,16 @@ def profile_column(frame: pl.DataFrame, table: str, column: str, as_of: dt.datet
     start, end = stamps[0], stamps[-1]
     row["freshness_days"] = (as_of - end).total_seconds() / 86400
     if stamps.len() == 1:
-        row["start"] = row["end"] = iso(start, "day" if frame.schema[column] == pl.Date else "")
+        row["start"] = row["end"] = iso(start, "day" if dtype == pl.Date else "")
         row["reason"] = "single timestamp: no step, granularity or trend"
         return row
     steps = stamps.diff().drop_nulls().dt.total_microseconds().to_numpy() / 1e6
     unit = granularity_from_steps(steps)
     row["granularity"] = unit
     row["start"], row["end"] = iso(start, unit), iso(end, unit)
-    indexes = frame.select(
-        period_index(naive(pl.col(column), frame.schema[column]), unit).alias("p")
-    ).get_column("p")
+    indexes = frame.select(period_index(naive(pl.col(column), dtype), unit).alias("p")).get_column(
+        "p"
+    )
     first, last = int(indexes.min()), int(indexes.max())
     present = indexes.drop_nulls().n_unique()
     row["expected_periods"] = last - first + 1
@@ -263,6 +313,8 @@ def profile_column(frame: pl.DataFrame, table: str, column: str, as_of: dt.datet
     basis = f"sum of {measure}" if measure else "row count"
     finite = np.isfinite(values)
     if finite.sum() >= 3 and np.ptp(values[finite]) > 0:
+        from scipy import stats
+
         tau, p_value = stats.kendalltau(np.nonzero(finite)[0], values[finite])
         row["trend_p_value"] = float(p_value)
         significant = p_value < 0.05

@@ -21,6 +21,8 @@ FALSE_TOKENS = ["false", "no", "n", "f"]
 ROW_NUMBER = "_row_number"
 # Values longer than this cannot be a number, date or time; parsers skip them (1 MB texts stay cheap).
 MAX_PARSE_BYTES = 64
+# A column holding a value this long is reported as long text (a reason, not an error).
+LONG_TEXT_BYTES = 1_000
 MAX_LONG_ROWS = 1_000_000
 MAX_SAMPLE_ROWS = 50_000
 BATCH_CELLS = 20_000_000
@@ -533,6 +535,12 @@ def type_table(
             reasons.append("all values are null")
         if failed:
             reasons.append(f"{failed} values did not parse as {kind} (quarantined)")
+        longest = stats.get(f"{c}\x00bytes", 0)
+        if longest > LONG_TEXT_BYTES:
+            reasons.append(
+                f"long text: values up to {longest:,} bytes (only values of at most "
+                f"{MAX_PARSE_BYTES} bytes are parsed; reports show them cut)"
+            )
         rows.append(
             {
                 "table": name,
@@ -585,6 +593,8 @@ def _type_batch(
             present.null_count().alias(f"{c}\x00null"),
             result.is_not_null().sum().alias(f"{c}\x00parsed"),
         ]
+        if c in plans:
+            exprs.append(pl.col(c).str.len_bytes().max().alias(f"{c}\x00bytes"))
     stats.update({k: int(v or 0) for k, v in work.select(exprs).row(0, named=True).items()})
     for c in text:
         if raw.height - stats[f"{c}\x00null"] > stats[f"{c}\x00parsed"]:
@@ -644,6 +654,6 @@ SPEC = PhaseSpec(
     name="typing",
     needs=("import",),
     run=run,
-    version="1",
+    version="2",
     description="Infer the narrowest type of every column, cast it and quarantine what fails.",
 )

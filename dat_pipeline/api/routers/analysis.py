@@ -13,11 +13,14 @@ names are one namespace for every project (they are Dagster partition keys and w
 so adding a name another project already uses answers 400 without saying whose it is.
 
 Files reach a source only from under the data root: `from` is a folder or file there (paths are
-resolved and checked, never outside the root), or a DAT dataset id (`ds_xxxxxxxx`).
+resolved and checked, never outside the root), or a DAT dataset id (`ds_xxxxxxxx`). Uploads of
+another project (`uploads/<project>/`) read as absent, and the root itself or `uploads/` as a
+whole are refused, since they hold every project's uploads.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Path, Query, Response, status
@@ -33,6 +36,7 @@ from dat_pipeline.api import auth
 from dat_pipeline.api.context import ApiContext, Caller, CallerDep, Context, json_safe
 from dat_pipeline.api.errors import error_responses
 from dat_pipeline.dat.errors import NotFoundError
+from dat_pipeline.dat.paths import normalize_relative
 
 router = APIRouter(
     prefix="/api/analysis",
@@ -48,6 +52,7 @@ SourceName = Annotated[
         examples=["sales_2024"],
     ),
 ]
+DATASET_ID = re.compile(r"^ds_[0-9a-f]{8}$")
 JobId = Annotated[str, Path(max_length=64, description="Job id (the Dagster run id).")]
 MAX_CONCURRENCY = 16
 
@@ -184,6 +189,19 @@ def _visible_source(context: ApiContext, caller: Caller, name: str) -> Source:
     return source
 
 
+def _check_from(caller: Caller, text: str) -> None:
+    """`from` may not span other projects' uploads: not the data root itself, not `uploads/`,
+    and under `uploads/<project>/` only the caller's projects (others read as absent)."""
+    if DATASET_ID.match(text.strip()):
+        return
+    relative = normalize_relative(text)
+    parts = relative.split("/")
+    if relative == ".":
+        raise AnalysisError("give a folder or file under the data root, not the root itself")
+    if parts[0] == "uploads" and (len(parts) < 2 or parts[1] not in caller.projects):
+        raise NotFoundError(f"{text!r} does not exist under the data root")
+
+
 def _runner(context: ApiContext) -> AnalysisRunner:
     return AnalysisRunner(context.store, context.settings.data_root)
 
@@ -234,6 +252,7 @@ def create_source(body: SourceCreate, context: Context, caller: CallerDep) -> An
     from dat_pipeline.defs.analysis import ensure_source_partition
 
     project = caller.project_for(body.project)
+    _check_from(caller, body.from_)
     source = add_source(
         context.store,
         body.name,

@@ -1,0 +1,253 @@
+"""The web UI end to end: dagster-webserver and dagster-daemon on a free loopback port over a temp
+DAGSTER_HOME, the asset graph checked through GraphQL and rendered in Debian's chromium (driven by
+Playwright, no browser download), a partitioned DAT materialization and a multi-window backfill
+launched with the mutations the UI sends, and both sensors ticking. Screenshots go to the
+git-ignored bench/out/screenshots/."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+from ops_support import BIN, LOCATION, PROJECT, background, free_port, tail, wait_until
+
+from dat_pipeline.backfill.demo import generate_trades, load_trades
+from dat_pipeline.dat.workflow import DatWorkflow
+from dat_pipeline.settings import get_settings
+from dat_pipeline.store import ControlStore
+
+CHROMIUM = Path(os.environ.get("DAT_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = PROJECT / "bench" / "out" / "screenshots"
+REPO = {"repositoryLocationName": LOCATION, "repositoryName": "__repository__"}
+WINDOWS = ["2024-01-01", "2024-01-02", "2024-01-03"]
+
+ASSET_NODES = "{ assetNodes { assetKey { path } groupName } }"
+LAUNCH_RUN = """
+mutation($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+    ... on RunConfigValidationInvalid { errors { message } }
+    ... on InvalidSubsetError { message }
+  }
+}"""
+LAUNCH_BACKFILL = """
+mutation($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+  }
+}"""
+RUN_STATUS = """
+query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"""
+BACKFILL_STATUS = """
+query($id: String!) {
+  partitionBackfillOrError(backfillId: $id) {
+    ... on PartitionBackfill { status numPartitions runs(limit: 20) { runId status } }
+  }
+}"""
+SENSOR_TICKS = """
+query($selector: SensorSelector!) {
+  sensorOrError(sensorSelector: $selector) {
+    ... on Sensor { sensorState { status ticks(limit: 5) { status timestamp } } }
+  }
+}"""
+
+
+def graphql(port: int, query: str, variables: dict | None = None) -> dict:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query, "variables": variables or {}}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        body = json.loads(response.read())
+    assert "errors" not in body, body["errors"]
+    return body["data"]
+
+
+@pytest.fixture
+def ui_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """A temp DAGSTER_HOME (the project's dagster.yaml), data root with the sample files and
+    three days of demo trades (what backfill.yaml reads), store beside them."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copyfile(PROJECT / "dagster.yaml", home / "dagster.yaml")
+    root = tmp_path / "data"
+    shutil.copytree(PROJECT / "data" / "sample", root / "sample")
+    (root / "demo").mkdir()
+    (root / "inbox").mkdir()
+    engine = sa.create_engine(f"duckdb:///{root / 'demo' / 'trades.duckdb'}")
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    load_trades(engine, generate_trades(300, start=start, end=start + timedelta(days=3)))
+    engine.dispose()
+    env = {
+        "DAGSTER_HOME": str(home),
+        "DAT_DATA_ROOT": str(root),
+        "DAT_STORE_URL": f"sqlite:///{tmp_path / 'control.db'}",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    yield {**os.environ, **env}
+    get_settings.cache_clear()
+
+
+def run_params(run_id: str) -> dict:
+    """What the launchpad sends for "Materialize" of dat/discovery, partition `run_id`."""
+    return {
+        "selector": {
+            **REPO,
+            "jobName": "__ASSET_JOB",
+            "assetSelection": [{"path": ["dat", "discovery"]}],
+        },
+        "runConfigData": {"ops": {"dat__discovery": {"config": {"lock": {"root": "sample"}}}}},
+        "executionMetadata": {
+            "tags": [
+                {"key": "dagster/partition", "value": run_id},
+                {"key": "dat/run", "value": run_id},
+            ]
+        },
+        "mode": "default",
+    }
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_ui_shows_every_group_runs_a_dat_stage_and_a_backfill_and_sensors_tick(
+    ui_env: dict[str, str], tmp_path: Path
+):
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does, as root)")
+    playwright = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    from dat_pipeline.definitions import defs
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    web_log, daemon_log = tmp_path / "webserver.log", tmp_path / "daemon.log"
+    webserver = [str(BIN / "dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1"]
+    daemon = [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"]
+    with (
+        background([*webserver, "-p", str(port)], ui_env, web_log) as server,
+        background(daemon, ui_env, daemon_log),
+    ):
+
+        def up() -> bool:
+            assert server.poll() is None, f"webserver exited:\n{tail(web_log)}"
+            try:
+                with urllib.request.urlopen(f"{base}/server_info", timeout=2):
+                    return True
+            except OSError:
+                return False
+
+        wait_until(up, 120, "the webserver")
+
+        # The asset graph, machine-checked: every group and every asset of the Definitions.
+        nodes = graphql(port, ASSET_NODES)["assetNodes"]
+        shown = {tuple(n["assetKey"]["path"]): n["groupName"] for n in nodes}
+        graph = defs.resolve_asset_graph()
+        expected = {tuple(k.path): graph.get(k).group_name for k in graph.get_all_asset_keys()}
+        assert shown == expected
+        groups = set(shown.values())
+        assert {"dat", "ingestion", "backfill", "analysis"} <= groups
+        print(f"\nasset groups in the UI: {sorted(groups)} ({len(shown)} assets)")
+        graphql(port, "mutation { setNuxSeen }")
+
+        # A partitioned materialization of a DAT stage, as the launchpad sends it.
+        flow = DatWorkflow(ControlStore(get_settings().store_url), Path(ui_env["DAT_DATA_ROOT"]))
+        run_id = flow.create_run(name="ui").run_id
+        dg.DagsterInstance.get().add_dynamic_partitions("dat_runs", [run_id])
+        launched = graphql(port, LAUNCH_RUN, {"params": run_params(run_id)})["launchRun"]
+        assert launched["__typename"] == "LaunchRunSuccess", launched
+        dagster_run = launched["run"]["runId"]
+
+        # A multi-window backfill of the trades table, as the backfill dialog sends it.
+        params = {
+            "partitionNames": WINDOWS,
+            "assetSelection": [
+                {"path": ["backfill", "trades_sample"]},
+                {"path": ["backfill", "trades"]},
+            ],
+            "fromFailure": False,
+        }
+        backfill = graphql(port, LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
+        assert backfill["__typename"] == "LaunchBackfillSuccess", backfill
+        backfill_id = backfill["backfillId"]
+
+        def run_done() -> str | None:
+            status = graphql(port, RUN_STATUS, {"id": dagster_run})["runOrError"]["status"]
+            return status if status in ("SUCCESS", "FAILURE", "CANCELED") else None
+
+        assert wait_until(run_done, 180, "the DAT run", 1) == "SUCCESS", tail(daemon_log)
+        assert flow.stage_status(run_id, "discovery").completed
+
+        def backfill_done() -> dict | None:
+            data = graphql(port, BACKFILL_STATUS, {"id": backfill_id})["partitionBackfillOrError"]
+            return data if data["status"] not in ("REQUESTED",) else None
+
+        finished = wait_until(backfill_done, 240, "the backfill", 1)
+        assert finished["status"] in ("COMPLETED", "COMPLETED_SUCCESS"), (
+            finished,
+            tail(daemon_log),
+        )
+        assert finished["runs"] and all(r["status"] == "SUCCESS" for r in finished["runs"])
+        windows = sorted(
+            p.stem
+            for p in (Path(ui_env["DAT_DATA_ROOT"]) / "backfill" / "trades").glob("*.parquet")
+        )
+        assert windows == WINDOWS
+
+        # Both sensors are on and have ticked.
+        for sensor in ("dat_lock_sensor", "inbox_sensor"):
+
+            def ticked(sensor: str = sensor) -> dict | None:
+                selector = {**REPO, "sensorName": sensor}
+                state = graphql(port, SENSOR_TICKS, {"selector": selector})["sensorOrError"][
+                    "sensorState"
+                ]
+                return state if state["ticks"] else None
+
+            state = wait_until(ticked, 120, f"a tick of {sensor}", 1)
+            assert state["status"] == "RUNNING"
+            assert state["ticks"][0]["status"] in ("SUCCESS", "SKIPPED"), state
+
+        with playwright.sync_playwright() as driver:
+            browser = driver.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(f"{base}/asset-groups", wait_until="networkidle")
+            for group in sorted(groups):  # the global lineage draws one box per group
+                page.get_by_text(group, exact=True).first.wait_for(timeout=60_000)
+            page.screenshot(path=str(SCREENSHOTS / "asset-graph.png"))
+            page.goto(f"{base}/locations/{LOCATION}/asset-groups/dat", wait_until="networkidle")
+            for key, group in shown.items():
+                if group == "dat":
+                    page.get_by_text(key[-1], exact=True).first.wait_for(timeout=60_000)
+            page.screenshot(path=str(SCREENSHOTS / "dat-group.png"))
+            page.goto(f"{base}/runs/{dagster_run}", wait_until="networkidle")
+            page.get_by_text(dagster_run[:8]).first.wait_for(timeout=60_000)
+            page.screenshot(path=str(SCREENSHOTS / "dat-run.png"))
+            page.goto(f"{base}/runs/b/{backfill_id}", wait_until="networkidle")
+            page.get_by_text(backfill_id).first.wait_for(timeout=60_000)
+            page.screenshot(path=str(SCREENSHOTS / "backfill.png"))
+            browser.close()
+    for name in ("asset-graph.png", "dat-group.png", "dat-run.png", "backfill.png"):
+        assert (SCREENSHOTS / name).stat().st_size > 10_000
+    print(f"screenshots in {SCREENSHOTS}")
