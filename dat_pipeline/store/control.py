@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, text, update
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from dat_pipeline.store import schema
 
@@ -119,9 +120,22 @@ class ControlStore:
 
     # -- transactions -----------------------------------------------------------------------
     @contextlib.contextmanager
+    def _reachable(self) -> Iterator[None]:
+        """A store that went away mid-way is a clear StoreError, never a half-written change
+        (the transaction rolls back) nor a driver traceback with the URL in it."""
+        try:
+            yield
+        except (OperationalError, InterfaceError) as exc:
+            first = str(exc.orig if exc.orig is not None else exc).splitlines()[0]
+            raise StoreError(
+                f"the control store at {_redacted_url(self.url)} failed: {first} "
+                "(nothing was written; retry when it is back, or check DAT_STORE_URL)"
+            ) from None
+
+    @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:
         """A transaction holding the store-wide write lock; commits on success."""
-        with self.engine.connect() as connection:
+        with self._reachable(), self.engine.connect() as connection:
             connection.info[_WRITE_FLAG] = True
             try:
                 with connection.begin():
@@ -135,7 +149,7 @@ class ControlStore:
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
-        with self.engine.connect() as connection:
+        with self._reachable(), self.engine.connect() as connection:
             yield connection
 
     def _migrate(self) -> None:

@@ -128,14 +128,14 @@ def _dimension_exprs(
 
 
 def _totals(floats: pl.DataFrame) -> dict[str, tuple[int, float, float]]:
-    """Per measure over its finite values: (count, mean, sum of squared deviations)."""
-    finite = {m: pl.col(m).filter(pl.col(m).is_finite()) for m in floats.columns}
+    """Per measure over its finite values (the others are null in `floats`): (count, mean, sum
+    of squared deviations)."""
     first = floats.select(
-        [e.len().alias(f"n\x00{m}") for m, e in finite.items()]
-        + [e.mean().alias(f"m\x00{m}") for m, e in finite.items()]
+        [pl.col(m).count().alias(f"n\x00{m}") for m in floats.columns]
+        + [pl.col(m).mean().alias(f"m\x00{m}") for m in floats.columns]
     ).row(0, named=True)
     second = floats.select(
-        [((e - (first[f"m\x00{m}"] or 0.0)) ** 2).sum().alias(m) for m, e in finite.items()]
+        [((pl.col(m) - (first[f"m\x00{m}"] or 0.0)) ** 2).sum().alias(m) for m in floats.columns]
     ).row(0, named=True)
     return {m: (first[f"n\x00{m}"], first[f"m\x00{m}"], second[m]) for m in floats.columns}
 
@@ -150,18 +150,18 @@ def _score(
     table: str,
 ):
     """One group-by over all rows for all measures of a dimension: eta squared and per-slice
-    count, mean and std (over each measure's finite values)."""
+    count, mean and std (over each measure's finite values; `floats` holds the others as
+    null)."""
     measures = [m for m in floats.columns if m != name and totals[m][0] >= 2]
     if not measures:
         return []
     data = floats.select(measures).with_columns(frame.select(expr.alias("__dim")).to_series())
     aggregations = []
-    for i, m in enumerate(measures):
-        finite = pl.col(m).filter(pl.col(m).is_finite())
+    for i, m in enumerate(measures):  # non-finite values are null: plain aggregations skip them
         aggregations += [
-            finite.len().alias(f"c{i}"),
-            finite.mean().alias(f"m{i}"),
-            finite.std().alias(f"s{i}"),
+            pl.col(m).count().alias(f"c{i}"),
+            pl.col(m).mean().alias(f"m{i}"),
+            pl.col(m).std().alias(f"s{i}"),
         ]
     grouped = data.group_by("__dim").agg(aggregations)
     grouped = grouped.with_columns(
@@ -232,7 +232,12 @@ def run(ctx: PhaseContext) -> PhaseResult:
         ctx.log(f"slicing: {table}: {len(dims)} dimensions x {len(measures)} measures")
         if not dims:
             continue
-        floats = frame.select([pl.col(m).cast(pl.Float64) for m in measures])
+        floats = frame.select(
+            [
+                pl.when(pl.col(m).cast(pl.Float64).is_finite()).then(pl.col(m).cast(pl.Float64))
+                for m in measures
+            ]
+        )
         totals = _totals(floats)
         for name, expr, label in dims:
             rows += _score(frame, floats, totals, name, expr, label, table)
