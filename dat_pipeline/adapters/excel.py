@@ -3,6 +3,8 @@
 The zip central directory is checked before anything is inflated, so a zip bomb dressed as a
 workbook is refused from its declared sizes alone. Calamine parses a whole sheet at once, so `stream`
 slices the loaded sheet: memory is bounded by the sheet (Excel caps it at ~1M rows), not the chunk.
+For the same reason `probe_schema` does not use calamine: `xlsx_sample` streams the sheet XML and
+stops after the sample, so a probe takes the same time on a 50 MB workbook as on a small one.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 import fastexcel
 import polars as pl
 
+from dat_pipeline.adapters import xlsx_sample
 from dat_pipeline.adapters.base import (
     Adapter,
     AdapterError,
@@ -96,17 +99,18 @@ class ExcelAdapter(Adapter):
 
     def probe_schema(self, path: Path, table: str, sample_rows: int = 1000) -> ProbeResult:
         start = time.perf_counter()
-        sheet = self._sheet(path, table, n_rows=sample_rows, schema_sample_rows=sample_rows)
-        with reader_errors(path, table, _FIX):
-            frame = sheet.to_polars()
-        # An empty sheet has no columns, and calamine reports its height as a wrapped-around -1.
-        rows = sheet.total_height if sheet.width else 0
+        self.validate(path)
+        with reader_errors(path, table, _FIX), zipfile.ZipFile(path) as archive:
+            workbook = xlsx_sample.XlsxWorkbook(archive)
+            if table not in workbook.sheet_parts:
+                raise missing_table(path, table, workbook.sheets)
+            sample = workbook.sample(table, sample_rows)
         return ProbeResult(
             table=table,
-            status="available" if rows else "empty",
-            columns=columns_of(frame.schema),
-            row_estimate=rows,
-            row_estimate_exact=True,
+            status="available" if sample.rows else "empty",
+            columns=columns_of(sample.frame.schema),
+            row_estimate=sample.rows,
+            row_estimate_exact=sample.rows_exact,
             probe_seconds=time.perf_counter() - start,
         )
 

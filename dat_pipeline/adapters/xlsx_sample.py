@@ -178,7 +178,9 @@ class XlsxWorkbook:
         if up_to < 0:
             return []
         if not self._shared_part or self._shared_part not in self.archive.NameToInfo:
-            raise ValueError("cells refer to shared strings but the workbook has no shared-string table")
+            raise ValueError(
+                "cells refer to shared strings but the workbook has no shared-string table"
+            )
         strings: list[str] = []
         with self.archive.open(self._shared_part) as stream:
             parser = ET.iterparse(stream, events=("start", "end"))
@@ -201,7 +203,9 @@ class XlsxWorkbook:
         """The header and the first `sample_rows` rows of `sheet` (which must be in `sheets`)."""
         part = self.sheet_parts[sheet]
         if part is None or part not in self.archive.NameToInfo:
-            raise ValueError(f"sheet {sheet!r} is not a worksheet (a chart sheet, or its part is missing)")
+            raise ValueError(
+                f"sheet {sheet!r} is not a worksheet (a chart sheet, or its part is missing)"
+            )
         info = self.archive.getinfo(part)
         with self.archive.open(info) as raw:
             stream = _CountingReader(raw)
@@ -223,7 +227,9 @@ class XlsxWorkbook:
 
     def _frame(self, scan: _Scan, header_row: int, end_row: int) -> pl.DataFrame:
         shared_needed = [
-            int(value) for cells in scan.rows.values() for kind, value, _ in cells.values()
+            int(value)
+            for cells in scan.rows.values()
+            for kind, value, _ in cells.values()
             if kind == "s"
         ]
         shared = self.shared_strings(max(shared_needed, default=-1))
@@ -392,8 +398,3 @@ def _as_text(kind: str | None, value: object) -> str | None:
     if kind == BOOL:
         return "true" if value else "false"
     return str(value)
-
-
-def sample_sheet(archive: zipfile.ZipFile, sheet: str, sample_rows: int) -> SheetSample:
-    """Shortcut: the sample of `sheet` in an open workbook archive."""
-    return XlsxWorkbook(archive).sample(sheet, sample_rows)
