@@ -24,6 +24,7 @@ from dat_pipeline.defs.dat import (
 )
 from dat_pipeline.defs.ingestion import ingestion_assets, ingestion_jobs, ingestion_sensors
 from dat_pipeline.defs.resources import DatResource
+from dat_pipeline.defs.reverse_etl import reverse_etl_assets, reverse_etl_checks
 
 _dat = DatResource()
 RESOURCES = {
@@ -33,7 +34,14 @@ RESOURCES = {
 }
 
 defs = dg.Definitions(
-    assets=[*dat_stage_assets, *ingestion_assets, *backfill_assets, *analysis_assets],
+    assets=[
+        *dat_stage_assets,
+        *ingestion_assets,
+        *reverse_etl_assets,
+        *backfill_assets,
+        *analysis_assets,
+    ],
+    asset_checks=reverse_etl_checks,
     jobs=[dat_unlock, *ingestion_jobs, *backfill_jobs, analysis_job],
     sensors=[dat_lock_sensor, *ingestion_sensors, analysis_follow_sensor],
     schedules=[*backfill_schedules, analysis_refresh_schedule],

@@ -113,6 +113,52 @@ class _CountingReader:
         return data
 
 
+class _EnoughStrings(Exception):
+    """Raised by `_SharedStrings` to stop the parser once the sample's strings are read."""
+
+
+class _SharedStrings:
+    """An expat target collecting `<si>` texts: no tree is built, so memory is the strings alone.
+
+    Faster than `iterparse` here, where a sample may need the first hundred thousand strings.
+    """
+
+    def __init__(self, up_to: int) -> None:
+        self.up_to = up_to
+        self.strings: list[str] = []
+        self._parts: list[str] = []
+        self._in_text = False
+        self._phonetic_depth = 0  # <rPh> runs hold a reading guide, not part of the value
+        self._item_tag = self._text_tag = self._phonetic_tag = ""
+
+    def start(self, tag: str, _attributes: dict[str, str]) -> None:
+        if tag == self._text_tag:
+            self._in_text = not self._phonetic_depth
+        elif tag == self._phonetic_tag:
+            self._phonetic_depth += 1
+        elif not self._item_tag:  # the root <sst>: its namespace qualifies the tags compared
+            ns = _namespace(tag)
+            self._item_tag, self._text_tag, self._phonetic_tag = f"{ns}si", f"{ns}t", f"{ns}rPh"
+
+    def end(self, tag: str) -> None:
+        if tag == self._item_tag:
+            self.strings.append("".join(self._parts))
+            self._parts = []
+            if len(self.strings) > self.up_to:
+                raise _EnoughStrings
+        elif tag == self._text_tag:
+            self._in_text = False
+        elif tag == self._phonetic_tag:
+            self._phonetic_depth -= 1
+
+    def data(self, text: str) -> None:
+        if self._in_text:
+            self._parts.append(text)
+
+    def close(self) -> list[str]:
+        return self.strings
+
+
 class XlsxWorkbook:
     """The sheet map, styles and shared strings of an open workbook, each read only when needed."""
 
@@ -181,18 +227,15 @@ class XlsxWorkbook:
             raise ValueError(
                 "cells refer to shared strings but the workbook has no shared-string table"
             )
-        strings: list[str] = []
+        collector = _SharedStrings(up_to)
+        parser = ET.XMLParser(target=collector)
         with self.archive.open(self._shared_part) as stream:
-            parser = ET.iterparse(stream, events=("start", "end"))
-            _event, root = next(parser)
-            ns = _namespace(root.tag)
-            item = f"{ns}si"
-            for event, element in parser:
-                if event == "end" and element.tag == item:
-                    strings.append(_text(element, ns))
-                    root.clear()
-                    if len(strings) > up_to:
-                        break
+            try:
+                while chunk := stream.read(1 << 16):
+                    parser.feed(chunk)
+            except _EnoughStrings:
+                pass
+        strings = collector.strings
         if len(strings) <= up_to:
             raise ValueError(
                 f"a cell refers to shared string {up_to}, but the table holds {len(strings)}"
@@ -282,7 +325,7 @@ def _scan_rows(stream: _CountingReader, sample_rows: int) -> _Scan:
     events = ET.iterparse(stream, events=("start", "end"))
     _event, root = next(events)
     ns = _namespace(root.tag)
-    row_tag, cell_tag, dimension_tag = f"{ns}row", f"{ns}c", f"{ns}dimension"
+    row_tag, dimension_tag = f"{ns}row", f"{ns}dimension"
     for event, element in events:
         if event != "end":
             continue
@@ -351,7 +394,7 @@ def _typed(
     kind, raw, style = cell
     if kind == "s":
         return STRING, shared[int(raw)]
-    if kind in ("str", "inlineStr"):
+    if kind == "str":
         return STRING, raw
     if kind == "b":
         return BOOL, raw.strip() in ("1", "true")

@@ -80,6 +80,8 @@ def partitions_for(config: BackfillTableConfig) -> dg.TimeWindowPartitionsDefini
 def _sample_asset(config: BackfillTableConfig, partitions: Any, policy: Any) -> dg.AssetsDefinition:
     @dg.asset(
         key=sample_key(config.name),
+        # The generated model (defs/reverse_etl.py): a new model makes the windows stale.
+        deps=[dg.AssetKey(["reverse_etl", f"{config.name}_model"])],
         group_name=GROUP,
         partitions_def=partitions,
         backfill_policy=policy,
