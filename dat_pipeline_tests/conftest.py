@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing.forkserver
 import os
 import shutil
 import socket
@@ -42,6 +43,15 @@ def require_service(name: str, host: str, port: int) -> None:
     if os.environ.get("DAT_REQUIRE_SERVICES") == "1":
         pytest.fail(f"{message} and DAT_REQUIRE_SERVICES=1")
     pytest.skip(f"{message}; start it to run this test")
+
+
+@pytest.fixture(autouse=True)
+def fresh_forkserver() -> Iterator[None]:
+    """Analysis steps fork from multiprocessing's forkserver, which keeps the environment (data
+    root, store, Dagster home) of when it started; tests change that environment, so each test
+    gets its own forkserver, stopped afterwards."""
+    yield
+    multiprocessing.forkserver._forkserver._stop()
 
 
 @pytest.fixture

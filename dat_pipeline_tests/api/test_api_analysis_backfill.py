@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing.forkserver
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -95,16 +94,6 @@ def write_shop(folder: Path) -> None:
     ).write_parquet(folder / "orders.parquet")
 
 
-@pytest.fixture
-def own_forkserver() -> Iterator[None]:
-    """Phase steps fork from multiprocessing's forkserver, which keeps the environment (data root,
-    store, Dagster home) of when it started: start a fresh one for this test's temp root and stop
-    it afterwards, so neither this test nor a later one runs phases against another root."""
-    multiprocessing.forkserver._forkserver._stop()
-    yield
-    multiprocessing.forkserver._forkserver._stop()
-
-
 def wait_for_job(api: Api, job_id: str, timeout_s: float = 120.0) -> dict:
     deadline = time.monotonic() + timeout_s
     while True:
@@ -115,9 +104,7 @@ def wait_for_job(api: Api, job_id: str, timeout_s: float = 120.0) -> dict:
         time.sleep(0.2)
 
 
-def test_analysis_source_runs_to_completion_and_reports(
-    api: Api, data_root: Path, own_forkserver: None
-) -> None:
+def test_analysis_source_runs_to_completion_and_reports(api: Api, data_root: Path) -> None:
     write_shop(data_root / "shop")
     added = api.ok("POST", "/api/analysis/sources", 201, json={"name": "shop", "from": "shop"})
     assert (added["kind"], added["location"], added["project"]) == ("folder", "shop", "alpha")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing.forkserver
 import threading
 import time
 from collections import Counter
@@ -113,9 +112,6 @@ def test_every_operation_answers_as_its_schema_says(
                 _exercise(result.ok(), mode, headers, tried, statuses, failures)
     finally:
         _wait_for_materializations()
-        # Analysis steps fork from multiprocessing's forkserver, which keeps this test's
-        # environment (its temp data root): stop it so later tests start their own.
-        multiprocessing.forkserver._forkserver._stop()
     total = sum(tried.values())
     print(
         f"\nschemathesis: {total} cases over {len(tried)} operations "
