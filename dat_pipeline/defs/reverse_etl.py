@@ -112,7 +112,9 @@ def _model_asset(config: BackfillTableConfig) -> dg.AssetsDefinition:
         tags={TABLE_TAG: config.name},
         code_version=model_code_version(config),
     )
-    def _model(context: dg.AssetExecutionContext, backfill: BackfillResource) -> dg.MaterializeResult:
+    def _model(
+        context: dg.AssetExecutionContext, backfill: BackfillResource
+    ) -> dg.MaterializeResult:
         started = time.perf_counter()
         with backfill.table(config) as table:
             info, spec = table.info, table.spec

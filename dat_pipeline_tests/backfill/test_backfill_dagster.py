@@ -144,4 +144,5 @@ def test_loading_definitions_opens_no_connection() -> None:
     assert {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()} == {
         "backfill/remote",
         "backfill/remote_sample",
+        "reverse_etl/remote_model",  # the model the sample depends on (defined in its own group)
     }
