@@ -199,8 +199,11 @@ def series_many(
     columns it needs (a 10M-row table is not copied per measure)."""
     stamp = naive(pl.col(column), frame.schema[column])
     wanted = [m for m in dict.fromkeys(measures) if m is not None]
+    # Parallel float sums differ in their last bits from run to run; rounding to 12 significant
+    # digits keeps ties (and so rank statistics like Mann-Kendall) deterministic.
     aggregations = [pl.len().alias("__rows")] + [
-        getattr(pl.col(m).cast(pl.Float64), how)().alias(f"v{i}") for i, m in enumerate(wanted)
+        getattr(pl.col(m).cast(pl.Float64), how)().round_sig_figs(12).alias(f"v{i}")
+        for i, m in enumerate(wanted)
     ]
     grouped = (
         frame.lazy()
@@ -384,7 +387,7 @@ SPEC = PhaseSpec(
     name="temporal",
     needs=("typing",),
     run=run,
-    version="1",
+    version="2",
     description="Time columns: granularity, coverage and gaps, Mann-Kendall trend, STL "
     "seasonal strength, freshness.",
 )
