@@ -95,7 +95,7 @@ def test_whole_workflow_over_http_from_run_creation_to_export(api: Api, data_roo
     accepted = api.ok("POST", f"/api/dat/runs/{run_id}/materialize", 202)
     assert accepted["materialized"] == ["export"]
     job_id = accepted["job"]["job_id"]
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 240
     while (job := api.ok("GET", f"/api/dat/jobs/{job_id}"))["status"] not in ("SUCCESS", "FAILURE"):
         assert time.monotonic() < deadline, job
         time.sleep(0.1)
