@@ -209,7 +209,7 @@ FOLLOW_ROUNDS = 8  # follow-mode re-locks append events; pick them up within the
 @dg.sensor(
     name="dat_lock_sensor",
     asset_selection=dg.AssetSelection.groups("dat"),
-    minimum_interval_seconds=10,
+    minimum_interval_seconds=5,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
         "Follows the DAT event log: materializes newly locked stages, and in follow-mode runs "
