@@ -13,6 +13,7 @@ import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import fastexcel
 import polars as pl
@@ -90,13 +91,6 @@ class ExcelAdapter(Adapter):
     def list_tables(self, path: Path) -> list[str]:
         return list(self._reader(path).sheet_names)
 
-    def _sheet(self, path: Path, table: str, **options: object) -> fastexcel.ExcelSheet:
-        reader = self._reader(path)
-        if table not in reader.sheet_names:
-            raise missing_table(path, table, list(reader.sheet_names))
-        with reader_errors(path, table, _FIX):
-            return reader.load_sheet(table, **options)
-
     def probe_schema(self, path: Path, table: str, sample_rows: int = 1000) -> ProbeResult:
         start = time.perf_counter()
         self.validate(path)
@@ -115,9 +109,12 @@ class ExcelAdapter(Adapter):
         )
 
     def read(self, path: Path, table: str) -> pl.DataFrame:
-        sheet = self._sheet(path, table)
+        reader = self._reader(path)
+        if table not in reader.sheet_names:
+            raise missing_table(path, table, list(reader.sheet_names))
         with reader_errors(path, table, _FIX):
-            return sheet.to_polars()
+            # Eager loading goes straight to Arrow: a little faster than the lazy sheet.
+            return cast(pl.DataFrame, pl.from_arrow(reader.load_sheet_eager(table)))
 
     def stream(self, path: Path, table: str, chunk_rows: int = 100_000) -> Iterator[pl.DataFrame]:
         return slices(self.read(path, table), chunk_rows)
