@@ -206,7 +206,9 @@ def build_reverse_etl_defs(config: BackfillConfig) -> dg.Definitions:
     for table in config.tables:
         assets.append(_model_asset(table))
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", dg.BetaWarning)  # partitioned checks are what we want
+            # partitioned checks are what we want
+            warnings.simplefilter("ignore", dg.BetaWarning)
+            warnings.simplefilter("ignore", dg.PreviewWarning)
             checks.append(_model_check(table, partitions_for(table)))
     return dg.Definitions(assets=assets, asset_checks=checks)
 
