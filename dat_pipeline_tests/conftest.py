@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing.forkserver
 import os
+import signal
 import shutil
 import socket
 import uuid
@@ -46,10 +47,12 @@ def require_service(name: str, host: str, port: int) -> None:
 
 
 @pytest.fixture(autouse=True)
-def fresh_forkserver() -> Iterator[None]:
-    """Analysis steps fork from multiprocessing's forkserver, which keeps the environment (data
-    root, store, Dagster home) of when it started; tests change that environment, so each test
-    gets its own forkserver, stopped afterwards."""
+def clean_process_state() -> Iterator[None]:
+    """Each test starts with the default SIGTERM (Dagster stops its log-tail children with it; see
+    dat_pipeline/__init__.py) and gets its own forkserver: analysis steps fork from it, and it
+    keeps the environment (data root, store, Dagster home) of when it started."""
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_IGN:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
     yield
     multiprocessing.forkserver._forkserver._stop()
 
