@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import multiprocessing.forkserver
 import os
-import signal
 import shutil
+import signal
 import socket
 import uuid
 from collections.abc import Iterator
