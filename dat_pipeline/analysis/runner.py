@@ -39,7 +39,7 @@ from dat_pipeline.analysis.sources import (
     get_source,
     read_source,
 )
-from dat_pipeline.dat.errors import NotFoundError
+from dat_pipeline.errors import NotFoundError
 from dat_pipeline.files import write_parquet_atomic, write_text_atomic
 from dat_pipeline.settings import get_settings
 from dat_pipeline.store import ControlStore, open_store

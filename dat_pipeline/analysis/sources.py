@@ -22,8 +22,8 @@ from dat_pipeline.adapters import AdapterError, adapter_for, detect
 from dat_pipeline.adapters.delimited import DelimitedAdapter
 from dat_pipeline.adapters.text import utf8_path
 from dat_pipeline.cleaning.rules import ROW_NUMBER
-from dat_pipeline.dat.errors import DatError, NotFoundError
-from dat_pipeline.dat.paths import normalize_relative, resolve_inside
+from dat_pipeline.errors import DatError, NotFoundError
+from dat_pipeline.paths import normalize_relative, resolve_inside
 from dat_pipeline.settings import get_settings
 from dat_pipeline.store import ControlStore, utc_now
 from dat_pipeline.store import schema as store_schema

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import insert, select, update
 
-from dat_pipeline.dat.errors import DatError, NotFoundError
+from dat_pipeline.errors import DatError, NotFoundError
 from dat_pipeline.ingestion.uploads import check_project as check_ingestion_project
 from dat_pipeline.store import ControlStore, utc_now
 from dat_pipeline.store.schema import api_analysis_source_projects, api_run_projects, api_tokens

@@ -18,8 +18,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from dat_pipeline.dat.errors import DatError, GateError, NotFoundError, StageConfigError
-from dat_pipeline.dat.paths import PathEscapeError
+from dat_pipeline.errors import DatError, GateError, NotFoundError, StageConfigError
+from dat_pipeline.paths import PathEscapeError
 from dat_pipeline.store import StoreError
 
 log = logging.getLogger("dat_pipeline.api")

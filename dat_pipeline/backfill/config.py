@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from dat_pipeline.backfill.windows import Granularity, as_utc
-from dat_pipeline.dat.errors import DatError, NotFoundError
+from dat_pipeline.errors import DatError, NotFoundError
 from dat_pipeline.reverse_etl.constraints import parse_constraint
 
 CONFIG_ENV = "DAT_BACKFILL_CONFIG"

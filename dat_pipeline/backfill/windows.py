@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
-from dat_pipeline.dat.errors import DatError
+from dat_pipeline.errors import DatError
 
 Granularity = Literal["hourly", "daily", "weekly", "monthly"]
 GRANULARITIES: tuple[str, ...] = ("hourly", "daily", "weekly", "monthly")

@@ -9,7 +9,7 @@ from typing import Any
 import typer
 
 from dat_pipeline.cli.output import JsonOption, emit_json, emit_table, fail, handles_errors
-from dat_pipeline.dat.errors import DatError
+from dat_pipeline.errors import DatError
 from dat_pipeline.ingestion import jobs as job_store
 from dat_pipeline.ingestion.runs import ingest, preview, read_rules, resolve_request
 from dat_pipeline.ingestion.uploads import upload_file

@@ -13,8 +13,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dat_pipeline.dat.errors import DatError
-from dat_pipeline.dat.paths import PathEscapeError
+from dat_pipeline.errors import DatError
+from dat_pipeline.paths import PathEscapeError
 from dat_pipeline.store import StoreError
 
 console = Console()

@@ -41,9 +41,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import Connection, delete, insert, select, update
 
 from dat_pipeline.cleaning import RuleError, parse_rules
-from dat_pipeline.dat import ids
-from dat_pipeline.dat.errors import DatError, NotFoundError
-from dat_pipeline.dat.paths import PathEscapeError, normalize_relative
+from dat_pipeline import ids
+from dat_pipeline.errors import DatError, NotFoundError
+from dat_pipeline.paths import PathEscapeError, normalize_relative
 from dat_pipeline.dat.stages.export import FORMATS as EXPORT_FORMATS
 from dat_pipeline.dat.stages.tables import SELECTABLE_STATUSES
 from dat_pipeline.dat.workflow import DatWorkflow

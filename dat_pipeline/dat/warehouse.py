@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 
-from dat_pipeline.dat.errors import DatError
+from dat_pipeline.errors import DatError
 from dat_pipeline.settings import get_settings
 
 DATASETS_SCHEMA = "datasets"

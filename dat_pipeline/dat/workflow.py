@@ -20,9 +20,9 @@ import polars as pl
 from pydantic import ValidationError
 from sqlalchemy import Connection
 
-from dat_pipeline.dat import ids
+from dat_pipeline import ids
 from dat_pipeline.dat.artifacts import ArtifactStore
-from dat_pipeline.dat.errors import DatError, GateError, NotFoundError, StageConfigError
+from dat_pipeline.errors import DatError, GateError, NotFoundError, StageConfigError
 from dat_pipeline.dat.graph import DEFAULT_GRAPH, StageGraph
 from dat_pipeline.dat.stages import STAGES, StageInputs, StageSpec
 from dat_pipeline.dat.stages.base import UpstreamNotReadyError

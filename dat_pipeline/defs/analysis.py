@@ -31,7 +31,7 @@ from dat_pipeline.analysis.runner import (
     default_graph,
 )
 from dat_pipeline.analysis.sources import fingerprint, list_sources
-from dat_pipeline.dat.errors import DatError
+from dat_pipeline.errors import DatError
 
 if TYPE_CHECKING:
     from dat_pipeline.defs.jobs import Launch

@@ -26,7 +26,7 @@ from pydantic import Field
 
 from dat_pipeline.backfill.config import BackfillConfig, BackfillTableConfig, load_config
 from dat_pipeline.backfill.core import BackfillTable, engine_for_table
-from dat_pipeline.dat.errors import DatError
+from dat_pipeline.errors import DatError
 from dat_pipeline.frames import markdown_preview
 from dat_pipeline.settings import get_settings
 from dat_pipeline.store import open_store

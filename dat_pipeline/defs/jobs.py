@@ -19,7 +19,7 @@ from typing import Any
 
 import dagster as dg
 
-from dat_pipeline.dat.errors import GateError
+from dat_pipeline.errors import GateError
 from dat_pipeline.defs.dat import RUN_TAG, materialize_stages
 
 REQUEST_TAG = "dat/request"

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
-from dat_pipeline.dat.errors import DatError, NotFoundError
+from dat_pipeline.errors import DatError, NotFoundError
 from dat_pipeline.sources import redact
 from dat_pipeline.store import ControlStore, utc_now
 from dat_pipeline.store import schema as store_schema

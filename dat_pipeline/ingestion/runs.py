@@ -21,8 +21,8 @@ import polars as pl
 from dat_pipeline.adapters import AdapterError, adapter_for
 from dat_pipeline.adapters.database import DatabaseAdapter
 from dat_pipeline.cleaning import RuleError, RuleRunner, load_rules_yaml, rule_label
-from dat_pipeline.dat.errors import NotFoundError
-from dat_pipeline.dat.paths import relative_to_root, resolve_inside
+from dat_pipeline.errors import NotFoundError
+from dat_pipeline.paths import relative_to_root, resolve_inside
 from dat_pipeline.files import atomic_path, write_parquet_atomic
 from dat_pipeline.ingestion import jobs
 from dat_pipeline.ingestion.uploads import (

@@ -1,6 +1,6 @@
 """Errors of reverse ETL: each names the table, column or constraint and what to do next."""
 
-from dat_pipeline.dat.errors import DatError
+from dat_pipeline.errors import DatError
 
 
 class ReverseEtlError(DatError):

@@ -18,8 +18,8 @@ from sqlalchemy import Connection, Engine, create_engine, delete, insert, inspec
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import IntegrityError
 
-from dat_pipeline.dat.errors import DatError, NotFoundError
-from dat_pipeline.dat.paths import normalize_relative, resolve_inside
+from dat_pipeline.errors import DatError, NotFoundError
+from dat_pipeline.paths import normalize_relative, resolve_inside
 from dat_pipeline.settings import get_settings
 from dat_pipeline.sources.secrets import MASK, decrypt_secret, encrypt_secret, redact
 from dat_pipeline.store import ControlStore, utc_now

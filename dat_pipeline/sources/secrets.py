@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from dat_pipeline.dat.errors import DatError
+from dat_pipeline.errors import DatError
 from dat_pipeline.settings import get_settings
 
 MASK = "********"

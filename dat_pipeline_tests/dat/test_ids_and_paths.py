@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from dat_pipeline.dat import ids
-from dat_pipeline.dat.paths import PathEscapeError, normalize_relative, resolve_inside
+from dat_pipeline import ids
+from dat_pipeline.paths import PathEscapeError, normalize_relative, resolve_inside
 
 
 def test_canonical_json_is_sorted_compact_utf8():

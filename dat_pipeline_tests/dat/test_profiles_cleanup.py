@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from dat_pipeline.cli import profile_commands
 from dat_pipeline.dat.cleanup import apply_cleanup, plan_cleanup
-from dat_pipeline.dat.errors import NotFoundError
+from dat_pipeline.errors import NotFoundError
 from dat_pipeline.dat.profiles import (
     Profile,
     ProfileError,

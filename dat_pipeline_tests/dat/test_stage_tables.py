@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from dat_pipeline.cleaning import parse_rules
-from dat_pipeline.dat.errors import DatError, StageConfigError
+from dat_pipeline.errors import DatError, StageConfigError
 from dat_pipeline.dat.stages.tables import (
     SelectedTable,
     apply_mapping,

@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 from pydantic import Field
 
 from dat_pipeline.cleaning import apply_rules, parse_rules
-from dat_pipeline.dat import ids
-from dat_pipeline.dat.errors import GateError
+from dat_pipeline import ids
+from dat_pipeline.errors import GateError
 from dat_pipeline.dat.graph import DEFAULT_GRAPH
-from dat_pipeline.dat.paths import PathEscapeError, normalize_relative
+from dat_pipeline.paths import PathEscapeError, normalize_relative
 from dat_pipeline.dat.stages import STAGES
 from dat_pipeline.dat.stages.base import StageConfig, StageSpec
 from dat_pipeline.dat.workflow import DatWorkflow

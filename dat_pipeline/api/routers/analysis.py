@@ -35,8 +35,8 @@ from dat_pipeline.analysis.views import source_dict, status_view, up_to_date_run
 from dat_pipeline.api import auth
 from dat_pipeline.api.context import ApiContext, Caller, CallerDep, Context, json_safe
 from dat_pipeline.api.errors import error_responses
-from dat_pipeline.dat.errors import NotFoundError
-from dat_pipeline.dat.paths import normalize_relative
+from dat_pipeline.errors import NotFoundError
+from dat_pipeline.paths import normalize_relative
 
 router = APIRouter(
     prefix="/api/analysis",

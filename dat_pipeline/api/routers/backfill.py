@@ -31,7 +31,7 @@ from dat_pipeline.backfill.config import BackfillTableConfig, load_config
 from dat_pipeline.backfill.core import BackfillTable, engine_for_table
 from dat_pipeline.backfill.manifest import manifest_view
 from dat_pipeline.backfill.windows import as_utc, latest_complete
-from dat_pipeline.dat.errors import DatError, NotFoundError
+from dat_pipeline.errors import DatError, NotFoundError
 from dat_pipeline.sources import driver_message
 
 router = APIRouter(

@@ -15,7 +15,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict
 
 from dat_pipeline.dat.artifacts import ArtifactStore
-from dat_pipeline.dat.errors import DatError, GateError
+from dat_pipeline.errors import DatError, GateError
 
 
 class UpstreamNotReadyError(GateError):

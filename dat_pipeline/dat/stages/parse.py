@@ -29,9 +29,9 @@ from pydantic import Field
 from dat_pipeline.cleaning import Rule, RuleRunner
 from dat_pipeline.cleaning.engine import FLAGS, REJECT_RULES
 from dat_pipeline.cleaning.rules import ROW_NUMBER
-from dat_pipeline.dat.errors import DatError, StageConfigError
-from dat_pipeline.dat.ids import short_hash
-from dat_pipeline.dat.paths import relative_to_root
+from dat_pipeline.errors import DatError, StageConfigError
+from dat_pipeline.ids import short_hash
+from dat_pipeline.paths import relative_to_root
 from dat_pipeline.dat.stages.base import StageCancelledError, StageConfig, StageInputs, StageSpec
 from dat_pipeline.dat.stages.tables import (
     SelectedTable,

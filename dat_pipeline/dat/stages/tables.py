@@ -17,8 +17,8 @@ import polars as pl
 
 from dat_pipeline.adapters import Adapter, ColumnInfo, get_adapter
 from dat_pipeline.cleaning import Rule, RuleError, apply_rules, parse_rules, rule_label
-from dat_pipeline.dat.errors import DatError, StageConfigError
-from dat_pipeline.dat.paths import PathEscapeError, resolve_inside
+from dat_pipeline.errors import DatError, StageConfigError
+from dat_pipeline.paths import PathEscapeError, resolve_inside
 
 # Probe statuses a table may be selected with: `partial` tables read with warnings.
 SELECTABLE_STATUSES = ("available", "partial")
