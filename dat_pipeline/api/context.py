@@ -15,8 +15,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from dat_pipeline.api import auth
 from dat_pipeline.api.errors import ApiError
-from dat_pipeline.errors import DatError, NotFoundError
 from dat_pipeline.dat.workflow import DatWorkflow
+from dat_pipeline.errors import DatError, NotFoundError
 from dat_pipeline.settings import Settings
 from dat_pipeline.store import ControlStore, RunRecord, open_store
 

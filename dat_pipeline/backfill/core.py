@@ -31,8 +31,8 @@ from dat_pipeline.backfill.windows import (
     window_for_key,
     windows_between,
 )
-from dat_pipeline.paths import resolve_inside
 from dat_pipeline.files import atomic_path, sha256_file
+from dat_pipeline.paths import resolve_inside
 from dat_pipeline.reverse_etl.errors import ReverseEtlError
 from dat_pipeline.reverse_etl.extract import read_frame, stream_frames, target_schema, utc_session
 from dat_pipeline.reverse_etl.introspect import TableInfo, analyze_table

@@ -11,10 +11,10 @@ import typer
 import yaml
 
 from dat_pipeline.cli.output import JsonOption, emit_json, emit_table, fail, handles_errors
-from dat_pipeline.errors import DatError
 from dat_pipeline.dat.profiles import create_run_from_profile
 from dat_pipeline.dat.views import artifact_rows, status_dict
 from dat_pipeline.dat.workflow import DatWorkflow
+from dat_pipeline.errors import DatError
 from dat_pipeline.settings import get_settings
 from dat_pipeline.store import open_store
 

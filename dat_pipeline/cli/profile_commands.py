@@ -12,9 +12,9 @@ from dat_pipeline.cli.dat_commands import workflow
 from dat_pipeline.cli.output import JsonOption, emit_json, emit_table, handles_errors
 from dat_pipeline.dat import profiles as profile_api
 from dat_pipeline.dat.cleanup import apply_cleanup, plan_cleanup
-from dat_pipeline.errors import DatError
 from dat_pipeline.dat.profiles import ProfileRecord, parse_profile
 from dat_pipeline.dat.views import cleanup_report, replace_profile, save_profile
+from dat_pipeline.errors import DatError
 from dat_pipeline.settings import get_settings
 from dat_pipeline.store import ControlStore, open_store
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from dat_pipeline.errors import DatError
 from dat_pipeline.dat.profiles import prefill_table_selection
 from dat_pipeline.dat.workflow import DatWorkflow
+from dat_pipeline.errors import DatError
 from dat_pipeline.store import Event
 
 

@@ -40,13 +40,13 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import Connection, delete, insert, select, update
 
-from dat_pipeline.cleaning import RuleError, parse_rules
 from dat_pipeline import ids
-from dat_pipeline.errors import DatError, NotFoundError
-from dat_pipeline.paths import PathEscapeError, normalize_relative
+from dat_pipeline.cleaning import RuleError, parse_rules
 from dat_pipeline.dat.stages.export import FORMATS as EXPORT_FORMATS
 from dat_pipeline.dat.stages.tables import SELECTABLE_STATUSES
 from dat_pipeline.dat.workflow import DatWorkflow
+from dat_pipeline.errors import DatError, NotFoundError
+from dat_pipeline.paths import PathEscapeError, normalize_relative
 from dat_pipeline.store import ControlStore, RunRecord, utc_now
 from dat_pipeline.store.schema import profiles as profiles_table
 

@@ -11,10 +11,10 @@ from typing import Any
 
 from dat_pipeline.dat import profiles as profile_api
 from dat_pipeline.dat.cleanup import CleanupItem
-from dat_pipeline.errors import NotFoundError
-from dat_pipeline.paths import resolve_inside
 from dat_pipeline.dat.profiles import Profile, ProfileRecord
 from dat_pipeline.dat.workflow import DatWorkflow
+from dat_pipeline.errors import NotFoundError
+from dat_pipeline.paths import resolve_inside
 from dat_pipeline.store import ControlStore, RunRecord, StageStatus
 
 

@@ -22,10 +22,10 @@ from sqlalchemy import Connection
 
 from dat_pipeline import ids
 from dat_pipeline.dat.artifacts import ArtifactStore
-from dat_pipeline.errors import DatError, GateError, NotFoundError, StageConfigError
 from dat_pipeline.dat.graph import DEFAULT_GRAPH, StageGraph
 from dat_pipeline.dat.stages import STAGES, StageInputs, StageSpec
 from dat_pipeline.dat.stages.base import UpstreamNotReadyError
+from dat_pipeline.errors import DatError, GateError, NotFoundError, StageConfigError
 from dat_pipeline.store import ControlStore, RunRecord, StageStatus, utc_now
 
 RUN_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")

@@ -19,8 +19,8 @@ from typing import Any
 
 import dagster as dg
 
-from dat_pipeline.errors import GateError
 from dat_pipeline.defs.dat import RUN_TAG, materialize_stages
+from dat_pipeline.errors import GateError
 
 REQUEST_TAG = "dat/request"
 STAGES_TAG = "dat/stages"  # as on the lock sensor's run requests

@@ -22,7 +22,6 @@ from dat_pipeline.adapters import AdapterError, adapter_for
 from dat_pipeline.adapters.database import DatabaseAdapter
 from dat_pipeline.cleaning import RuleError, RuleRunner, load_rules_yaml, rule_label
 from dat_pipeline.errors import NotFoundError
-from dat_pipeline.paths import relative_to_root, resolve_inside
 from dat_pipeline.files import atomic_path, write_parquet_atomic
 from dat_pipeline.ingestion import jobs
 from dat_pipeline.ingestion.uploads import (
@@ -33,6 +32,7 @@ from dat_pipeline.ingestion.uploads import (
     project_dir,
     upload_file,
 )
+from dat_pipeline.paths import relative_to_root, resolve_inside
 from dat_pipeline.settings import get_settings
 from dat_pipeline.sources import DatabaseSource, SourceError, get_database_source, redact
 from dat_pipeline.store import ControlStore

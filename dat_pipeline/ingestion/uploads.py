@@ -15,8 +15,8 @@ from sqlalchemy import insert, select
 
 from dat_pipeline.adapters import AdapterError, adapter_for, detect
 from dat_pipeline.errors import DatError, NotFoundError
-from dat_pipeline.paths import relative_to_root, resolve_inside
 from dat_pipeline.files import atomic_path, sha256_file
+from dat_pipeline.paths import relative_to_root, resolve_inside
 from dat_pipeline.store import ControlStore, utc_now
 from dat_pipeline.store import schema as store_schema
 

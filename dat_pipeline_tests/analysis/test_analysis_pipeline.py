@@ -25,7 +25,6 @@ from dat_pipeline.analysis.report import build_report, render_markdown, write_re
 from dat_pipeline.analysis.runner import META_FILE, AnalysisRunner, PhaseGraph
 from dat_pipeline.analysis.sources import AnalysisError, add_source, load_source_tables
 from dat_pipeline.cli import app
-from dat_pipeline.paths import PathEscapeError
 from dat_pipeline.defs.analysis import (
     analysis_refresh_schedule,
     build_analysis_assets,
@@ -33,6 +32,7 @@ from dat_pipeline.defs.analysis import (
     launch_analysis,
     phase_key,
 )
+from dat_pipeline.paths import PathEscapeError
 from dat_pipeline.store import open_store
 
 PHASE_NAMES = [

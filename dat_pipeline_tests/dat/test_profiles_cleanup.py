@@ -18,7 +18,6 @@ from typer.testing import CliRunner
 
 from dat_pipeline.cli import profile_commands
 from dat_pipeline.dat.cleanup import apply_cleanup, plan_cleanup
-from dat_pipeline.errors import NotFoundError
 from dat_pipeline.dat.profiles import (
     Profile,
     ProfileError,
@@ -34,6 +33,7 @@ from dat_pipeline.dat.profiles import (
     update_profile,
 )
 from dat_pipeline.dat.workflow import DatWorkflow
+from dat_pipeline.errors import NotFoundError
 from dat_pipeline.store import ControlStore, schema
 
 SALES = {

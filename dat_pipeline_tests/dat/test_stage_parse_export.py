@@ -32,11 +32,11 @@ from typer import Typer
 from typer.testing import CliRunner
 
 from dat_pipeline.cli.cancel_command import cancel, cancel_dagster_runs
-from dat_pipeline.errors import DatError, StageConfigError
 from dat_pipeline.dat.stages.base import StageCancelledError
 from dat_pipeline.dat.stages.parse import DATASET_TABLE, SOURCE_FILE, SOURCE_TABLE, write_dataset
 from dat_pipeline.dat.warehouse import view_name
 from dat_pipeline.dat.workflow import DatWorkflow
+from dat_pipeline.errors import DatError, StageConfigError
 from dat_pipeline.settings import get_settings
 from dat_pipeline.store import ControlStore
 

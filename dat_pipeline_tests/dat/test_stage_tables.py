@@ -10,7 +10,6 @@ import polars as pl
 import pytest
 
 from dat_pipeline.cleaning import parse_rules
-from dat_pipeline.errors import DatError, StageConfigError
 from dat_pipeline.dat.stages.tables import (
     SelectedTable,
     apply_mapping,
@@ -20,6 +19,7 @@ from dat_pipeline.dat.stages.tables import (
     selected_tables,
 )
 from dat_pipeline.dat.workflow import DatWorkflow
+from dat_pipeline.errors import DatError, StageConfigError
 from dat_pipeline.settings import get_settings
 from dat_pipeline.store import ControlStore
 

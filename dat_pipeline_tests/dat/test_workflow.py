@@ -10,9 +10,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from dat_pipeline.errors import GateError, NotFoundError, StageConfigError
 from dat_pipeline.dat.stages import STAGES
 from dat_pipeline.dat.workflow import DatWorkflow
+from dat_pipeline.errors import GateError, NotFoundError, StageConfigError
 from dat_pipeline.store import ControlStore
 
 SAMPLE_FILES = ["sample/sales_2024_q1.csv", "sample/stores.tsv"]

@@ -12,14 +12,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import Field
 
-from dat_pipeline.cleaning import apply_rules, parse_rules
 from dat_pipeline import ids
-from dat_pipeline.errors import GateError
+from dat_pipeline.cleaning import apply_rules, parse_rules
 from dat_pipeline.dat.graph import DEFAULT_GRAPH
-from dat_pipeline.paths import PathEscapeError, normalize_relative
 from dat_pipeline.dat.stages import STAGES
 from dat_pipeline.dat.stages.base import StageConfig, StageSpec
 from dat_pipeline.dat.workflow import DatWorkflow
+from dat_pipeline.errors import GateError
+from dat_pipeline.paths import PathEscapeError, normalize_relative
 from dat_pipeline.store import ControlStore
 
 STAGE_NAMES = list(DEFAULT_GRAPH.order)

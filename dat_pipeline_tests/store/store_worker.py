@@ -11,8 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from dat_pipeline.errors import GateError
 from dat_pipeline.dat.workflow import DatWorkflow
+from dat_pipeline.errors import GateError
 from dat_pipeline.store import ControlStore
 
 

@@ -17,9 +17,9 @@ from dat_pipeline.api.errors import error_responses
 from dat_pipeline.dat import profiles as profile_api
 from dat_pipeline.dat import views
 from dat_pipeline.dat.cleanup import apply_cleanup, plan_cleanup
+from dat_pipeline.dat.profiles import Profile, create_run_from_profile, parse_profile
 from dat_pipeline.errors import GateError, NotFoundError
 from dat_pipeline.paths import resolve_inside
-from dat_pipeline.dat.profiles import Profile, create_run_from_profile, parse_profile
 
 router = APIRouter(
     prefix="/api/dat",

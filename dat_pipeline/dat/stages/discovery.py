@@ -16,9 +16,9 @@ import polars as pl
 from pydantic import Field, field_validator
 
 from dat_pipeline.adapters.registry import detect
+from dat_pipeline.dat.stages.base import StageConfig, StageInputs, StageSpec
 from dat_pipeline.errors import StageConfigError
 from dat_pipeline.paths import PathEscapeError, normalize_relative, resolve_inside
-from dat_pipeline.dat.stages.base import StageConfig, StageInputs, StageSpec
 
 CATALOG_SCHEMA = {
     "path": pl.String,

@@ -20,12 +20,12 @@ import pyarrow.parquet as pq
 from pydantic import Field, field_validator
 
 from dat_pipeline import ids
-from dat_pipeline.errors import DatError, StageConfigError
-from dat_pipeline.paths import relative_to_root
 from dat_pipeline.dat.stages.base import StageConfig, StageInputs, StageSpec
 from dat_pipeline.dat.stages.parse import dataset_file, table_rows
 from dat_pipeline.dat.warehouse import register_dataset
+from dat_pipeline.errors import DatError, StageConfigError
 from dat_pipeline.files import atomic_path, write_text_atomic
+from dat_pipeline.paths import relative_to_root
 
 FORMATS = ("parquet", "csv", "excel", "json")
 FILE_NAMES = {

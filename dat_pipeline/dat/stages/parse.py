@@ -29,9 +29,6 @@ from pydantic import Field
 from dat_pipeline.cleaning import Rule, RuleRunner
 from dat_pipeline.cleaning.engine import FLAGS, REJECT_RULES
 from dat_pipeline.cleaning.rules import ROW_NUMBER
-from dat_pipeline.errors import DatError, StageConfigError
-from dat_pipeline.ids import short_hash
-from dat_pipeline.paths import relative_to_root
 from dat_pipeline.dat.stages.base import StageCancelledError, StageConfig, StageInputs, StageSpec
 from dat_pipeline.dat.stages.tables import (
     SelectedTable,
@@ -42,7 +39,10 @@ from dat_pipeline.dat.stages.tables import (
     selected_tables,
     selection_rules,
 )
+from dat_pipeline.errors import DatError, StageConfigError
 from dat_pipeline.files import atomic_path, link_atomic, sha256_file
+from dat_pipeline.ids import short_hash
+from dat_pipeline.paths import relative_to_root
 from dat_pipeline.settings import get_settings
 
 DATASET_TABLE = "__dataset__"

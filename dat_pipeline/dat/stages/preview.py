@@ -19,7 +19,6 @@ from pydantic import Field, field_validator
 from dat_pipeline.adapters import AdapterError
 from dat_pipeline.cleaning import RuleError, apply_rules
 from dat_pipeline.cleaning.rules import ROW_NUMBER
-from dat_pipeline.errors import DatError
 from dat_pipeline.dat.stages.base import StageConfig, StageInputs, StageSpec
 from dat_pipeline.dat.stages.tables import (
     SelectedTable,
@@ -31,6 +30,7 @@ from dat_pipeline.dat.stages.tables import (
     selected_tables,
     selection_rules,
 )
+from dat_pipeline.errors import DatError
 from dat_pipeline.settings import get_settings
 
 SOURCE_FILE = "_source_file"

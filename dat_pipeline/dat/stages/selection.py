@@ -8,9 +8,9 @@ from __future__ import annotations
 import polars as pl
 from pydantic import Field, field_validator
 
+from dat_pipeline.dat.stages.base import StageConfig, StageInputs, StageSpec
 from dat_pipeline.errors import StageConfigError
 from dat_pipeline.paths import PathEscapeError, normalize_relative
-from dat_pipeline.dat.stages.base import StageConfig, StageInputs, StageSpec
 
 
 class SelectionConfig(StageConfig):

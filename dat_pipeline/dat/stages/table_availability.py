@@ -15,9 +15,9 @@ import polars as pl
 from pydantic import Field
 
 from dat_pipeline.adapters import AdapterError, ProbeResult, detect, get_adapter, probe_table
-from dat_pipeline.errors import StageConfigError
 from dat_pipeline.dat.stages.base import StageConfig, StageInputs, StageSpec
 from dat_pipeline.dat.stages.tables import columns_to_json, relative_message, source_path
+from dat_pipeline.errors import StageConfigError
 
 AVAILABILITY_SCHEMA = {
     "path": pl.String,

@@ -19,8 +19,6 @@ from pydantic import Field, field_validator
 
 from dat_pipeline.adapters import ColumnInfo
 from dat_pipeline.cleaning import RuleError, check_rules_against_schema, parse_rules
-from dat_pipeline.errors import StageConfigError
-from dat_pipeline.paths import PathEscapeError, normalize_relative
 from dat_pipeline.dat.stages.base import StageConfig, StageInputs, StageSpec
 from dat_pipeline.dat.stages.tables import (
     ALL_TABLES,
@@ -31,6 +29,8 @@ from dat_pipeline.dat.stages.tables import (
     dry_run_rules,
     mapped_columns,
 )
+from dat_pipeline.errors import StageConfigError
+from dat_pipeline.paths import PathEscapeError, normalize_relative
 
 SELECTION_SCHEMA = {
     "path": pl.String,
