@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 def cancel_dagster_runs(instance: dg.DagsterInstance, run_id: str) -> list[dict[str, Any]]:
     """Cancel the queued or in-progress Dagster runs of DAT run `run_id`; one entry per run."""
     # Imported here so that `dat --help` and the other commands do not load Dagster.
-    from dat_pipeline.defs.jobs import cancel_dagster_runs as cancel_runs
+    from dat_pipeline.orchestration.launch import cancel_dagster_runs as cancel_runs
 
     return cancel_runs(instance, run_id)
 

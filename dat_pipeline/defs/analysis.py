@@ -34,7 +34,7 @@ from dat_pipeline.analysis.sources import fingerprint, list_sources
 from dat_pipeline.errors import DatError
 
 if TYPE_CHECKING:
-    from dat_pipeline.defs.jobs import Launch
+    from dat_pipeline.orchestration.launch import Launch
 
 sources_partitions = dg.DynamicPartitionsDefinition(name="sources")
 
@@ -452,11 +452,11 @@ def start_analysis(
     runner: AnalysisRunner | None = None,
     extra_tags: Mapping[str, str] | None = None,
 ) -> "Launch":
-    """`launch_analysis` on a worker thread (the DAT jobs' mechanism, `defs.jobs.launch_tagged`):
-    returns the `Launch` once its Dagster run exists, so the HTTP API can answer 202 with the run
-    id. `job_id` is None when every selected phase was unchanged (no run started). One analysis
+    """`launch_analysis` on a worker thread (the DAT jobs' mechanism,
+    `orchestration.launch.launch_tagged`): returns the `Launch` once its Dagster run exists, so
+    the HTTP API can answer 202 with the run id. `job_id` is None when every selected phase was unchanged (no run started). One analysis
     per source at a time in this process: a second gets a GateError naming the running job."""
-    from dat_pipeline.defs.jobs import launch_tagged
+    from dat_pipeline.orchestration.launch import launch_tagged
 
     runner = runner or AnalysisRunner()
     to_run = [phase for phase, state in runner.plan(source, phases).items() if state != "ok"]

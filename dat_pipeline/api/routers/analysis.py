@@ -208,7 +208,7 @@ def _runner(context: ApiContext) -> AnalysisRunner:
 
 def _job_out(context: ApiContext, job_id: str) -> dict[str, Any] | None:
     from dat_pipeline.defs.analysis import SOURCE_TAG, VIEWS_ASSET
-    from dat_pipeline.defs.jobs import job_dict
+    from dat_pipeline.orchestration.launch import job_dict
 
     instance = context.instance()
     job = job_dict(instance, job_id)

@@ -1,7 +1,7 @@
 """`/api/dat`: runs, stages, materialization jobs, export, cleanup and profiles (SPEC 9).
 
 A thin layer over the same functions as the `dat` CLI: the workflow, `dat.views` for the JSON
-shapes, `dat.profiles`, `dat.cleanup` and the Dagster layer's `defs.jobs`.
+shapes, `dat.profiles`, `dat.cleanup` and `orchestration.launch`.
 """
 
 from __future__ import annotations
@@ -228,7 +228,7 @@ def materialize(
     as a Dagster run on the shared instance (`dat materialize`). Answers 202 with the job (the
     Dagster run id) at once; follow it with `GET /api/dat/jobs/{job_id}`. A second request while
     the run is materializing answers 409."""
-    from dat_pipeline.defs.jobs import job_dict, launch_stages
+    from dat_pipeline.orchestration.launch import job_dict, launch_stages
 
     visible_run(context, caller, run_id)
     flow = context.workflow
@@ -262,7 +262,7 @@ def show_job(
 ) -> Any:
     """Status, stages, times and failures of a materialization job (a Dagster run of a DAT run
     of one of the caller's projects)."""
-    from dat_pipeline.defs.jobs import job_dict
+    from dat_pipeline.orchestration.launch import job_dict
 
     job = job_dict(context.instance(), job_id)
     if job is None or job["run_id"] is None:
@@ -278,7 +278,7 @@ def show_job(
 def cancel_run(run_id: RunId, context: Context, caller: CallerDep) -> Any:
     """Cancel the work of a run (`dat cancel`): stages stop at their next checkpoint, queued or
     running Dagster runs are cancelled; completed work is kept."""
-    from dat_pipeline.defs.jobs import cancel_dagster_runs
+    from dat_pipeline.orchestration.launch import cancel_dagster_runs
 
     visible_run(context, caller, run_id)
     event = context.workflow.cancel(run_id)
