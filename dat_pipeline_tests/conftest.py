@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import multiprocessing.forkserver
-import os
 import shutil
 import signal
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from services import (
+    MARIADB_ADMIN_URL,
+    PG_ADMIN_URL,
+    REQUIRE_SERVICES,
+    REQUIRE_SERVICES_NOTE,
+    require_service,
+)
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from dat_pipeline.dat.workflow import DatWorkflow
 from dat_pipeline.settings import get_settings
@@ -20,30 +26,31 @@ from dat_pipeline.store import ControlStore
 
 PROJECT = Path(__file__).resolve().parent.parent
 SAMPLE = PROJECT / "data" / "sample"
-PG_ADMIN_URL = os.environ.get(
-    "DAT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-MARIADB_ADMIN_URL = os.environ.get(
-    "DAT_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test"
-)
 
 
-def service_reachable(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=2):
-            return True
-    except OSError:
-        return False
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """Under DAT_REQUIRE_SERVICES=1 (CI) a skipped test is a failed one: nothing skips silently."""
+    outcome = yield
+    report = outcome.get_result()
+    if REQUIRE_SERVICES and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped under {REQUIRE_SERVICES_NOTE}: {skip_reason(report)}"
 
 
-def require_service(name: str, host: str, port: int) -> None:
-    """Skip when a local server is down, unless DAT_REQUIRE_SERVICES=1 (CI), where it fails."""
-    if service_reachable(host, port):
-        return
-    message = f"{name} is not reachable on {host}:{port}"
-    if os.environ.get("DAT_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{message} and DAT_REQUIRE_SERVICES=1")
-    pytest.skip(f"{message}; start it to run this test")
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
+    """The same for a module that skips itself while it is collected."""
+    outcome = yield
+    report = outcome.get_result()
+    if REQUIRE_SERVICES and report.skipped:
+        report.outcome = "failed"
+        report.longrepr = f"skipped under {REQUIRE_SERVICES_NOTE}: {skip_reason(report)}"
+
+
+def skip_reason(report: pytest.TestReport | pytest.CollectReport) -> str:
+    longrepr = report.longrepr
+    return str(longrepr[2] if isinstance(longrepr, tuple) else longrepr)
 
 
 @pytest.fixture(autouse=True)
@@ -76,7 +83,7 @@ def data_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
-    require_service("PostgreSQL", "127.0.0.1", 5432)
+    require_service("PostgreSQL", make_url(PG_ADMIN_URL).port or 5432)
     schema = f"dat_test_{uuid.uuid4().hex[:10]}"
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
@@ -92,7 +99,7 @@ def pg_url() -> Iterator[str]:
 @pytest.fixture
 def mariadb_url() -> Iterator[str]:
     """A MariaDB URL of a fresh database, dropped afterwards."""
-    require_service("MariaDB", "127.0.0.1", 3306)
+    require_service("MariaDB", make_url(MARIADB_ADMIN_URL).port or 3306)
     database = f"dat_test_{uuid.uuid4().hex[:10]}"
     admin = create_engine(MARIADB_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:

@@ -4,7 +4,6 @@ validation, entropy) on generated data whose truth is known by construction."""
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import json
 
 import numpy as np
@@ -558,15 +557,9 @@ def test_bad_input_does_not_crash_any_phase():
     assert results["topology"].tables["topology"]["shape"].item() == "disconnected"
 
 
-# the whole chain, with the real upstream phases when they exist
-
-UPSTREAM = ("typing", "statistics", "statistical_quality", "semantic", "correlations")
+# the whole chain, through the real upstream phases
 
 
-@pytest.mark.skipif(
-    any(importlib.util.find_spec(f"dat_pipeline.analysis.phases.{p}") is None for p in UPSTREAM),
-    reason="upstream phase modules are not written yet",
-)
 def test_chain_from_raw_strings_through_every_phase(star):
     from dat_pipeline.analysis.phases import PHASES
 

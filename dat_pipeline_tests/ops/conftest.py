@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ops_support import DEPLOY_INSTANCE, PG_ADMIN_URL, SAMPLE, ProductionHome, need_service
+from ops_support import DEPLOY_INSTANCE, SAMPLE, ProductionHome
+from services import PG_ADMIN_URL, require_service
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -26,7 +27,7 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture
 def pg_database() -> Iterator[str]:
     """A fresh PostgreSQL database (its name), dropped afterwards with whatever still uses it."""
-    need_service("PostgreSQL", make_url(PG_ADMIN_URL).port or 5432)
+    require_service("PostgreSQL", make_url(PG_ADMIN_URL).port or 5432)
     name = f"dat_ops_{uuid.uuid4().hex[:10]}"
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:

@@ -19,9 +19,6 @@ import pytest
 
 PROJECT = Path(__file__).resolve().parents[2]
 SAMPLE = PROJECT / "data" / "sample"
-PG_ADMIN_URL = os.environ.get(
-    "DAT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)  # as in the root conftest
 DEPLOY_INSTANCE = PROJECT / "deploy" / "dagster.postgres.yaml"
 BIN = Path(sys.executable).parent
 LOCATION = "dat_pipeline"  # as in workspace.yaml
@@ -56,24 +53,6 @@ def wait_until(
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}")
         time.sleep(interval_s)
-
-
-def service_up(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=2):
-            return True
-    except OSError:
-        return False
-
-
-def need_service(name: str, port: int) -> None:
-    """Skip when a local server is down, unless DAT_REQUIRE_SERVICES=1 (CI), where it fails."""
-    if service_up(port):
-        return
-    message = f"{name} is not reachable on 127.0.0.1:{port}"
-    if os.environ.get("DAT_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{message} and DAT_REQUIRE_SERVICES=1")
-    pytest.skip(f"{message}; start it to run this test")
 
 
 @contextmanager

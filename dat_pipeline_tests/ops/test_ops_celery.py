@@ -12,16 +12,15 @@ import dagster as dg
 import polars as pl
 import pytest
 import yaml
-from ops_support import BIN, PROJECT, ProductionHome, background, need_service, tail, wait_until
+from ops_support import BIN, PROJECT, ProductionHome, background, tail, wait_until
 from polars.testing import assert_frame_equal
+from services import require_service
 
 from dat_pipeline.analysis.runner import AnalysisRunner
 from dat_pipeline.analysis.sources import add_source
 from dat_pipeline.defs.analysis import SOURCE_TAG, analysis_assets, ensure_source_partition
 from dat_pipeline.settings import get_settings
 from dat_pipeline.store import ControlStore
-
-dagster_celery = pytest.importorskip("dagster_celery", reason="dagster-celery is not installed")
 
 HERE = Path(__file__).resolve().parent
 SOURCE = "shop"
@@ -45,7 +44,7 @@ def results(runner: AnalysisRunner) -> dict[str, pl.DataFrame]:
 def test_analysis_on_two_celery_workers_equals_the_in_process_run(
     production_home: ProductionHome, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    need_service("Redis", 6379)
+    require_service("Redis", 6379)
     import redis
 
     for url in (BROKER, BACKEND):

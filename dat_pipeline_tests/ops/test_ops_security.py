@@ -14,7 +14,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 from cryptography.fernet import Fernet
-from ops_support import BIN, PROJECT, free_port, need_service, stop_group, wait_until
+from ops_support import BIN, PROJECT, free_port, stop_group, wait_until
+from services import require_service
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
@@ -83,7 +84,7 @@ def scan(folder: Path, secret: str) -> list[Path]:
 def test_no_password_in_logs_metadata_errors_or_compute_logs_after_database_runs(
     data_root: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ):
-    need_service("MariaDB", 3306)
+    require_service("MariaDB", 3306)
     password = f"S3cret-{time.time_ns()}"
     monkeypatch.setenv("DAT_ENCRYPTION_KEY", Fernet.generate_key().decode())
     monkeypatch.setenv("SOURCE_PW", password)

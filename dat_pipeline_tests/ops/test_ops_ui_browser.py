@@ -17,6 +17,7 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 from ops_support import BIN, LOCATION, PROJECT, background, free_port, tail, wait_until
+from playwright.sync_api import sync_playwright
 
 from dat_pipeline.backfill.demo import generate_trades, load_trades
 from dat_pipeline.dat.workflow import DatWorkflow
@@ -136,7 +137,6 @@ def test_ui_shows_every_group_runs_a_dat_stage_and_a_backfill_and_sensors_tick(
 ):
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does, as root)")
-    playwright = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
     from dat_pipeline.definitions import defs
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -229,7 +229,7 @@ def test_ui_shows_every_group_runs_a_dat_stage_and_a_backfill_and_sensors_tick(
             assert state["status"] == "RUNNING"
             assert state["ticks"][0]["status"] in ("SUCCESS", "SKIPPED"), state
 
-        with playwright.sync_playwright() as driver:
+        with sync_playwright() as driver:
             browser = driver.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1280, "height": 800})
             page.goto(f"{base}/asset-groups", wait_until="networkidle")
