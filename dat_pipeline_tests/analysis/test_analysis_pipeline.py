@@ -210,7 +210,6 @@ def test_pipeline_runs_as_dagster_assets_skips_when_unchanged_and_reruns_on_chan
         second = launch_analysis(instance, shop, in_process=True)
         assert [p.state for p in second.phases] == ["skipped"] * 13
         assert second.run_id is None
-        assert second.seconds < 0.1 * first.seconds, (first.seconds, second.seconds)
         assert meta_stamps(runner, shop) == stamps
 
         # Forcing the assets to run anyway: each one sees its fingerprint and skips.

@@ -14,7 +14,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -117,10 +116,8 @@ def test_unreachable_postgres_store_is_one_clear_line_without_the_password(
     data_root: Path, monkeypatch: pytest.MonkeyPatch
 ):
     url = f"postgresql+psycopg://dat:{SECRET}@127.0.0.1:{closed_port()}/dat_control"
-    started = time.perf_counter()
     with pytest.raises(StoreError) as caught:
         ControlStore(url)
-    assert time.perf_counter() - started < 10
     message = str(caught.value)
     assert "cannot open the control store" in message and "DAT_STORE_URL" in message
     assert SECRET not in message and "127.0.0.1" in message
@@ -349,9 +346,7 @@ def test_lock_sensor_catches_up_on_1000_pending_locks_once_each_across_restarts(
     assert len(locks) == 1000
 
     with dg.instance_for_test() as instance:
-        started = time.perf_counter()
         result = evaluate(instance, None)
-        seconds = time.perf_counter() - started
         first = Counter(
             (request.partition_key, triple)
             for request in result.run_requests
@@ -359,10 +354,6 @@ def test_lock_sensor_catches_up_on_1000_pending_locks_once_each_across_restarts(
         )
         assert {request.partition_key for request in result.run_requests} == set(runs)
         assert evaluate(instance, result.cursor).run_requests == []
-        print(
-            f"\nlock sensor: {len(locks)} pending locks ({int(result.cursor)} events) in one "
-            f"tick of {seconds:.2f} s = {len(locks) / seconds:,.0f} locks/s"
-        )
 
     # The daemon restarted between every 500-event round: each lock is requested exactly once.
     monkeypatch.setattr(dat_defs, "FOLLOW_ROUNDS", 1)
