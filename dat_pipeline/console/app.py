@@ -1,0 +1,58 @@
+"""Mount the console on the API app: its HTTP routes (session, downloads), then NiceGUI at `/`.
+
+NiceGUI keeps one app per process, so the console is mounted once, by `dat serve`
+(`create_app(console=True)`); the API tests build plain apps.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, RedirectResponse
+
+from dat_pipeline.console import session
+from dat_pipeline.console.common import set_context
+from dat_pipeline.services import dat as dat_service
+from dat_pipeline.services.context import ServiceContext
+
+
+def mount_console(app: FastAPI, context: ServiceContext) -> None:
+    """Serve the console at `/` over the API's context (its store and Dagster instance)."""
+    from nicegui import ui
+
+    from dat_pipeline.console.pages import analysis, datasets, ingestion, run, runs  # noqa: F401
+
+    set_context(context)
+
+    @app.get("/console/session", include_in_schema=False)
+    def start_session(code: str) -> RedirectResponse:
+        token_id = session.redeem_code(code)
+        if token_id is None:
+            return RedirectResponse("/login", status_code=303)
+        response = RedirectResponse("/", status_code=303)
+        response.set_cookie(
+            session.COOKIE, session.cookie_value(token_id), httponly=True, samesite="strict"
+        )
+        return response
+
+    @app.get("/console/logout", include_in_schema=False)
+    def end_session() -> RedirectResponse:
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(session.COOKIE)
+        return response
+
+    @app.get("/console/runs/{run_id}/export/{file_format}", include_in_schema=False)
+    def download(run_id: str, file_format: str, request: Request):  # type: ignore[no-untyped-def]
+        caller = session.caller(context.store, request)
+        if caller is None:
+            return RedirectResponse("/login", status_code=303)
+        path, name = dat_service.export_file(context.for_caller(caller), run_id, file_format)
+        return FileResponse(path, filename=name)
+
+    ui.run_with(
+        app,
+        mount_path="/",
+        title="dat console",
+        favicon="🗂️",
+        show_welcome_message=False,
+        reconnect_timeout=10.0,
+    )

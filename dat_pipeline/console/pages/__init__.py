@@ -1,0 +1,1 @@
+"""One module per console page; importing them registers their routes."""
