@@ -1,36 +1,139 @@
-"""The `dat` command: everything a user does outside the Dagster UI."""
+"""The `dat` command: everything a user does outside the Dagster UI.
+
+The DAT commands (`runs`, `lock`, `status`, `show`, `stages`...) are light and registered at
+once; every other group is imported only when it is called, so `dat status` and `dat --help`
+start without loading ingestion, analysis, the API or Dagster (SPEC 12).
+"""
 
 from __future__ import annotations
 
-import typer
+import importlib
+from typing import Any
 
-from dat_pipeline.cli import dat_commands, profile_commands
-from dat_pipeline.cli.analysis_commands import analysis_app
-from dat_pipeline.cli.api_commands import serve, tokens_app
-from dat_pipeline.cli.cancel_command import cancel
-from dat_pipeline.cli.db_commands import backfill_app, db_app
-from dat_pipeline.cli.ingest_commands import ingest_app, jobs_app, sources_app
-from dat_pipeline.cli.rules_commands import rules_app
+import click
+import typer
+from typer.core import TyperGroup
+
+from dat_pipeline.cli import dat_commands, stages_commands
+from dat_pipeline.cli.output import set_verbose
+
+# name: (module, attribute: a Typer app or a command function, the summary `dat --help` shows)
+LAZY: dict[str, tuple[str, str, str]] = {
+    "profiles": (
+        "dat_pipeline.cli.profile_commands",
+        "profiles_app",
+        "Extraction profiles: saved stage configs that pre-fill new runs.",
+    ),
+    "cleanup": (
+        "dat_pipeline.cli.profile_commands",
+        "cleanup",
+        "List artifacts of a run that nothing locked references, and partial writes; --apply "
+        "deletes.",
+    ),
+    "rules": ("dat_pipeline.cli.rules_commands", "rules_app", "Cleaning rules: templates."),
+    "sources": (
+        "dat_pipeline.cli.ingest_commands",
+        "sources_app",
+        "Database sources (passwords encrypted at rest).",
+    ),
+    "ingest": (
+        "dat_pipeline.cli.ingest_commands",
+        "ingest_app",
+        "Upload files, preview rules, run ingestions.",
+    ),
+    "jobs": (
+        "dat_pipeline.cli.ingest_commands",
+        "jobs_app",
+        "Ingestion jobs: status, progress, logs, cancel.",
+    ),
+    "analysis": (
+        "dat_pipeline.cli.analysis_commands",
+        "analysis_app",
+        "Analyse sources: typing, statistics, quality, keys, time, cycles, validation and a "
+        "readiness verdict, as Dagster assets partitioned by source.",
+    ),
+    "cancel": (
+        "dat_pipeline.cli.cancel_command",
+        "cancel",
+        "Cancel a DAT run: stages stop at their next checkpoint; completed work is kept.",
+    ),
+    "serve": (
+        "dat_pipeline.cli.api_commands",
+        "serve",
+        "Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs).",
+    ),
+    "tokens": (
+        "dat_pipeline.cli.api_commands",
+        "tokens_app",
+        "Bearer tokens of the HTTP API; each scopes a caller to its projects.",
+    ),
+    "db": (
+        "dat_pipeline.cli.db_commands",
+        "db_app",
+        "Introspect database tables and generate models.",
+    ),
+    "backfill": (
+        "dat_pipeline.cli.db_commands",
+        "backfill_app",
+        "Plan, run and audit windowed backfills of the tables in backfill.yaml.",
+    ),
+}
+
+
+def load_lazy(name: str) -> click.Command:
+    """Import the module behind a lazily registered command and build its click command."""
+    module, attribute, _summary = LAZY[name]
+    target: Any = getattr(importlib.import_module(module), attribute)
+    if isinstance(target, typer.Typer):
+        command = typer.main.get_group(target)
+    else:
+        single = typer.Typer()
+        single.command(name)(target)
+        command = typer.main.get_command(single)
+    command.name = name
+    return command
+
+
+class LazyGroup(TyperGroup):
+    """The top-level group: eager commands as usual, lazy ones imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*super().list_commands(ctx), *LAZY]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY:
+            return load_lazy(cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        eager = [(name, self.commands[name]) for name in super().list_commands(ctx)]
+        rows = [(name, command.get_short_help_str(60)) for name, command in eager]
+        rows += [(name, summary) for name, (_m, _a, summary) in LAZY.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(sorted(rows))
+
 
 app = typer.Typer(
-    help="dat_pipeline: staged aggregation (DAT) runs, stages and artifacts.",
+    cls=LazyGroup,
+    help="dat_pipeline: staged aggregation (DAT) runs, stages and artifacts. Most commands "
+    "take --json (one JSON document for scripts) and --wide (tables wider than the terminal).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+@app.callback()
+def _options(
+    verbose: bool = typer.Option(
+        False, "--verbose", help="Show the stack trace of a failure and Dagster's log."
+    ),
+) -> None:
+    set_verbose(verbose)
+
+
 dat_commands.register(app)
-app.add_typer(profile_commands.profiles_app, name="profiles")
-app.command("cleanup")(profile_commands.cleanup)
-app.add_typer(rules_app, name="rules")
-app.add_typer(sources_app, name="sources")
-app.add_typer(ingest_app, name="ingest")
-app.add_typer(jobs_app, name="jobs")
-app.add_typer(analysis_app, name="analysis")
-app.command("cancel")(cancel)
-app.command("serve")(serve)
-app.add_typer(tokens_app, name="tokens")
-app.add_typer(db_app, name="db")
-app.add_typer(backfill_app, name="backfill")
+stages_commands.register(app)
 
 
 def main() -> None:

@@ -1,44 +1,93 @@
-"""`dat runs|lock|unlock|skip|materialize|status|events|show`: the DAT workflow from a terminal."""
+"""`dat runs|lock|unlock|skip|materialize|status|events|show`: the DAT workflow from a terminal.
+
+Imports stay inside the commands: `dat status` and every `--help` must start without Polars or
+Dagster (SPEC 12).
+"""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
 import typer
-import yaml
 
-from dat_pipeline.cli.output import JsonOption, emit_json, emit_table, fail, handles_errors
-from dat_pipeline.dat.profiles import create_run_from_profile
-from dat_pipeline.dat.views import artifact_rows, status_dict
-from dat_pipeline.dat.workflow import DatWorkflow
+from dat_pipeline.cli.output import (
+    JsonOption,
+    WideOption,
+    emit_json,
+    emit_table,
+    fail,
+    handles_errors,
+    verbose,
+)
 from dat_pipeline.errors import DatError
-from dat_pipeline.settings import get_settings
-from dat_pipeline.store import open_store
 
-runs_app = typer.Typer(help="Create, list and show DAT runs.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from dat_pipeline.dat.workflow import DatWorkflow
+    from dat_pipeline.store import StageStatus
+
+runs_app = typer.Typer(
+    help="Create, list and show DAT runs (--json for scripts).", no_args_is_help=True
+)
+ColumnsOption = typer.Option(
+    None, "--columns", help="Only these columns, comma-separated (e.g. path,format)."
+)
 
 
 def workflow() -> DatWorkflow:
-    settings = get_settings()
-    return DatWorkflow(open_store(settings.store_url), settings.data_root)
+    """The workflow the services act on (the stage graph of DAT_STAGE_GRAPH included)."""
+    from dat_pipeline.services.context import workflow as service_workflow
+
+    return service_workflow()
 
 
-def _print_status(flow: DatWorkflow, run_id: str, as_json: bool) -> None:
-    stages = [status_dict(flow, s) for s in flow.status(run_id)]
+def _skipped(flow: DatWorkflow, run_id: str) -> set[tuple[str, str]]:
+    """(stage, stage_id) pairs whose last lock was a skip: shown as SKIPPED, not LOCKED."""
+    last: dict[str, Any] = {}
+    for event in flow.store.run_events(run_id):
+        if event.kind in ("lock", "skip") and event.stage:
+            last[event.stage] = event
+    return {(e.stage, e.stage_id) for e in last.values() if e.kind == "skip"}
+
+
+def _state(status: StageStatus, skipped: set[tuple[str, str]]) -> str:
+    if status.locked and (status.stage, status.stage_id) in skipped:
+        return "SKIPPED"
+    return status.state
+
+
+def _print_status(flow: DatWorkflow, run_id: str, as_json: bool, wide: bool = False) -> None:
+    from dat_pipeline.dat.views import status_dict
+
+    statuses = flow.status(run_id)
     if as_json:
-        emit_json({"run_id": run_id, "stages": stages})
+        emit_json({"run_id": run_id, "stages": [status_dict(flow, s) for s in statuses]})
         return
-    emit_table(
-        f"run {run_id}",
-        ["stage", "state", "stage_id", "completed", "locked_at", "error"],
+    skipped = _skipped(flow, run_id)
+    rows = [
         [
-            [s["stage"], s["state"], s["stage_id"], s["completed"], s["locked_at"], s["error"]]
-            for s in stages
-        ],
-    )
+            s.stage,
+            _state(s, skipped),
+            s.stage_id or "",
+            "yes" if s.completed else ("built" if flow.artifact_path(s) else "no"),
+        ]
+        for s in statuses
+    ]
+    columns = ["stage", "state", "stage_id", "done"]
+    if wide:
+        columns.append("locked_at")
+        for row, s in zip(rows, statuses, strict=True):
+            row.append(s.locked_at)
+    emit_table(f"run {run_id}", columns, rows, wide=wide)
+    for s in statuses:
+        if s.error:
+            typer.echo(f"{s.stage}: {s.error}")
+    pending = [s.stage for s in statuses if s.locked and not s.completed]
+    if pending:
+        typer.echo(
+            f"not built yet: {', '.join(pending)} (dat materialize {run_id}, "
+            "or the sensor under `make ui`)"
+        )
 
 
 def _parse_sets(pairs: list[str]) -> dict[str, Any]:
@@ -47,24 +96,35 @@ def _parse_sets(pairs: list[str]) -> dict[str, Any]:
         key, sep, raw = pair.partition("=")
         if not sep or not key:
             fail(f"--set expects key=value, got {pair!r}", code=2)
-        config[key.strip()] = _parse_value(raw)
+        config[key.strip()] = _parse_value(key.strip(), raw)
     return config
 
 
-def _parse_value(raw: str) -> Any:
-    """A --set value as YAML (numbers, booleans, [lists]); globs like [*.csv] stay strings."""
+def _parse_value(key: str, raw: str) -> Any:
+    """A --set value as YAML (numbers, booleans, [lists], {mappings}); a flat list of globs such
+    as [*.csv] reads as strings; any other value YAML cannot read is an error saying how to
+    quote it."""
+    import yaml
+
     try:
         return yaml.safe_load(raw) if raw else ""
-    except yaml.YAMLError:
-        if raw.startswith("[") and raw.endswith("]"):
-            return [item.strip().strip("'\"") for item in raw[1:-1].split(",") if item.strip()]
-        return raw
+    except yaml.YAMLError as exc:
+        inner = raw[1:-1]
+        if raw.startswith("[") and raw.endswith("]") and not any(c in inner for c in "[]{}:"):
+            return [item.strip().strip("'\"") for item in inner.split(",") if item.strip()]
+        problem = str(getattr(exc, "problem", None) or "not valid YAML")
+        raise DatError(
+            f"--set {key}={raw}: YAML cannot read the value ({problem}); quote globs and "
+            f'special characters, e.g. --set \'{key}={{"a.csv": ["*"]}}\''
+        ) from None
 
 
 def _load_config(config_file: Path | None, sets: list[str]) -> dict[str, Any] | None:
     """The config from --config and --set; None when neither is given (use the kept config)."""
     if config_file is None and not sets:
         return None
+    import yaml
+
     config: dict[str, Any] = {}
     if config_file is not None:
         try:
@@ -79,20 +139,20 @@ def _load_config(config_file: Path | None, sets: list[str]) -> dict[str, Any] | 
 
 
 def _run_in_dagster(run_id: str, stages: list[str]) -> None:
-    """Materialize `stages` now, as a run on the shared Dagster instance (visible in the UI)."""
-    from dat_pipeline.definitions import RESOURCES
-    from dat_pipeline.defs.dat import materialize_stages
-    from dat_pipeline.defs.instance import get_instance
+    """Materialize `stages` now, as a run on the shared Dagster instance (visible in the UI).
 
-    with get_instance() as instance:
-        result = materialize_stages(instance, run_id, stages, RESOURCES)
-    if not result.success:
-        failures = [
-            event.event_specific_data.error.message.splitlines()[0]  # type: ignore[union-attr]
-            for event in result.all_events
-            if event.is_step_failure
-        ]
-        raise DatError(f"materializing {', '.join(stages)} failed: {'; '.join(failures)}")
+    Dagster's own log reaches the terminal only with `dat --verbose`; a failure is the domain
+    message, one line."""
+    from dat_pipeline.services import dat as service
+    from dat_pipeline.services.context import open_context
+
+    with open_context() as ctx:
+        for stage in stages:
+            service.materialize(ctx, run_id, stage, _log_level())
+
+
+def _log_level() -> str:
+    return "DEBUG" if verbose() else "CRITICAL"
 
 
 @runs_app.command("create")
@@ -101,102 +161,196 @@ def runs_create(
     name: str | None = typer.Option(None, "--name", help="Human name; the run id derives from it."),
     profile: str | None = typer.Option(None, "--profile", help="Extraction profile id."),
     follow: bool = typer.Option(False, "--follow", help="Re-lock downstream stages on changes."),
+    project: str | None = typer.Option(
+        None,
+        "--project",
+        help="Project the run belongs to (default: default); API tokens see their projects' runs.",
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Create a DAT run (a new partition of `dat_runs`)."""
-    from dat_pipeline.defs.dat import ensure_run_partition
-    from dat_pipeline.defs.instance import get_instance
+    from dat_pipeline.services import dat as service
+    from dat_pipeline.services.context import open_context
 
-    flow = workflow()
-    if profile:
-        run = create_run_from_profile(flow, profile, name=name)
-    else:
-        run = flow.create_run(name=name, follow=follow)
-    with get_instance() as instance:
-        ensure_run_partition(instance, run.run_id)
+    with open_context() as ctx:
+        run = service.create_run(ctx, name, profile, follow, project)
     if as_json:
-        emit_json(
-            {
-                "run_id": run.run_id,
-                "name": run.name,
-                "profile_id": run.profile_id,
-                "follow": run.follow,
-                "created_at": run.created_at,
-            }
-        )
+        emit_json(run)
     else:
-        typer.echo(run.run_id)
+        typer.echo(run["run_id"])
 
 
 @runs_app.command("list")
 @handles_errors
-def runs_list(as_json: bool = JsonOption) -> None:
+def runs_list(as_json: bool = JsonOption, wide: bool = WideOption) -> None:
     """List DAT runs, oldest first."""
-    runs = [run.__dict__ for run in workflow().store.list_runs()]
+    from dat_pipeline.services import dat as service
+    from dat_pipeline.services.context import open_context
+
+    with open_context() as ctx:
+        runs = service.list_runs(ctx)["runs"]
     if as_json:
         emit_json({"runs": runs})
     else:
         emit_table(
             "DAT runs",
             ["run_id", "name", "profile_id", "follow", "created_at"],
-            [[r["run_id"], r["name"], r["profile_id"], r["follow"], r["created_at"]] for r in runs],
+            [
+                [
+                    r["run_id"],
+                    r["name"],
+                    r["profile_id"],
+                    "yes" if r["follow"] else "",
+                    r["created_at"],
+                ]
+                for r in runs
+            ],
+            wide=wide,
         )
 
 
 @runs_app.command("show")
 @handles_errors
-def runs_show(run_id: str, as_json: bool = JsonOption) -> None:
+def runs_show(run_id: str, as_json: bool = JsonOption, wide: bool = WideOption) -> None:
     """Show a run and the status of its stages."""
-    flow = workflow()
-    run = flow.get_run(run_id)
+    from dat_pipeline.services import dat as service
+    from dat_pipeline.services.context import open_context
+
+    with open_context() as ctx:
+        shown = service.show_run(ctx, run_id)
     if as_json:
-        stages = [status_dict(flow, s) for s in flow.status(run_id)]
-        emit_json({**run.__dict__, "stages": stages})
+        emit_json(shown)
     else:
-        typer.echo(f"{run.run_id}  name={run.name}  created={run.created_at}")
-        _print_status(flow, run_id, False)
+        typer.echo(
+            f"{run_id}  name={shown['name']}  project={shown['project']}  "
+            f"created={shown['created_at']}"
+        )
+        _print_status(workflow(), run_id, False, wide)
+
+
+def _locked_before(flow: DatWorkflow, run_id: str) -> set[str]:
+    return {s.stage for s in flow.status(run_id) if s.locked}
+
+
+def _say_unlocked(run_id: str, unlocked: list[str]) -> None:
+    if unlocked:
+        typer.echo(
+            f"unlocked: {', '.join(unlocked)} (their configs are kept; re-lock them in order "
+            f"with: dat lock {run_id} --chain)"
+        )
+
+
+def _chain(flow: DatWorkflow, run_id: str) -> list[tuple[str, str | None]]:
+    """Re-lock, in graph order, each stage a cascade unlocked, with its kept config, and
+    materialize it (the next stage's config is checked against it); stop at the first that no
+    longer validates, with its reason."""
+    from dat_pipeline.dat.follow import relock_ready
+
+    done: list[tuple[str, str | None]] = []
+    while True:
+        actions = relock_ready(flow, run_id)
+        if not actions:
+            return done
+        for action in actions:
+            if action.action == "stopped":
+                raise DatError(
+                    f"--chain stopped at {action.stage} of run {run_id}: {action.reason} "
+                    f"(re-locked so far: {', '.join(s for s, _ in done) or 'nothing'})"
+                )
+            if flow.artifact_path(flow.stage_status(run_id, action.stage)) is None:
+                _run_in_dagster(run_id, [action.stage])
+            done.append((action.stage, action.stage_id))
 
 
 @handles_errors
 def lock(
     run_id: str,
-    stage: str,
-    config_file: Path | None = typer.Option(None, "--config", help="YAML/JSON stage config."),
-    sets: list[str] = typer.Option([], "--set", help="key=value (value parsed as YAML)."),
-    materialize: bool = typer.Option(False, "--materialize", help="Materialize now, in process."),
+    stage: str | None = typer.Argument(
+        None, help="Stage to lock (see `dat stages`); omit with --chain."
+    ),
+    config_file: Path | None = typer.Option(None, "--config", help="YAML or JSON stage config."),
+    sets: list[str] = typer.Option(
+        [], "--set", help="key=value, the value read as YAML: --set 'include=[\"*.csv\"]'."
+    ),
+    materialize: bool = typer.Option(False, "--materialize", help="Build it now, in process."),
+    chain: bool = typer.Option(
+        False,
+        "--chain",
+        help="Then re-lock and build, in order, the downstream stages a cascade unlocked, "
+        "with their kept configs.",
+    ),
     as_json: bool = JsonOption,
 ) -> None:
-    """Lock a stage with a config (its gate must be locked); the sensor materializes it."""
+    """Lock a stage with a config (its gate must be locked; `dat stages` lists stages, keys and
+    gates); the sensor under `make ui` or `dat materialize` builds it."""
+    if stage is None and not chain:
+        fail("name the stage to lock (dat stages lists them), or give --chain", code=2)
     flow = workflow()
-    status = flow.lock(run_id, stage, _load_config(config_file, sets))
-    if materialize and flow.artifact_path(status) is None:
-        _run_in_dagster(run_id, [stage])
+    status = None
+    unlocked: list[str] = []
+    if stage is not None:
+        before = _locked_before(flow, run_id)
+        from dat_pipeline.services import dat as service
+        from dat_pipeline.services.context import open_context
+
+        config = _load_config(config_file, sets)
+        with open_context() as ctx:
+            service.lock(ctx, run_id, stage, config, materialize or chain, _log_level())
+        unlocked = sorted(before - _locked_before(flow, run_id), key=flow.graph.order.index)
         status = flow.stage_status(run_id, stage)
+    chained = _chain(flow, run_id) if chain else []
     if as_json:
-        emit_json(status_dict(flow, status))
-    else:
-        typer.echo(f"{stage} locked as {status.stage_id} (completed={status.completed})")
+        from dat_pipeline.dat.views import status_dict
+
+        if status is None:
+            emit_json({"run_id": run_id, "relocked": [s for s, _ in chained]})
+        else:
+            emit_json(status_dict(flow, status))
+        return
+    if status is not None:
+        built = "built" if status.completed else "not built yet"
+        typer.echo(f"{stage} locked as {status.stage_id} ({built})")
+        if not chained:
+            _say_unlocked(run_id, [s for s in unlocked if s != stage])
+        if not status.completed and not chain:
+            typer.echo(
+                f"build it: dat materialize {run_id} --stage {stage} (or let the sensor "
+                "under `make ui` do it)"
+            )
+    for name, stage_id in chained:
+        typer.echo(f"{name} re-locked as {stage_id} (built)")
+    if chain and not chained:
+        typer.echo("nothing to re-lock: no stage was unlocked by a cascade")
 
 
 @handles_errors
 def unlock(run_id: str, stage: str, as_json: bool = JsonOption) -> None:
-    """Unlock a stage and every stage gated on it. Artifacts are kept."""
-    unlocked = workflow().unlock(run_id, stage)
+    """Unlock a stage and every stage gated on it. Artifacts and configs are kept."""
+    from dat_pipeline.services import dat as service
+    from dat_pipeline.services.context import open_context
+
+    with open_context() as ctx:
+        unlocked = service.unlock(ctx, run_id, stage)["unlocked"]
     if as_json:
         emit_json({"unlocked": unlocked})
+    elif unlocked:
+        _say_unlocked(run_id, unlocked)
     else:
-        typer.echo(f"unlocked: {', '.join(unlocked) or 'nothing (already unlocked)'}")
+        typer.echo("unlocked: nothing (already unlocked)")
 
 
 @handles_errors
 def skip(run_id: str, stage: str, as_json: bool = JsonOption) -> None:
     """Skip an optional stage: it is locked as completed with an empty artifact."""
-    flow = workflow()
-    status = flow.skip(run_id, stage)
+    from dat_pipeline.services import dat as service
+    from dat_pipeline.services.context import open_context
+
+    with open_context() as ctx:
+        status = service.skip(ctx, run_id, stage)
     if as_json:
-        emit_json(status_dict(flow, status))
+        emit_json(status)
     else:
-        typer.echo(f"{stage} skipped as {status.stage_id}")
+        typer.echo(f"{stage} skipped as {status['stage_id']}")
 
 
 @handles_errors
@@ -205,54 +359,46 @@ def materialize(
     stage: str | None = typer.Option(None, "--stage", help="Only this stage."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Materialize every locked stage that has no artifact yet, in graph order, now."""
-    flow = workflow()
-    if stage is not None:
-        status = flow.stage_status(run_id, stage)
-        if not status.locked:
-            raise DatError(
-                f"{stage} of run {run_id} is not locked (run: dat lock {run_id} {stage} ...)"
-            )
-        pending = [stage] if flow.artifact_path(status) is None else []
-    else:
-        pending = flow.pending(run_id)
-    if pending:
-        _run_in_dagster(run_id, pending)
+    """Build every locked stage that has no artifact yet, in graph order, now."""
+    from dat_pipeline.services import dat as service
+    from dat_pipeline.services.context import open_context
+
+    with open_context() as ctx:
+        done = service.materialize(ctx, run_id, stage, _log_level())
     if as_json:
-        emit_json({"run_id": run_id, "materialized": pending})
+        emit_json(done)
     else:
-        typer.echo(f"materialized: {', '.join(pending) or 'nothing pending'}")
+        typer.echo(f"materialized: {', '.join(done['materialized']) or 'nothing pending'}")
 
 
 @handles_errors
-def status(run_id: str, as_json: bool = JsonOption) -> None:
-    """The state, stage id and artifact of every stage of a run."""
-    _print_status(workflow(), run_id, as_json)
+def status(run_id: str, as_json: bool = JsonOption, wide: bool = WideOption) -> None:
+    """The state and stage id of every stage of a run (--wide adds when each was locked)."""
+    _print_status(workflow(), run_id, as_json, wide)
 
 
 @handles_errors
-def events(run_id: str, as_json: bool = JsonOption) -> None:
+def events(run_id: str, as_json: bool = JsonOption, wide: bool = WideOption) -> None:
     """The audit trail of a run: every lock, unlock, skip, completion and failure."""
-    flow = workflow()
-    flow.get_run(run_id)
-    rows = [e.__dict__ for e in flow.store.run_events(run_id)]
+    import json
+
+    from dat_pipeline.services import dat as service
+    from dat_pipeline.services.context import open_context
+
+    with open_context() as ctx:
+        trail = service.run_events(ctx, run_id)
+    rows = trail["events"]
     if as_json:
-        emit_json({"run_id": run_id, "events": rows})
+        emit_json(trail)
     else:
         emit_table(
             f"events of {run_id}",
             ["seq", "at", "kind", "stage", "stage_id", "detail"],
             [
-                [
-                    e["seq"],
-                    e["at"],
-                    e["kind"],
-                    e["stage"],
-                    e["stage_id"],
-                    json.dumps(e["detail"])[:80],
-                ]
+                [e["seq"], e["at"], e["kind"], e["stage"], e["stage_id"], json.dumps(e["detail"])]
                 for e in rows
             ],
+            wide=wide,
         )
 
 
@@ -260,22 +406,28 @@ def events(run_id: str, as_json: bool = JsonOption) -> None:
 def show(
     run_id: str,
     stage: str,
-    limit: int = typer.Option(20, "--limit", min=0, help="Rows to show."),
+    limit: int = typer.Option(20, "--limit", min=0, help="Rows to show (per table for preview)."),
+    columns: list[str] = ColumnsOption,
     as_json: bool = JsonOption,
+    wide: bool = WideOption,
 ) -> None:
-    """The rows of a stage's artifact."""
-    flow = workflow()
+    """The rows of a stage's artifact: a table when it fits the terminal, else one block per
+    row (--columns picks columns, --wide forces a table, --json for scripts)."""
     if as_json:
-        emit_json(artifact_rows(flow, run_id, stage, limit))
-    else:
-        status = flow.stage_status(run_id, stage)
-        frame = flow.load_artifact(run_id, stage)
-        head = frame.head(limit)
-        emit_table(
-            f"{stage} {status.stage_id} ({frame.height} rows)",
-            head.columns,
-            [list(row) for row in head.cast(pl.String, strict=False).iter_rows()],
-        )
+        from dat_pipeline.services import dat as service
+        from dat_pipeline.services.context import open_context
+
+        with open_context() as ctx:
+            emit_json(service.artifact(ctx, run_id, stage, limit))
+        return
+    flow = workflow()
+    from dat_pipeline.dat.views import artifact_sections
+
+    for title, names, rows in artifact_sections(flow, run_id, stage, limit):
+        from dat_pipeline.cli.render import pick_columns
+
+        names, rows = pick_columns(names, rows, columns)
+        emit_table(title, names, rows, wide=wide)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,24 +1,37 @@
-"""How the CLI speaks: rich tables for people, exactly one JSON document with --json, and
-one-line errors on stderr with exit code 1 (bad input) or 2 (bad usage)."""
+"""How the CLI speaks: readable tables for people, exactly one JSON document with --json, and
+one-line errors on stderr with exit code 1 (bad input) or 2 (bad usage).
+
+This module is imported by every command, including `--help`: it imports nothing heavy.
+"""
 
 from __future__ import annotations
 
 import functools
 import json
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from dat_pipeline.errors import DatError
-from dat_pipeline.paths import PathEscapeError
-from dat_pipeline.store import StoreError
 
-console = Console()
-JsonOption = typer.Option(False, "--json", help="Print one JSON document on stdout.")
+JsonOption = typer.Option(False, "--json", help="Print one JSON document on stdout (for scripts).")
+WideOption = typer.Option(
+    False, "--wide", help="One row per record even when it is wider than the terminal."
+)
+
+_state = {"verbose": False}
+
+
+def set_verbose(on: bool) -> None:
+    """`dat --verbose`: show stack traces of failures (and Dagster's log) on stderr."""
+    _state["verbose"] = on
+
+
+def verbose() -> bool:
+    return _state["verbose"]
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -26,15 +39,50 @@ def fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+def _is_domain_error(exc: BaseException) -> bool:
+    """Errors whose message is written for a person: the workflow's, path escapes, store outages
+    (checked without importing the store: if its module is not loaded, it raised nothing)."""
+    if isinstance(exc, DatError | FileNotFoundError | PermissionError):
+        return True
+    for module, name in (
+        ("dat_pipeline.paths", "PathEscapeError"),
+        ("dat_pipeline.store.control", "StoreError"),
+    ):
+        cls = getattr(sys.modules.get(module), name, None)
+        if cls is not None and isinstance(exc, cls):
+            return True
+    return False
+
+
+def one_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its class name when it has none)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else exc.__class__.__name__
+
+
 def handles_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn domain errors into one line on stderr and exit code 1."""
+    """Turn every failure into one line on stderr and exit code 1; the trace only with
+    `dat --verbose`. Usage errors (exit 2) and Ctrl-C pass through unchanged."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except (DatError, PathEscapeError, StoreError, FileNotFoundError) as exc:
-            fail(str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__)
+        except (typer.Exit, typer.Abort, KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as exc:
+            import click
+
+            if isinstance(exc, click.exceptions.ClickException):
+                raise
+            if verbose():
+                traceback.print_exc(file=sys.stderr)
+            if _is_domain_error(exc):
+                fail(one_line(exc))
+            fail(
+                f"unexpected {exc.__class__.__name__}: {one_line(exc)} "
+                "(run again as `dat --verbose ...` for the trace)"
+            )
 
     return wrapper
 
@@ -43,10 +91,10 @@ def emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
 
 
-def emit_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    table = Table(title=title, title_justify="left")
-    for column in columns:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*["" if v is None else str(v) for v in row])
-    console.print(table)
+def emit_table(
+    title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], wide: bool = False
+) -> None:
+    """Records as a table when it fits the terminal, else one block per record (see render)."""
+    from dat_pipeline.cli.render import render_records
+
+    sys.stdout.write(render_records(title, columns, rows, wide=wide))

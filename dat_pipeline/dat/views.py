@@ -101,3 +101,42 @@ def export_view(flow: DatWorkflow, run_id: str) -> dict[str, Any]:
         "files": json.loads(row["files"]),
         "manifest": json.loads(manifest_path.read_text(encoding="utf-8")),
     }
+
+
+Section = tuple[str, list[str], list[list[Any]]]
+
+
+def _readable_columns(value: Any) -> Any:
+    """A probe's JSON column list as `name type, ...` (what a person reads in `dat show`)."""
+    try:
+        columns = json.loads(value)
+        return ", ".join(f"{c['name']} {c['dtype']}" for c in columns)
+    except (TypeError, ValueError, KeyError):
+        return value
+
+
+def artifact_sections(flow: DatWorkflow, run_id: str, stage: str, limit: int) -> list[Section]:
+    """A stage's artifact as titled sections of rows for `dat show`: one per table for preview
+    (only the columns that table has), one for every other stage."""
+    import polars as pl
+
+    status = flow.stage_status(run_id, stage)
+    frame = flow.load_artifact(run_id, stage)
+    if "columns" in frame.columns and frame.schema["columns"] == pl.String:
+        frame = frame.with_columns(
+            pl.col("columns").map_elements(_readable_columns, return_dtype=pl.String)
+        )
+    if stage != "preview" or "_source_file" not in frame.columns:
+        head = frame.head(limit)
+        shown = f", first {head.height}" if head.height < frame.height else ""
+        title = f"{stage} {status.stage_id} of run {run_id}: {frame.height} rows{shown}"
+        return [(title, head.columns, [list(row) for row in head.iter_rows()])]
+    sections: list[Section] = []
+    for (path, table), rows in frame.group_by(
+        ["_source_file", "_source_table"], maintain_order=True
+    ):
+        head = rows.drop("_source_file", "_source_table").head(limit)
+        head = head.select([c for c in head.columns if head[c].null_count() < head.height])
+        title = f"preview of {path} table {table}: {rows.height} rows, first {head.height}"
+        sections.append((title, head.columns, [list(row) for row in head.iter_rows()]))
+    return sections
