@@ -36,7 +36,13 @@ def resolve_inside(data_root: Path, raw: str) -> Path:
     """Resolve a relative path under `data_root`, following symlinks, and check it stays inside."""
     relative = normalize_relative(raw)
     root = Path(data_root).resolve()
-    candidate = (root / relative).resolve()
+    try:
+        candidate = (root / relative).resolve()
+    except (RuntimeError, OSError) as exc:  # Python 3.11 raises RuntimeError on a symlink loop
+        raise PathEscapeError(
+            f"path {raw!r} is a symlink loop (its links point at each other, so it names no "
+            "file); fix or remove the link"
+        ) from exc
     if candidate != root and root not in candidate.parents:
         raise PathEscapeError(
             f"path {raw!r} resolves to {candidate}, outside the data root {root} (symlink?)"

@@ -61,6 +61,23 @@ def columns_of(schema: pl.Schema | dict[str, pl.DataType]) -> list[ColumnInfo]:
     return [ColumnInfo(name=name, dtype=str(dtype)) for name, dtype in schema.items()]
 
 
+def table_stem(path: Path) -> str:
+    """The table name of a one-table file: its stem, compression suffix dropped (`a.csv.gz`: `a`)."""
+    path = Path(path)
+    return Path(path.stem).stem if path.suffix.lower() == ".gz" else path.stem
+
+
+def unique_names(names: list[str]) -> list[str]:
+    """Column names made unique: a repeated name becomes `name_2`, `name_3`... in order."""
+    result: list[str] = []
+    for name in names:
+        candidate, suffix = name, 2
+        while candidate in result:
+            candidate, suffix = f"{name}_{suffix}", suffix + 1
+        result.append(candidate)
+    return result
+
+
 def file_label(path: Path) -> str:
     """How a file is named in messages: the path as the caller gave it (usually relative)."""
     return str(path)
@@ -111,7 +128,7 @@ class Adapter(ABC):
 
     def list_tables(self, path: Path) -> list[str]:
         """One table named after the file; multi-table formats override. Problems surface in probe."""
-        return [Path(path).stem]
+        return [table_stem(path)]
 
     @abstractmethod
     def probe_schema(self, path: Path, table: str, sample_rows: int = 1000) -> ProbeResult:

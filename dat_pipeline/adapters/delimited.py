@@ -2,6 +2,9 @@
 
 Ragged rows are read leniently (`truncate_ragged_lines`: extra fields dropped, missing ones null);
 the probe reports them as status `partial` naming the first ragged line it saw, so nobody is surprised.
+The same goes for a repeated column name (the repeats are read as `name_2`, `name_3`...) and for a
+byte that is not UTF-8 (read as Latin-1, see `text.MIXED_ERRORS`). Gzip-compressed files and old
+Mac line endings (CR only) are read as they are.
 """
 
 from __future__ import annotations
@@ -23,11 +26,13 @@ from dat_pipeline.adapters.base import (
     columns_of,
     file_label,
     reader_errors,
+    unique_names,
 )
 from dat_pipeline.adapters.text import (
     SAMPLE_BYTES,
     SNIFF_ROWS,
     TextSample,
+    is_invalid_utf8,
     looks_like_text,
     parse_rows,
     read_head,
@@ -46,6 +51,15 @@ class Dialect:
     separator: str
     has_header: bool
     decimal_comma: bool = False
+    eol: str = "\n"
+    # The header as written, when it repeats a name: the reader renames the repeats.
+    header: tuple[str, ...] | None = None
+
+    def names(self, columns: list[str]) -> list[str]:
+        """Column names as this adapter gives them: repeats suffixed `_2`, `_3`..."""
+        if self.header is None or len(self.header) != len(columns):
+            return columns
+        return unique_names(list(self.header))
 
 
 _COMMA_DECIMAL = re.compile(r"^-?\d{1,3}(\.\d{3})*,\d+$|^-?\d+,\d+$")
@@ -95,7 +109,17 @@ class DelimitedAdapter(Adapter):
         rows = [fields for _, fields in parse_rows(sample.text, separator, SNIFF_ROWS)]
         has_header = sniff_header(rows)
         decimal_comma = sniff_decimal_comma(rows[1:] if has_header else rows, separator)
-        return Dialect(sample.encoding, separator, has_header, decimal_comma), sample
+        header = rows[0] if has_header and rows else []
+        repeated = len(set(header)) != len(header)
+        dialect = Dialect(
+            sample.encoding,
+            separator,
+            has_header,
+            decimal_comma,
+            sample.eol,
+            tuple(header) if repeated else None,
+        )
+        return dialect, sample
 
     def probe_schema(self, path: Path, table: str, sample_rows: int = 1000) -> ProbeResult:
         start = time.perf_counter()
@@ -114,19 +138,23 @@ class DelimitedAdapter(Adapter):
                 n_rows=sample_rows,
                 infer_schema_length=sample_rows,
                 decimal_comma=dialect.decimal_comma,
+                eol_char=dialect.eol,
                 truncate_ragged_lines=True,
                 raise_if_empty=False,
+                with_column_names=dialect.names,
             )
             rows = pl.read_csv(
                 data,
                 separator=dialect.separator,
                 has_header=dialect.has_header,
                 infer_schema=False,
+                eol_char=dialect.eol,
                 truncate_ragged_lines=True,
                 raise_if_empty=False,
             ).height
         estimate, exact = sample.estimate_rows(rows)
         problem = _first_ragged_line(sample.text, dialect, len(head.columns), sample_rows)
+        problem = problem or _repeated_names(dialect, head.columns) or sample.problem
         if not rows and not sample.complete:
             problem = (
                 f"no complete data row in the first {SAMPLE_BYTES >> 20} MiB (line 2 is longer); "
@@ -152,15 +180,26 @@ class DelimitedAdapter(Adapter):
             has_header=dialect.has_header,
             infer_schema_length=INFER_ROWS,
             decimal_comma=dialect.decimal_comma,
+            eol_char=dialect.eol,
             truncate_ragged_lines=True,
             raise_if_empty=False,
+            with_column_names=dialect.names,
         )
 
     def read(self, path: Path, table: str) -> pl.DataFrame:
         self.check_table(path, table)
         dialect, _ = self.sniff(path)
+        try:
+            with (
+                utf8_path(path, dialect.encoding, bom_ok=True) as source,
+                reader_errors(path, table, _FIX),
+            ):
+                return self._scan(source, dialect).collect()
+        except AdapterError as exc:
+            if not is_invalid_utf8(exc):
+                raise
         with (
-            utf8_path(path, dialect.encoding, bom_ok=True) as source,
+            utf8_path(path, dialect.encoding, bom_ok=True, repair=True) as source,
             reader_errors(path, table, _FIX),
         ):
             return self._scan(source, dialect).collect()
@@ -169,11 +208,37 @@ class DelimitedAdapter(Adapter):
         check_chunk_rows(chunk_rows)
         self.check_table(path, table)
         dialect, _ = self.sniff(path)
+        done = 0
+        try:
+            with (
+                utf8_path(path, dialect.encoding, bom_ok=True) as source,
+                reader_errors(path, table, _FIX),
+            ):
+                for chunk in self._scan(source, dialect).collect_batches(chunk_size=chunk_rows):
+                    done += chunk.height
+                    yield chunk
+            return
+        except AdapterError as exc:
+            if not is_invalid_utf8(exc):
+                raise
+        # A byte past the sample is not UTF-8: go on from the same row in a repaired copy, where
+        # it reads as Latin-1 like the probe reads it (the rows before are byte for byte the same).
         with (
-            utf8_path(path, dialect.encoding, bom_ok=True) as source,
+            utf8_path(path, dialect.encoding, bom_ok=True, repair=True) as source,
             reader_errors(path, table, _FIX),
         ):
-            yield from self._scan(source, dialect).collect_batches(chunk_size=chunk_rows)
+            rest = self._scan(source, dialect).slice(done)
+            yield from rest.collect_batches(chunk_size=chunk_rows)
+
+
+def _repeated_names(dialect: Dialect, columns: list[str]) -> str | None:
+    if dialect.header is None:
+        return None
+    renamed = [f"{new!r}" for old, new in zip(dialect.header, columns, strict=False) if old != new]
+    return (
+        f"the header repeats column names; the repeats are read as {', '.join(renamed)}. "
+        "Rename them in the file or with column_mappings"
+    )
 
 
 def _first_ragged_line(text: str, dialect: Dialect, width: int, limit: int) -> str | None:

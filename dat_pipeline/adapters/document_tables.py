@@ -16,6 +16,7 @@ from dat_pipeline.adapters.base import (
     file_label,
     missing_table,
     slices,
+    unique_names,
 )
 
 
@@ -32,14 +33,12 @@ def frame_from_rows(rows: Sequence[Sequence[object]]) -> pl.DataFrame:
     if not rows:
         return pl.DataFrame()
     width = max(len(row) for row in rows)
-    header: list[str] = []
-    for index in range(width):
-        raw = _clean(rows[0][index]) if index < len(rows[0]) else None
-        name = raw or f"column_{index + 1}"
-        candidate, suffix = name, 2
-        while candidate in header:
-            candidate, suffix = f"{name}_{suffix}", suffix + 1
-        header.append(candidate)
+    header = unique_names(
+        [
+            (_clean(rows[0][index]) if index < len(rows[0]) else None) or f"column_{index + 1}"
+            for index in range(width)
+        ]
+    )
     body = [[_clean(row[i]) if i < len(row) else None for i in range(width)] for row in rows[1:]]
     columns = {name: [row[i] for row in body] for i, name in enumerate(header)}
     return pl.DataFrame(columns, schema=dict.fromkeys(header, pl.String))

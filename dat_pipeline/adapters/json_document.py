@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +27,13 @@ from dat_pipeline.adapters.base import (
     slices,
 )
 from dat_pipeline.adapters.ndjson import looks_like_ndjson
-from dat_pipeline.adapters.text import decode, detect_encoding, head_text, looks_like_text
+from dat_pipeline.adapters.text import (
+    decode,
+    detect_encoding,
+    head_text,
+    looks_like_text,
+    open_source,
+)
 
 ARRAY_TABLE = "data"
 # "[" or "{" followed by what can follow it in JSON, so a CSV header like "[id],[name]" is not JSON.
@@ -64,10 +71,16 @@ class JsonDocumentAdapter(Adapter):
     def _load(self, path: Path) -> tuple[dict[str, list[dict[str, Any]]], str]:
         """The record arrays of the document by table name, and the encoding it was read in."""
         label = file_label(path)
-        data = Path(path).read_bytes()
+        with open_source(path) as source:
+            data = source.read()
         encoding = detect_encoding(data)
         try:
             document = json.loads(decode(data, encoding, final=True))
+        except RecursionError:
+            raise AdapterError(
+                f"{label}: JSON nested too deeply (arrays or objects inside each other more than "
+                f"{sys.getrecursionlimit():,} levels); this is not a table. {_FIX}"
+            ) from None
         except json.JSONDecodeError as exc:
             raise AdapterError(
                 f"{label}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}. "

@@ -24,7 +24,7 @@ from dat_pipeline.adapters.json_document import JsonDocumentAdapter
 from dat_pipeline.adapters.ndjson import NdjsonAdapter
 from dat_pipeline.adapters.parquet import ParquetAdapter
 from dat_pipeline.adapters.pdf import PdfAdapter
-from dat_pipeline.adapters.text import read_head
+from dat_pipeline.adapters.text import GZIP_MAGIC, is_gzip, read_head
 
 # Formats recognised by their content (magic bytes, JSON shape), tried in this order.
 _SPECIFIC: list[Adapter] = [
@@ -35,9 +35,13 @@ _SPECIFIC: list[Adapter] = [
     PdfAdapter(),
     DocxAdapter(),
 ]
+# Formats read from gzip content as well (the others need a seekable file on disk).
+_GZIP_READERS = ("csv", "ndjson", "json")
 # Any other text is tried as delimited text, the weakest claim, so it comes last.
 _FALLBACK: Adapter = DelimitedAdapter()
 _EXTENSION_ALIASES = {"jsonl": "ndjson", "pq": "parquet", "tab": "tsv"}
+# How a probe cut off by its time limit starts its error: such a table can still be selected.
+PROBE_TIMEOUT = "probe timeout"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy .xls/.doc containers
 
 
@@ -64,6 +68,8 @@ def get_adapter(name: str) -> Adapter:
 
 
 def _extension_format(path: Path) -> str | None:
+    if path.suffix.lower() == ".gz":  # compressed text: the format is the suffix before
+        path = Path(path.stem)
     suffix = path.suffix.lower().lstrip(".")
     suffix = _EXTENSION_ALIASES.get(suffix, suffix)
     known = {fmt for adapter in registered_adapters() for fmt in adapter.formats}
@@ -97,6 +103,8 @@ def detect(path: Path) -> Detection:
         return _unreadable(path, extension, f"cannot be opened ({exc.strerror or exc}).")
     if not head.strip():
         return _unreadable(path, extension, "the file is empty; re-export it with data.")
+    if head.startswith(GZIP_MAGIC):  # read_head could not inflate it
+        return _unreadable(path, extension, "a damaged gzip file; compress it again.")
     specific = [adapter for adapter in _SPECIFIC if _claims(adapter, path, head)]
     if specific:
         adapter = next((a for a in specific if extension in a.formats), specific[0])
@@ -116,6 +124,10 @@ def detect(path: Path) -> Detection:
             "binary content in no supported format; check the file is the right one.",
         )
     found = extension if extension in adapter.formats else adapter.formats[0]
+    if adapter.name not in _GZIP_READERS and is_gzip(path):
+        return _unreadable(
+            path, extension, f"gzip-compressed {found}; decompress it (gunzip) to read it."
+        )
     reason = None
     if extension is None:
         suffix = path.suffix or "(none)"
@@ -162,7 +174,7 @@ def probe_table(path: Path, table: str, timeout_s: float = 1.0) -> ProbeResult:
         return _failed(
             table,
             "error",
-            f"probe timeout: {file_label(path)} table {table!r} took over {timeout_s:g} s; "
+            f"{PROBE_TIMEOUT}: {file_label(path)} table {table!r} took over {timeout_s:g} s; "
             "select it anyway to read it in full, or split the file.",
             start,
         )

@@ -11,7 +11,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from dat_pipeline.dat.stages.parse import table_paths
+from dat_pipeline.dat.stages.parse import failed_tables
 from dat_pipeline.dat.workflow import DatWorkflow
 from dat_pipeline.store import ControlStore
 
@@ -94,14 +94,33 @@ def test_bad_files_get_clear_reasons_and_good_files_reach_the_dataset(flow: DatW
     assert ragged["status"] == "partial" and "line 3" in ragged["error"]
     latin = by_file["bad/latin1.csv"][0]
     assert latin["status"] == "available" and latin["encoding"] == "latin-1"
-    assert by_file["bad/dup_columns.csv"][0]["status"] in ("available", "error")
+    duplicated = by_file["bad/dup_columns.csv"][0]
+    assert duplicated["status"] == "partial"
+    assert [c["name"] for c in json.loads(duplicated["columns"])] == ["id", "id_2", "amount"]
+    assert "repeats column names" in duplicated["error"] and "'id_2'" in duplicated["error"]
 
     build(flow, run, "table_selection", {"tables": {path: ["*"] for path in GOOD}})
     (flow.data_root / "bad" / "good.parquet").unlink()  # deleted between selection and parse
-    with pytest.raises(Exception, match=r"good\.parquet"):
-        build(flow, run, "parse", {})
-    parse_status = flow.stage_status(run, "parse")
-    assert not parse_status.completed and "good.parquet" in parse_status.error
-    work_dir = flow.artifacts.work_dir(run, "parse", parse_status.stage_id)
-    table_file, _ = table_paths(work_dir, "bad/good.csv", "good")
-    assert pl.read_parquet(table_file)["id"].to_list() == [1, 2, 3], "the good table was lost"
+    build(flow, run, "parse", {})
+    assert flow.stage_status(run, "parse").completed
+    [failed] = failed_tables(flow.load_artifact(run, "parse"))
+    assert failed["path"] == "bad/good.parquet" and "good.parquet" in failed["error"]
+
+    build(flow, run, "export", {})
+    manifest_path = flow.load_artifact(run, "export")["manifest_path"].item()
+    manifest = json.loads((flow.data_root / manifest_path).read_text())
+    dataset = pl.concat(
+        [
+            pl.read_parquet(f)
+            for f in sorted((flow.data_root / manifest_path).parent.glob("*.parquet"))
+        ],
+        how="diagonal_relaxed",
+    )
+    assert (
+        sorted(dataset["id"].to_list())
+        == [1, 2, 3]
+        == sorted(pl.read_csv(flow.data_root / "bad" / "good.csv")["id"].to_list())
+    ), "the good rows must reach the exported dataset"
+    assert manifest["row_count"] == 3
+    lineage = {entry["source_file"]: entry for entry in manifest["lineage"]}
+    assert "good.parquet" in lineage["bad/good.parquet"]["error"]

@@ -48,8 +48,13 @@ class StageInputs:
     upstream_configs: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Stage ids of every locked stage of the run (lineage of what an export produced).
     locked_ids: dict[str, str] = field(default_factory=dict)
+    # The profile the run was created from (the export manifest records it).
+    profile_id: str | None = None
     log: Callable[[str], None] = lambda _message: None
     cancelled: Callable[[], bool] = lambda: False
+    # Structured progress of long stages (parse: tables_done, tables_total, rows, percent), at
+    # most once per second; the Dagster asset may forward it as events.
+    progress: Callable[[dict[str, Any]], None] = lambda _progress: None
 
     def raise_if_cancelled(self) -> None:
         """Long stages call this between chunks: `dat cancel RUN` stops them there."""

@@ -5,9 +5,13 @@ rejects file) and written to `tables/<name>.parquet` in the stage's work folder.
 `DAT_STREAM_THRESHOLD_BYTES` are streamed chunk by chunk with bounded memory. Each table file
 starts with the constant columns `_source_file` and `_source_table`. A finished table file is a
 checkpoint: a cancelled, killed or failed parse keeps it, never leaves a partial one, and a re-run
-resumes without redoing it. When every table is done, `dataset.parquet` holds their union by column
-name (a hard link to the table file when there is one table, so the rows are not written twice).
-The artifact has one row per table plus a `__dataset__` row whose `output` is the combined dataset.
+resumes without redoing it. A table that cannot be read does not stop the others: parse completes
+with the tables it read, and the failed ones keep status `error` and their reason in the artifact
+(export records them in the manifest); `strict: true` fails the whole stage instead. Then
+`dataset.parquet` holds the union of the extracted tables by column name (a hard link to the table
+file when there is one table, so the rows are not written twice). The artifact has one row per
+table plus a `__dataset__` row whose `output` is the combined dataset and whose `error` names the
+failed tables. Progress goes to `inputs.progress` (and the log) at most once per second.
 """
 
 from __future__ import annotations
@@ -70,6 +74,11 @@ ARTIFACT_SCHEMA = {
 class ParseConfig(StageConfig):
     chunk_rows: int = Field(
         100_000, gt=0, description="Rows per chunk when a file is streamed (bounded memory)."
+    )
+    strict: bool = Field(
+        False,
+        description="Fail parse when any table fails (default: keep the tables that were read, "
+        "mark the failed ones with their reason, and let export go on).",
     )
 
 
@@ -163,20 +172,47 @@ class _ChunkWriter:
             self.close()
 
 
+# Progress reports (log lines, Dagster events) are at most this often: each one is a write.
+PROGRESS_INTERVAL_S = 1.0
+
+
 @dataclass
 class _Progress:
+    """Tables done, rows and percent, reported through `inputs.progress` and `inputs.log`,
+    throttled to one report per `PROGRESS_INTERVAL_S` (a finished table always reports)."""
+
     inputs: StageInputs
     total: int
     done: int = 0
+    rows: int = 0
+    last: float = float("-inf")
 
-    def chunk(self, selected: SelectedTable, rows: int) -> None:
+    def _report(self, message: str, percent: float, force: bool) -> None:
+        now = time.monotonic()
+        if not force and now - self.last < PROGRESS_INTERVAL_S:
+            return
+        self.last = now
+        self.inputs.log(message)
+        self.inputs.progress(
+            {
+                "tables_done": self.done,
+                "tables_total": self.total,
+                "rows": self.rows,
+                "percent": round(percent, 1),
+            }
+        )
+
+    def chunk(self, selected: SelectedTable, rows: int, added: int) -> None:
+        self.rows += added
         estimate = selected.row_estimate
         fraction = min(rows / estimate, 1.0) if estimate else 0.0
         percent = 100.0 * (self.done + fraction) / max(self.total, 1)
         of = f" of ~{estimate:,}" if estimate else ""
-        self.inputs.log(
+        self._report(
             f"parse: {selected.label}: {rows:,} rows{of}; tables {self.done}/{self.total} done, "
-            f"{percent:.0f}%"
+            f"{percent:.0f}%",
+            percent,
+            force=False,
         )
 
     def finished(self, result: TableResult) -> None:
@@ -185,10 +221,12 @@ class _Progress:
         what = {"done": "extracted", "resumed": "resumed (already extracted)"}.get(
             result.status, f"failed: {result.error}"
         )
-        self.inputs.log(
+        self._report(
             f"parse: {result.path} table {result.table!r} {what}, {result.rows or 0:,} rows, "
             f"{result.rows_rejected or 0:,} rejected; tables {self.done}/{self.total} done, "
-            f"{percent:.0f}%"
+            f"{percent:.0f}%",
+            percent,
+            force=True,
         )
 
 
@@ -261,7 +299,7 @@ class _Extraction:
                     self.rejects_writer.write(_relabel(result.rejects, REJECT_RULES, labels))
             offset += chunk.height
             yield kept
-            self.progress.chunk(self.selected, offset)
+            self.progress.chunk(self.selected, offset, chunk.height)
             self.inputs.raise_if_cancelled()
 
     def run(self, source: Path, output: Path, rejects: Path, checksum: Future[str]) -> TableResult:
@@ -427,18 +465,29 @@ def compute(inputs: StageInputs, config: ParseConfig) -> pl.DataFrame:
             progress.finished(result)
             inputs.raise_if_cancelled()
     failed = [r for r in results if r.status == "error"]
-    if failed:
-        detail = "; ".join(f"{r.path} table {r.table!r}: {r.error}" for r in failed)
+    detail = "; ".join(f"{r.path} table {r.table!r}: {r.error}" for r in failed)
+    if failed and (config.strict or len(failed) == len(results)):
+        why = "strict parse" if config.strict else "no table could be read"
         raise DatError(
-            f"parse of run {inputs.run_id}: {len(failed)} of {len(results)} tables failed "
-            f"({detail}); the {len(results) - len(failed)} completed tables are kept: fix the "
-            f"cause and re-run (dat materialize {inputs.run_id} --stage parse)"
+            f"parse of run {inputs.run_id} ({why}): {len(failed)} of {len(results)} tables "
+            f"failed ({detail}); the {len(results) - len(failed)} completed tables are kept: fix "
+            f"the cause and re-run (dat materialize {inputs.run_id} --stage parse)"
+        )
+    if failed:
+        inputs.log(
+            f"parse: {len(failed)} of {len(results)} tables failed and are left out ({detail}); "
+            "the others go on to export (set strict: true to fail instead)"
         )
     started = time.perf_counter()
     dataset = inputs.work_dir / DATASET_FILE
     root = inputs.data_root
     rows = write_dataset(
-        dataset, [(r.path, r.table, root / r.output) for r in results if r.path and r.output]
+        dataset,
+        [
+            (r.path, r.table, root / r.output)
+            for r in results
+            if r.path and r.output and not r.error
+        ],
     )
     inputs.log(f"parse: dataset {relative_to_root(root, dataset)} written, {rows:,} rows")
     results.append(
@@ -450,6 +499,7 @@ def compute(inputs: StageInputs, config: ParseConfig) -> pl.DataFrame:
             rows_rejected=sum(r.rows_rejected or 0 for r in results),
             output=relative_to_root(root, dataset),
             seconds=round(time.perf_counter() - started, 4),
+            error=f"{len(failed)} of {len(results)} tables failed: {detail}" if failed else None,
         )
     )
     return pl.DataFrame(
@@ -470,6 +520,15 @@ def dataset_file(artifact: pl.DataFrame) -> str:
 def table_rows(artifact: pl.DataFrame) -> pl.DataFrame:
     """The per-table rows of a parse artifact (without the combined dataset row)."""
     return artifact.filter(pl.col("table") != DATASET_TABLE)
+
+
+def failed_tables(artifact: pl.DataFrame) -> list[dict[str, str]]:
+    """The tables parse could not read, with their reasons (for the manifest and the metadata)."""
+    failed = table_rows(artifact).filter(pl.col("status") == "error")
+    return [
+        {"path": row["path"], "table": row["table"], "error": row["error"]}
+        for row in failed.iter_rows(named=True)
+    ]
 
 
 SPEC = StageSpec(

@@ -2,7 +2,8 @@
 
 `tables` maps a file to the tables to take from it (`["*"]`: every available table of it); a file
 key may be a glob (`sample/sales_*.csv`) standing for every matching probed file. Only
-tables that table_availability found `available` or `partial` can be selected. `column_mappings`
+tables that table_availability found `available` or `partial` can be selected, and tables whose
+probe timed out (parse reads them whole; mappings and rules apply to the columns found then). `column_mappings`
 renames (or, mapped to null, drops) a source column in every selected table that has it.
 `rules` are the cleaning rules (SPEC 2.3) that preview and parse run on the mapped columns; each
 rule applies to the tables that have all of its columns.
@@ -22,13 +23,14 @@ from dat_pipeline.cleaning import RuleError, check_rules_against_schema, parse_r
 from dat_pipeline.dat.stages.base import StageConfig, StageInputs, StageSpec
 from dat_pipeline.dat.stages.tables import (
     ALL_TABLES,
-    SELECTABLE_STATUSES,
     applies_to,
     columns_from_json,
     columns_to_json,
     dry_run_rules,
+    is_selectable,
     mapped_columns,
 )
+from dat_pipeline.datasets.tables import union_groups
 from dat_pipeline.errors import StageConfigError
 from dat_pipeline.paths import PathEscapeError, normalize_relative
 
@@ -40,6 +42,7 @@ SELECTION_SCHEMA = {
     "columns": pl.String,
     "mapping": pl.String,
     "row_estimate": pl.Int64,
+    "union_group": pl.Int64,
 }
 
 
@@ -56,6 +59,11 @@ class TableSelectionConfig(StageConfig):
     rules: list[dict[str, Any]] = Field(
         default_factory=list,
         description="Cleaning rules (see `dat rules templates`), run by preview and parse.",
+    )
+    union: list[list[str]] = Field(
+        default_factory=list,
+        description='Groups of "file:table" (globs allowed) that export unions into one '
+        "dataset table whatever their columns (tables with the same columns are unioned anyway).",
     )
 
     @field_validator("tables")
@@ -109,8 +117,9 @@ def _expand_patterns(
 ) -> dict[str, list[str]]:
     """File keys that are globs (`sample/*.csv`) stand for every probed file they match that has
     an available table; that keeps a config valid when the selection later loses a file."""
-    selectable = availability.filter(pl.col("status").is_in(SELECTABLE_STATUSES))
-    probed = sorted(set(selectable["path"].to_list()))
+    probed = sorted(
+        {row["path"] for row in availability.iter_rows(named=True) if is_selectable(row)}
+    )
     expanded: dict[str, list[str]] = {}
     for key, names in tables.items():
         matches = [p for p in probed if fnmatch.fnmatchcase(p, key)] if _is_pattern(key) else [key]
@@ -133,7 +142,7 @@ def _pick_tables(availability: pl.DataFrame, path: str, names: list[str]) -> lis
         )
     by_table = {row["table"]: row for row in rows if row["table"] is not None}
     if names == [ALL_TABLES]:
-        chosen = [row for row in by_table.values() if row["status"] in SELECTABLE_STATUSES]
+        chosen = [row for row in by_table.values() if is_selectable(row)]
         if not chosen:
             problems = "; ".join(
                 f"{r['table'] or '(file)'}: {r['status']} {r['error'] or ''}".strip() for r in rows
@@ -157,7 +166,7 @@ def _pick_tables(availability: pl.DataFrame, path: str, names: list[str]) -> lis
                 f"table_selection: {path} has no table {name!r}; its tables are "
                 f"{', '.join(map(repr, by_table))}"
             )
-        if row["status"] not in SELECTABLE_STATUSES:
+        if not is_selectable(row):
             raise StageConfigError(
                 f"table_selection: {path} table {name!r} is {row['status']}, not available"
                 + (f" ({row['error']})" if row["error"] else "")
@@ -184,6 +193,8 @@ def _mapped(row: dict, mappings: dict[str, str | None]) -> tuple[list[ColumnInfo
     mapping = {c.name: mappings[c.name] for c in columns if c.name in mappings}
     after = mapped_columns(columns, mapping)
     where = f"{row['path']} table {row['table']!r}"
+    if not columns:  # the probe timed out: the columns are known only when parse reads it
+        return after, mapping
     if not after:
         raise StageConfigError(f"column_mappings drop every column of {where}; keep at least one")
     names = [c.name for c in after]
@@ -248,6 +259,9 @@ def select_tables(inputs: StageInputs, config: TableSelectionConfig) -> pl.DataF
                 "row_estimate": row["row_estimate"],
             }
         )
+    groups = union_groups(config.union, [(row["path"], row["table"]) for row in rows])
+    for row, group in zip(rows, groups, strict=True):
+        row["union_group"] = group
     return pl.DataFrame(rows, schema=SELECTION_SCHEMA)
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import polars as pl
 
 from dat_pipeline.adapters import Adapter, ColumnInfo, get_adapter
+from dat_pipeline.adapters.registry import PROBE_TIMEOUT
 from dat_pipeline.cleaning import Rule, RuleError, apply_rules, parse_rules, rule_label
 from dat_pipeline.errors import DatError, StageConfigError
 from dat_pipeline.paths import PathEscapeError, resolve_inside
@@ -23,6 +24,16 @@ from dat_pipeline.paths import PathEscapeError, resolve_inside
 # Probe statuses a table may be selected with: `partial` tables read with warnings.
 SELECTABLE_STATUSES = ("available", "partial")
 ALL_TABLES = "*"
+
+
+def is_selectable(row: Mapping[str, Any]) -> bool:
+    """Whether a table_availability row can be selected: available, partial, or a table whose
+    probe only ran out of time (parse reads it whole; its columns are known then)."""
+    if row["table"] is None:
+        return False
+    timed_out = row["status"] == "error" and (row["error"] or "").startswith(PROBE_TIMEOUT)
+    return row["status"] in SELECTABLE_STATUSES or timed_out
+
 
 ColumnMapping = dict[str, str | None]
 
