@@ -1,7 +1,8 @@
-"""The DuckDB warehouse (`<data root>/warehouse.duckdb`): exported datasets as SQL views.
+"""The DuckDB warehouse (`<data root>/warehouse.duckdb`): every dataset as SQL views.
 
-A dataset is registered as the view `datasets."<dataset_id>"` over its Parquet file, so the
-warehouse holds no copy of the data and a write is one short DDL statement. DuckDB allows one
+A dataset table is registered as a view over its Parquet file(s), one schema per kind of dataset
+(`datasets` for DAT exports, `ingestion`, `backfill`; analysis results keep one schema per
+source), so the warehouse holds no copy of the data and a write is one short DDL statement. DuckDB allows one
 writing process per database file (SPEC 8), so the file is opened only for that statement, and a
 held lock is retried for a bounded time, then reported with what to do.
 """
@@ -21,6 +22,8 @@ from dat_pipeline.settings import get_settings
 
 DATASETS_SCHEMA = "datasets"
 _DATASET_ID = re.compile(r"^ds_[0-9a-f]{8}$")
+# A table of a multi-table dataset is the view "<dataset_id>__<table>".
+TABLE_SEPARATOR = "__"
 
 
 def quote_identifier(name: str) -> str:
@@ -34,11 +37,18 @@ def _string_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def view_name(dataset_id: str) -> str:
-    """The qualified, quoted view of a dataset, e.g. `"datasets"."ds_0123abcd"`."""
+def qualified(schema: str, view: str) -> str:
+    """`"schema"."view"`, both quoted."""
+    return f"{quote_identifier(schema)}.{quote_identifier(view)}"
+
+
+def view_name(dataset_id: str, table: str | None = None) -> str:
+    """The qualified, quoted view of a DAT dataset (or of one table of a multi-table one), e.g.
+    `"datasets"."ds_0123abcd"` or `"datasets"."ds_0123abcd__orders"`."""
     if not _DATASET_ID.match(dataset_id):
         raise DatError(f"{dataset_id!r} is not a dataset id (ds_ followed by 8 hex digits)")
-    return f"{quote_identifier(DATASETS_SCHEMA)}.{quote_identifier(dataset_id)}"
+    view = dataset_id if table is None else f"{dataset_id}{TABLE_SEPARATOR}{table}"
+    return qualified(DATASETS_SCHEMA, view)
 
 
 @contextlib.contextmanager
@@ -68,16 +78,41 @@ def connect(
         connection.close()
 
 
-def register_dataset(dataset_id: str, parquet: Path, warehouse: Path | None = None) -> str:
-    """Create or replace the view of `dataset_id` over `parquet`; returns the view name."""
-    view = view_name(dataset_id)
+def _create_views(
+    connection: duckdb.DuckDBPyConnection, schema: str, views: dict[str, list[Path]]
+) -> None:
+    connection.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(schema)}")
+    for view, files in views.items():
+        paths = ", ".join(_string_literal(Path(f).resolve().as_posix()) for f in files)
+        connection.execute(
+            f"CREATE OR REPLACE VIEW {qualified(schema, view)} AS "
+            f"SELECT * FROM read_parquet([{paths}], union_by_name = true)"
+        )
+
+
+def register_views(
+    schema: str, views: dict[str, list[Path]], warehouse: Path | None = None
+) -> list[str]:
+    """Create or replace each view of `schema` over its Parquet files (unioned by column name);
+    views with no file are skipped. Returns the qualified names of the views made."""
+    present = {view: [f for f in files if Path(f).is_file()] for view, files in views.items()}
+    present = {view: files for view, files in present.items() if files}
+    if present:
+        with connect(warehouse) as connection:
+            _create_views(connection, schema, present)
+    return [qualified(schema, view) for view in present]
+
+
+def register_dataset(
+    dataset_id: str, parquet: Path, table: str | None = None, warehouse: Path | None = None
+) -> str:
+    """Create or replace the view of `dataset_id` (or of its `table`) over `parquet`; returns the
+    view name."""
+    view = view_name(dataset_id, table)
     source = Path(parquet).resolve()
     if not source.is_file():
         raise DatError(f"cannot register {dataset_id}: {source} does not exist")
+    name = dataset_id if table is None else f"{dataset_id}{TABLE_SEPARATOR}{table}"
     with connect(warehouse) as connection:
-        connection.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(DATASETS_SCHEMA)}")
-        connection.execute(
-            f"CREATE OR REPLACE VIEW {view} AS "
-            f"SELECT * FROM read_parquet({_string_literal(source.as_posix())})"
-        )
+        _create_views(connection, DATASETS_SCHEMA, {name: [source]})
     return view

@@ -31,12 +31,20 @@ from polars.testing import assert_frame_equal
 from typer import Typer
 from typer.testing import CliRunner
 
-from dat_pipeline.cli.cancel_command import cancel, cancel_dagster_runs
+from dat_pipeline.cli.cancel_command import cancel
+from dat_pipeline.dat.stages import parse as parse_module
 from dat_pipeline.dat.stages.base import StageCancelledError
-from dat_pipeline.dat.stages.parse import DATASET_TABLE, SOURCE_FILE, SOURCE_TABLE, write_dataset
+from dat_pipeline.dat.stages.parse import (
+    DATASET_TABLE,
+    SOURCE_FILE,
+    SOURCE_TABLE,
+    failed_tables,
+    write_dataset,
+)
 from dat_pipeline.dat.warehouse import view_name
 from dat_pipeline.dat.workflow import DatWorkflow
 from dat_pipeline.errors import DatError, StageConfigError
+from dat_pipeline.orchestration.launch import cancel_dagster_runs
 from dat_pipeline.settings import get_settings
 from dat_pipeline.store import ControlStore
 
@@ -179,6 +187,7 @@ def test_streamed_parse_equals_the_whole_read(flow: DatWorkflow, monkeypatch: py
     whole = parsed(flow, run, {"chunk_rows": 100_000})
 
     monkeypatch.setenv("DAT_STREAM_THRESHOLD_BYTES", "1")
+    monkeypatch.setattr(parse_module, "PROGRESS_INTERVAL_S", 0.0)  # report every chunk
     get_settings.cache_clear()
     messages: list[str] = []
     flow.lock(run, "parse", {"chunk_rows": 7})
@@ -200,14 +209,38 @@ def test_streamed_parse_equals_the_whole_read(flow: DatWorkflow, monkeypatch: py
     )
 
 
-def test_a_failed_table_keeps_the_others_and_a_rerun_resumes_them(flow: DatWorkflow):
+def test_a_failed_table_completes_parse_with_the_others_and_marks_it(flow: DatWorkflow):
+    run = lock_through_table_selection(
+        flow, {Q2: ["sales_2024_q2_semicolon"], CUSTOMERS: ["customers"]}
+    )
+    (flow.data_root / CUSTOMERS).unlink()
+    messages: list[str] = []
+    flow.lock(run, "parse", {})
+    flow.materialize(run, "parse", log=messages.append)
+
+    assert flow.stage_status(run, "parse").completed
+    rows = parse_rows(flow, run)
+    assert rows[Q2]["status"] == "done" and rows[Q2]["rows"] == 123
+    assert rows[CUSTOMERS]["status"] == "error" and rows[CUSTOMERS]["output"] is None
+    assert "sample/customers.parquet is no longer in the data root" in rows[CUSTOMERS]["error"]
+    assert "1 of 2 tables failed" in rows[DATASET_TABLE]["error"]
+    assert pl.read_parquet(flow.data_root / rows[DATASET_TABLE]["output"]).height == 123
+    assert any("left out" in m and "customers.parquet" in m for m in messages)
+    assert failed_tables(flow.load_artifact(run, "parse")) == [
+        {"path": CUSTOMERS, "table": "customers", "error": rows[CUSTOMERS]["error"]}
+    ]
+
+
+def test_strict_parse_fails_on_a_failed_table_and_a_rerun_resumes_the_others(flow: DatWorkflow):
     run = lock_through_table_selection(
         flow, {Q2: ["sales_2024_q2_semicolon"], CUSTOMERS: ["customers"]}
     )
     moved = flow.data_root / "customers.parquet.moved"
     (flow.data_root / CUSTOMERS).rename(moved)
-    flow.lock(run, "parse", {})
-    with pytest.raises(DatError, match=r"1 of 2 tables failed .*sample/customers.parquet"):
+    flow.lock(run, "parse", {"strict": True})
+    with pytest.raises(
+        DatError, match=r"strict parse.*1 of 2 tables failed .*sample/customers.parquet"
+    ):
         flow.materialize(run, "parse")
     status = flow.stage_status(run, "parse")
     assert not status.completed and "customers.parquet" in status.error
@@ -232,6 +265,7 @@ def test_cancel_stops_between_chunks_without_a_partial_file(
     flow: DatWorkflow, monkeypatch: pytest.MonkeyPatch
 ):
     monkeypatch.setenv("DAT_STREAM_THRESHOLD_BYTES", "1")
+    monkeypatch.setattr(parse_module, "PROGRESS_INTERVAL_S", 0.0)  # report every chunk
     get_settings.cache_clear()
     run = lock_through_table_selection(
         flow, {CUSTOMERS: ["customers"], Q2: ["sales_2024_q2_semicolon"]}
@@ -322,7 +356,17 @@ def parsed_run(flow: DatWorkflow) -> str:
     return run
 
 
-def test_export_writes_the_dataset_manifest_and_lineage(flow: DatWorkflow, parsed_run: str):
+TABLE_NAMES = {
+    Q2: "sales_2024_q2_semicolon",
+    PRODUCTS: "products",
+    CUSTOMERS: "customers",
+    EVENTS: "web_events",
+}
+
+
+def test_export_writes_one_table_per_column_set_with_manifest_and_lineage(
+    flow: DatWorkflow, parsed_run: str
+):
     run = parsed_run
     flow.lock(run, "export", {"formats": ["json", "CSV", "excel"], "name": "q2 mix"})
     flow.materialize(run, "export")
@@ -331,14 +375,31 @@ def test_export_writes_the_dataset_manifest_and_lineage(flow: DatWorkflow, parse
     root = flow.data_root
     folder = root / "datasets" / row["dataset_id"]
     manifest = json.loads((root / row["manifest_path"]).read_text(encoding="utf-8"))
-    data = pl.read_parquet(folder / "data.parquet")
-    assert manifest["row_count"] == row["row_count"] == data.height == sum(EXPECTED_ROWS.values())
+    # Four unrelated tables stay four tables: no wide, sparse union of unrelated columns.
+    tables = {table["name"]: table for table in manifest["tables"]}
+    assert sorted(tables) == sorted(TABLE_NAMES.values())
+    assert manifest["row_count"] == row["row_count"] == sum(EXPECTED_ROWS.values())
     assert manifest["dataset_id"] == row["dataset_id"] and manifest["name"] == "q2 mix"
     assert manifest["created_by_tool"] == "dat" and manifest["aggregation_levels"] is None
     assert manifest["formats"] == json.loads(row["formats"]) == ["parquet", "csv", "excel", "json"]
-    assert [c["name"] for c in manifest["columns"]] == data.columns
-    value = next(c for c in manifest["columns"] if c["name"] == "value")
-    assert value == {"name": "value", "dtype": "Float64", "nullable": True}
+    sheets = openpyxl.load_workbook(folder / "data.xlsx", read_only=True)
+    for path, name in TABLE_NAMES.items():
+        table = tables[name]
+        data = pl.read_parquet(root / table["files"]["parquet"])
+        assert table["row_count"] == data.height == EXPECTED_ROWS[path], name
+        assert table["sources"] == [{"source_file": path, "table": FOUR_TABLES[path][0]}]
+        assert [c["name"] for c in table["columns"]] == data.columns
+        assert data.columns[:2] == [SOURCE_FILE, SOURCE_TABLE]
+        assert pl.read_csv(root / table["files"]["csv"], infer_schema=False).height == data.height
+        assert len(json.loads((root / table["files"]["json"]).read_text("utf-8"))) == data.height
+        sheet = list(sheets[table["sheet"]].values)
+        assert list(sheet[0]) == data.columns and len(sheet) == data.height + 1
+        with duckdb.connect(str(get_settings().warehouse_path), read_only=True) as connection:
+            [(count,)] = connection.execute(f"SELECT count(*) FROM {table['view']}").fetchall()
+        assert table["view"] == view_name(row["dataset_id"], name) and count == data.height
+    events = {c["name"]: c for c in tables["web_events"]["columns"]}
+    assert events["value"] == {"name": "value", "dtype": "Float64", "nullable": False}
+    assert "email" not in events  # a customers column does not leak into events
 
     locked = {s.stage: s.stage_id for s in flow.status(run) if s.locked}
     assert {"discovery", "selection", "table_availability", "table_selection", "parse"} <= set(
@@ -349,43 +410,71 @@ def test_export_writes_the_dataset_manifest_and_lineage(flow: DatWorkflow, parse
     for path, entry in lineage.items():
         assert entry["file_checksum"] == hashlib.sha256((root / path).read_bytes()).hexdigest()
         assert entry["table"] == FOUR_TABLES[path][0]
+        assert entry["dataset_table"] == TABLE_NAMES[path]
         assert entry["stage_ids"] == locked
 
     files = json.loads(row["files"])
-    assert all((root / relative).is_file() for relative in files.values())
-    assert len(json.loads((folder / "data.json").read_text(encoding="utf-8"))) == data.height
-    assert pl.read_csv(folder / "data.csv", infer_schema=False).height == data.height
-    sheet = list(openpyxl.load_workbook(folder / "data.xlsx", read_only=True)["data"].values)
-    assert list(sheet[0]) == data.columns and len(sheet) == data.height + 1
-
-    with duckdb.connect(str(get_settings().warehouse_path), read_only=True) as connection:
-        [(count,)] = connection.execute(
-            f"SELECT count(*) FROM {view_name(row['dataset_id'])}"
-        ).fetchall()
-    assert count == data.height
+    assert files == manifest["files"] and files["excel"] == [
+        f"datasets/{row['dataset_id']}/data.xlsx"
+    ]
+    assert all(len(files[fmt]) == 4 for fmt in ("parquet", "csv", "json"))
+    assert all((root / relative).is_file() for paths in files.values() for relative in paths)
 
 
-def test_export_with_aggregation_levels_groups_numeric_columns(flow: DatWorkflow, parsed_run: str):
-    run = parsed_run
-    flow.lock(run, "export", {"aggregation_levels": [SOURCE_TABLE]})
+def test_export_of_one_table_keeps_the_data_files_and_one_view(flow: DatWorkflow):
+    run = lock_through_table_selection(flow, {CUSTOMERS: ["customers"]})
+    parsed(flow, run)
+    flow.lock(run, "export", {"formats": ["csv", "excel"]})
     flow.materialize(run, "export")
     [row] = flow.load_artifact(run, "export").to_dicts()
-    data = pl.read_parquet(flow.data_root / "datasets" / row["dataset_id"] / "data.parquet")
+    root = flow.data_root
+    manifest = json.loads((root / row["manifest_path"]).read_text(encoding="utf-8"))
+    folder = f"datasets/{row['dataset_id']}"
+    assert json.loads(row["files"]) == {
+        "parquet": f"{folder}/data.parquet",
+        "csv": f"{folder}/data.csv",
+        "excel": f"{folder}/data.xlsx",
+    }
+    [table] = manifest["tables"]
+    assert table["name"] == "customers" and table["view"] == view_name(row["dataset_id"])
+    assert table["row_count"] == manifest["row_count"] == 40
+    assert manifest["columns"] == table["columns"]
+    assert openpyxl.load_workbook(root / folder / "data.xlsx", read_only=True).sheetnames == [
+        "data"
+    ]
 
-    dataset = pl.read_parquet(flow.data_root / parse_rows(flow, run)[DATASET_TABLE]["output"])
+
+def test_export_with_aggregation_levels_groups_the_tables_that_have_them(flow: DatWorkflow):
+    sales = {"sample/sales_2024_q1.csv": ["sales_2024_q1"], Q2: ["sales_2024_q2_semicolon"]}
+    run = lock_through_table_selection(flow, {**sales, CUSTOMERS: ["customers"]})
+    rows = parsed(flow, run)
+    flow.lock(run, "export", {"aggregation_levels": ["region"]})
+    flow.materialize(run, "export")
+    [row] = flow.load_artifact(run, "export").to_dicts()
+    manifest = json.loads((flow.data_root / row["manifest_path"]).read_text(encoding="utf-8"))
+    tables = {table["name"]: table for table in manifest["tables"]}
+    assert sorted(tables) == ["customers", "sales_2024"]  # Q1 and Q2 share their columns
+    assert tables["sales_2024"]["aggregated"] and not tables["customers"]["aggregated"]
+    data = pl.read_parquet(flow.data_root / tables["sales_2024"]["files"]["parquet"])
+
+    union = pl.concat(
+        [pl.read_parquet(flow.data_root / rows[path]["output"]) for path in sales],
+        how="diagonal_relaxed",
+    )
     expected = (
-        dataset.group_by(SOURCE_TABLE)
+        union.group_by("region")
         .agg(
             pl.col("quantity").mean().alias("quantity_mean"),
             pl.col("quantity").std().alias("quantity_std"),
             pl.col("quantity").count().cast(pl.Int64).alias("quantity_count"),
         )
-        .sort(SOURCE_TABLE)
+        .sort("region")
     )
-    assert data.height == row["row_count"] == 4
+    assert data.height == tables["sales_2024"]["row_count"] == union["region"].n_unique()
     assert_frame_equal(data.select(expected.columns), expected, check_exact=False)
-    assert {"value_mean", "value_std", "value_count", "list_price_mean"} <= set(data.columns)
-    assert "email_mean" not in data.columns  # only numeric columns are aggregated
+    assert "order_id_mean" in data.columns and "region_mean" not in data.columns
+    assert tables["customers"]["row_count"] == 40
+    assert row["row_count"] == data.height + 40
 
 
 def test_export_rejects_unknown_formats_and_aggregation_columns(flow: DatWorkflow, parsed_run: str):
