@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import multiprocessing.forkserver
 import shutil
-import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -54,12 +53,9 @@ def skip_reason(report: pytest.TestReport | pytest.CollectReport) -> str:
 
 
 @pytest.fixture(autouse=True)
-def clean_process_state() -> Iterator[None]:
-    """Each test starts with the default SIGTERM (Dagster stops its log-tail children with it; see
-    dat_pipeline/__init__.py) and gets its own forkserver: analysis steps fork from it, and it
-    keeps the environment (data root, store, Dagster home) of when it started."""
-    if signal.getsignal(signal.SIGTERM) == signal.SIG_IGN:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+def fresh_forkserver() -> Iterator[None]:
+    """Each test gets its own forkserver: analysis steps fork from it, and it keeps the
+    environment (data root, store, Dagster home) of when it started."""
     yield
     multiprocessing.forkserver._forkserver._stop()
 
