@@ -1,18 +1,17 @@
-"""Follow mode (SPEC 1.6): when an upstream stage of a follow-mode run completes with a new stage
-id, re-lock each downstream stage that the re-lock cascaded away, with its kept config.
+"""Follow mode (SPEC 1.6): when a stage of a follow-mode run is re-locked, the stages its re-lock
+cascaded away are re-locked with their kept configs, down the chain, in one Dagster run.
 
-The chain advances one step per completion: a stage is re-locked only once its upstream artifact
-exists, so its config is fully validated (a table that vanished with a removed file is caught
-here, not halfway through a parse). A config that no longer validates stops the chain at that
-stage: the stage keeps the reason in its status and a `follow_stopped` event, and nothing is tried
-again until its upstream completes anew. Skipped optional stages are skipped again. Every action
-is idempotent (same kept config + same upstream = same stage id), so replaying events after a
-crash repeats nothing.
+Two halves, one rule. `chain` says, when the lock happens, which downstream stages the chain will
+re-lock (the lock sensor and `dat lock --materialize` request them all in one run). `follow_stage`
+re-locks one of them at run time, once its upstream artifacts exist, so its config is validated
+against the real upstream (a table that vanished with a removed file is caught here, not halfway
+through a parse). A config that no longer validates stops the chain at that stage: the stage keeps
+the reason in its status and a `follow_stopped` event. Skipped optional stages are skipped again.
+Every action is idempotent (same kept config + same upstream = same stage id).
 """
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 
 from dat_pipeline.dat.profiles import prefill_table_selection
@@ -34,47 +33,74 @@ def _last_event(events: list[Event], stage: str, kinds: tuple[str, ...]) -> Even
     return next((e for e in reversed(events) if e.stage == stage and e.kind in kinds), None)
 
 
-def _was_cascaded(run_events: list[Event], stage: str) -> bool:
-    """Unlocked by a cascade from upstream (not by the user unlocking this very stage)."""
+def _followable(workflow: DatWorkflow, run_events: list[Event], stage: str, config) -> bool:  # type: ignore[no-untyped-def]
+    """Unlocked by a cascade from upstream (not by the user unlocking this very stage), and
+    locked or skipped before, so there is something to re-lock it with."""
     last = _last_event(run_events, stage, ("lock", "skip", "unlock"))
-    return last is not None and last.kind == "unlock" and last.detail.get("cause") != stage
-
-
-def follow_completions(workflow: DatWorkflow, events: list[Event]) -> list[FollowAction]:
-    """Advance the chains of follow-mode runs for every `complete` event in `events`."""
-    actions: list[FollowAction] = []
-    completed = deque(
-        (e.run_id, e.stage, e.stage_id) for e in events if e.kind == "complete" and e.stage
+    if last is None or last.kind != "unlock" or last.detail.get("cause") == stage:
+        return False
+    before = _last_event(run_events, stage, ("lock", "skip"))
+    return before is not None and (
+        before.kind == "skip" or config is not None or stage == "table_selection"
     )
-    while completed:
-        run_id, upstream, upstream_id = completed.popleft()
-        run = workflow.store.get_run(run_id)
-        if run is None or not run.follow:
+
+
+def chain(workflow: DatWorkflow, run_id: str, stages: list[str]) -> list[str]:
+    """The stages downstream of `stages` that follow mode re-locks, in graph order: unlocked by
+    a cascade, with a kept config (or skipped before), and every gate in `stages`, in the chain
+    or locked. Empty for a run that is not in follow mode."""
+    run = workflow.store.get_run(run_id)
+    if run is None or not run.follow:
+        return []
+    statuses = {s.stage: s for s in workflow.status(run_id)}
+    run_events = workflow.store.run_events(run_id)
+    reached = set(stages)
+    found: list[str] = []
+    for stage in workflow.graph.order:
+        if stage in reached or stage not in workflow.stages or statuses[stage].locked:
             continue
-        current = workflow.stage_status(run_id, upstream)
-        if not current.locked or current.stage_id != upstream_id:
+        requires = workflow.graph.rule(stage).requires
+        if not requires or not reached & set(requires):
             continue
-        for stage in workflow.graph.order:
-            if upstream not in workflow.graph.rule(stage).requires or stage not in workflow.stages:
-                continue
-            action = _follow_one(workflow, run_id, stage)
-            if action is None:
-                continue
+        if not all(name in reached or statuses[name].locked for name in requires):
+            continue
+        if _followable(workflow, run_events, stage, statuses[stage].config):
+            found.append(stage)
+            reached.add(stage)
+    return found
+
+
+def relock_ready(workflow: DatWorkflow, run_id: str) -> list[FollowAction]:
+    """Re-lock, in graph order, every cascaded stage whose gates are locked and built (any run:
+    `dat lock --chain` asks for it by name); a stop ends the list."""
+    actions: list[FollowAction] = []
+    for stage in workflow.graph.order:
+        if stage not in workflow.stages:
+            continue
+        action = follow_stage(workflow, run_id, stage, follow_only=False)
+        if action is not None:
             actions.append(action)
-            status = workflow.stage_status(run_id, stage)
-            if action.action != "stopped" and status.completed:
-                # its artifact already existed: nothing to materialize, follow on at once
-                completed.append((run_id, stage, status.stage_id))
+            if action.action == "stopped":
+                break
     return actions
 
 
-def _follow_one(workflow: DatWorkflow, run_id: str, stage: str) -> FollowAction | None:
-    status = workflow.stage_status(run_id, stage)
+def follow_stage(
+    workflow: DatWorkflow, run_id: str, stage: str, follow_only: bool = True
+) -> FollowAction | None:
+    """Re-lock (or re-skip) `stage` with its kept config, now that its gates are locked and
+    built; None when there is nothing to follow (or, with `follow_only`, the run is not in
+    follow mode). A config that no longer validates is recorded as the stop of the chain and
+    returned as `stopped`."""
+    run = workflow.store.get_run(run_id)
+    if run is None or (follow_only and not run.follow):
+        return None
+    statuses = {s.stage: s for s in workflow.status(run_id)}
+    status = statuses[stage]
     run_events = workflow.store.run_events(run_id)
-    if status.locked or not _was_cascaded(run_events, stage):
+    if status.locked or not _followable(workflow, run_events, stage, status.config):
         return None
     gate = workflow.graph.rule(stage)
-    statuses = {s.stage: s for s in workflow.status(run_id)}
     if not all(statuses[name].locked and statuses[name].completed for name in gate.requires):
         return None
     last_lock = _last_event(run_events, stage, ("lock", "skip"))

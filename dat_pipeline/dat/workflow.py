@@ -9,24 +9,27 @@ locked with the same stage id.
 from __future__ import annotations
 
 import contextlib
+import copy
 import re
 import secrets
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
 from pydantic import ValidationError
 from sqlalchemy import Connection
 
 from dat_pipeline import ids
 from dat_pipeline.dat.artifacts import ArtifactStore
 from dat_pipeline.dat.graph import DEFAULT_GRAPH, StageGraph
-from dat_pipeline.dat.stages import STAGES, StageInputs, StageSpec
-from dat_pipeline.dat.stages.base import UpstreamNotReadyError
 from dat_pipeline.errors import DatError, GateError, NotFoundError, StageConfigError
 from dat_pipeline.store import ControlStore, RunRecord, StageStatus, utc_now
+
+if TYPE_CHECKING:  # the stages (Polars, adapters) load on first use: `dat status` needs neither
+    import polars as pl
+
+    from dat_pipeline.dat.stages import StageInputs, StageSpec
 
 RUN_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
@@ -48,10 +51,12 @@ def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40].strip("-")
 
 
-def _validation_message(stage: str, exc: ValidationError) -> str:
+def _validation_message(stage: str, exc: ValidationError, keys: list[str]) -> str:
     problems = "; ".join(
         f"{'.'.join(str(p) for p in err['loc']) or 'config'}: {err['msg']}" for err in exc.errors()
     )
+    if any(err["type"] == "extra_forbidden" and len(err["loc"]) == 1 for err in exc.errors()):
+        problems += f" (the keys of {stage} are: {', '.join(keys)}; see dat stages show {stage})"
     return f"invalid {stage} config: {problems}"
 
 
@@ -68,8 +73,25 @@ class DatWorkflow:
         self.store = store
         self.data_root = Path(data_root).resolve()
         self.graph = graph
-        self.stages = STAGES if stages is None else stages
+        self._stages = stages
         self.artifacts = ArtifactStore(self.data_root)
+        self.origin: dict[str, str] = {}
+
+    @property
+    def stages(self) -> dict[str, StageSpec]:
+        """The stage implementations (imported on first use)."""
+        if self._stages is None:
+            from dat_pipeline.dat.stages import STAGES
+
+            self._stages = STAGES
+        return self._stages
+
+    def acting_for(self, dagster_run_id: str) -> DatWorkflow:
+        """This workflow, acting inside Dagster run `dagster_run_id`: every event it appends says
+        so, and the lock sensor leaves the stages it locks to that run (no second request)."""
+        acting = copy.copy(self)
+        acting.origin = {"dagster_run": dagster_run_id}
+        return acting
 
     # -- runs -------------------------------------------------------------------------------
     def create_run(
@@ -97,10 +119,23 @@ class DatWorkflow:
             if self.store.get_run(run_id, connection):
                 raise DatError(f"run {run_id!r} already exists; pick another name or id")
             self.store.insert_run(connection, record)
-            self.store.append_event(
+            self._append(
                 connection, run_id, "run_created", detail={"name": record.name, "follow": follow}
             )
         return record
+
+    def ensure_run(self, run_id: str) -> RunRecord:
+        """The run `run_id`, created on first use when it exists only as a Dagster partition
+        (added with the UI's "Add new partition")."""
+        run = self.store.get_run(run_id)
+        if run is not None:
+            return run
+        try:
+            return self.create_run(name=run_id, run_id=run_id)
+        except DatError:
+            if (run := self.store.get_run(run_id)) is None:  # not a race: a bad id
+                raise
+            return run
 
     def get_run(self, run_id: str, connection: Connection | None = None) -> RunRecord:
         run = self.store.get_run(run_id, connection)
@@ -141,10 +176,15 @@ class DatWorkflow:
                 config = statuses[stage].config or {}
             parsed = self._parse_config(spec, config)
             normalized = parsed.model_dump(mode="json")
-            stage_id = ids.stage_id(stage, normalized, upstream)
+            identity = normalized
+            if spec.snapshot is not None:
+                identity = {**normalized, "snapshot": spec.snapshot(self.data_root, parsed)}
+            stage_id = ids.stage_id(stage, identity, upstream)
             inputs = self._inputs(run_id, stage, stage_id, upstream, statuses)
             if spec.check is not None:
                 # Without the upstream artifact yet, the check runs again when the stage computes.
+                from dat_pipeline.dat.stages.base import UpstreamNotReadyError
+
                 with contextlib.suppress(UpstreamNotReadyError):
                     spec.check(inputs, parsed)
             current = statuses[stage]
@@ -165,7 +205,7 @@ class DatWorkflow:
                 error=None,
             )
             self.store.put_status(connection, status)
-            self.store.append_event(
+            self._append(
                 connection,
                 run_id,
                 "lock",
@@ -184,9 +224,7 @@ class DatWorkflow:
                 normalized = self._parse_config(spec, config).model_dump(mode="json")
                 if not statuses[stage].locked:
                     self.store.put_status(connection, replace(statuses[stage], config=normalized))
-            self.store.append_event(
-                connection, run_id, "prefill", detail={"stages": sorted(configs)}
-            )
+            self._append(connection, run_id, "prefill", detail={"stages": sorted(configs)})
 
     def unlock(self, run_id: str, stage: str) -> list[str]:
         """Unlock `stage` and every stage its unlock cascades to; returns those that were locked."""
@@ -201,12 +239,18 @@ class DatWorkflow:
         """Lock an optional stage as completed with an empty artifact."""
         self._spec(stage)
         if not self.graph.rule(stage).optional:
-            raise GateError(f"cannot skip {stage}: it is not optional (lock it instead)")
+            raise GateError(
+                f"cannot skip {stage}: it is not optional (lock it instead)",
+                stage=stage,
+                reason="is not optional",
+            )
         with self.store.write() as connection:
             statuses = {s.stage: s for s in self.status(run_id, connection)}
             upstream = self._check_gate(run_id, stage, statuses, "skip")
             stage_id = ids.stage_id(stage, {"skipped": True}, upstream)
             if not self.artifacts.exists(run_id, stage, stage_id):
+                import polars as pl
+
                 self.artifacts.write(run_id, stage, stage_id, pl.DataFrame())
             status = StageStatus(
                 run_id=run_id,
@@ -218,9 +262,7 @@ class DatWorkflow:
                 completed=True,
             )
             self.store.put_status(connection, status)
-            self.store.append_event(
-                connection, run_id, "skip", stage, stage_id, {"upstream": upstream}
-            )
+            self._append(connection, run_id, "skip", stage, stage_id, {"upstream": upstream})
             return status
 
     # -- materialization --------------------------------------------------------------------
@@ -233,13 +275,17 @@ class DatWorkflow:
             raise GateError(
                 f"cannot materialize {stage} of run {run_id}: it is not locked "
                 f"(lock it first: dat lock {run_id} {stage} --config FILE, "
-                "or launch it with a stage config from the launchpad)"
+                "or launch it with a stage config from the launchpad)",
+                stage=stage,
+                missing_stage=stage,
+                reason="is not locked",
             )
         path = self.artifacts.path(run_id, stage, status.stage_id)
         if path.is_file():
             return StageOutcome(run_id, stage, status.stage_id, None, True, 0.0, path)
         upstream = {name: statuses[name].stage_id for name in self.graph.rule(stage).requires}
         inputs = self._inputs(run_id, stage, status.stage_id, upstream, statuses, log)  # type: ignore[arg-type]
+        inputs.profile_id = self.get_run(run_id).profile_id
         since = self.store.last_seq()
         inputs.cancelled = lambda: self.store.has_event_after(run_id, "cancel", since)
         started = time.perf_counter()
@@ -265,7 +311,7 @@ class DatWorkflow:
                 return current
             status = replace(current, completed=True, error=None)
             self.store.put_status(connection, status)
-            self.store.append_event(
+            self._append(
                 connection,
                 outcome.run_id,
                 "complete",
@@ -291,22 +337,20 @@ class DatWorkflow:
             current = self.stage_status(run_id, stage, connection)
             if current.stage_id == stage_id:
                 self.store.put_status(connection, replace(current, error=message))
-            self.store.append_event(connection, run_id, "fail", stage, stage_id, {"error": message})
+            self._append(connection, run_id, "fail", stage, stage_id, {"error": message})
 
     def stop_follow(self, run_id: str, stage: str, reason: str) -> None:
         """Record why follow mode could not re-lock `stage`: in its status and the event log."""
         with self.store.write() as connection:
             current = self.stage_status(run_id, stage, connection)
             self.store.put_status(connection, replace(current, error=reason))
-            self.store.append_event(
-                connection, run_id, "follow_stopped", stage, None, {"reason": reason}
-            )
+            self._append(connection, run_id, "follow_stopped", stage, None, {"reason": reason})
 
     def cancel(self, run_id: str) -> int:
         """Ask the stages computing for `run_id` to stop at their next checkpoint."""
         self.get_run(run_id)
         with self.store.write() as connection:
-            return self.store.append_event(connection, run_id, "cancel")
+            return self._append(connection, run_id, "cancel")
 
     def load_artifact(self, run_id: str, stage: str) -> pl.DataFrame:
         status = self.stage_status(run_id, stage)
@@ -316,6 +360,8 @@ class DatWorkflow:
                 f"{stage} of run {run_id} has no artifact yet "
                 f"(state {status.state}; materialize it: dat materialize {run_id} --stage {stage})"
             )
+        import polars as pl
+
         return pl.read_parquet(path)
 
     def pending(self, run_id: str) -> list[str]:
@@ -327,6 +373,19 @@ class DatWorkflow:
         ]
 
     # -- internals --------------------------------------------------------------------------
+    def _append(
+        self,
+        connection: Connection,
+        run_id: str,
+        kind: str,
+        stage: str | None = None,
+        stage_id: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> int:
+        return self.store.append_event(
+            connection, run_id, kind, stage, stage_id, {**(detail or {}), **self.origin}
+        )
+
     def _spec(self, stage: str) -> StageSpec:
         try:
             self.graph.rule(stage)
@@ -346,13 +405,19 @@ class DatWorkflow:
             if not statuses[required].locked:
                 raise GateError(
                     f"cannot {verb} {stage}: {required} is not locked "
-                    f"(run: dat lock {run_id} {required} ...)"
+                    f"(run: dat lock {run_id} {required} ...)",
+                    stage=stage,
+                    missing_stage=required,
+                    reason="is not locked",
                 )
         for required in rule.requires_completed:
             if not statuses[required].completed:
                 raise GateError(
                     f"cannot {verb} {stage}: {required} has not completed "
-                    f"(run: dat materialize {run_id} --stage {required})"
+                    f"(run: dat materialize {run_id} --stage {required})",
+                    stage=stage,
+                    missing_stage=required,
+                    reason="has not completed",
                 )
         return {name: statuses[name].stage_id for name in rule.requires}  # type: ignore[misc]
 
@@ -360,7 +425,9 @@ class DatWorkflow:
         try:
             return spec.config_model.model_validate(config)
         except ValidationError as exc:
-            raise StageConfigError(_validation_message(spec.name, exc)) from None
+            raise StageConfigError(
+                _validation_message(spec.name, exc, list(spec.config_model.model_fields))
+            ) from None
 
     def _inputs(
         self,
@@ -371,6 +438,8 @@ class DatWorkflow:
         statuses: dict[str, StageStatus],
         log=None,  # type: ignore[no-untyped-def]
     ) -> StageInputs:
+        from dat_pipeline.dat.stages import StageInputs
+
         return StageInputs(
             run_id=run_id,
             stage=stage,
@@ -400,7 +469,7 @@ class DatWorkflow:
                 connection,
                 replace(current, state="UNLOCKED", unlocked_at=now),
             )
-            self.store.append_event(
+            self._append(
                 connection, current.run_id, "unlock", stage, current.stage_id, {"cause": cause}
             )
             unlocked.append(stage)

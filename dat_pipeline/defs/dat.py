@@ -1,29 +1,37 @@
 """Dagster layer of DAT: one asset per implemented stage, the artifact IO manager, the
-`dat_unlock` job and `dat_lock_sensor`.
+`dat_stages` job (in process), the `dat_unlock` job and `dat_lock_sensor`.
 
-Assets are built from the stage graph and the stage registry, so a new stage appears here with
-no change to this module.
+Assets are built from the stage graph (the default, or the YAML of DAT_STAGE_GRAPH) and the stage
+registry, so a new stage appears here with no change to this module.
 """
 
 import warnings
-from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import dagster as dg
 import polars as pl
 
-from dat_pipeline.dat.follow import follow_completions
-from dat_pipeline.dat.graph import DEFAULT_GRAPH
+from dat_pipeline.dat.follow import chain, follow_stage
+from dat_pipeline.dat.graph import load_graph
 from dat_pipeline.dat.stages import STAGES
-from dat_pipeline.dat.workflow import StageOutcome
+from dat_pipeline.dat.workflow import DatWorkflow, StageOutcome
 from dat_pipeline.defs.resources import DatResource
+from dat_pipeline.errors import DatError
 from dat_pipeline.frames import markdown_preview, schema_of
+from dat_pipeline.settings import get_settings
+from dat_pipeline.store import Event, StageStatus
 
 dat_runs = dg.DynamicPartitionsDefinition(name="dat_runs")
 
 OWNERS = ["team:data-platform"]
 KEY_PREFIX = "dat"
 RUN_TAG = "dat/run"
+STAGES_TAG = "dat/stages"
+# A run that materializes the follow-mode chain of its stages itself: its completions start none.
+CHAIN_TAG = "dat/chain"
+SENSOR_NAME = "dat_lock_sensor"
+GRAPH = load_graph(get_settings().stage_graph)
 
 
 def stage_key(stage: str) -> dg.AssetKey:
@@ -79,10 +87,17 @@ def lock_config_field(stage: str) -> dg.Field:
     )
 
 
-def stage_metadata(outcome: StageOutcome, frame: pl.DataFrame) -> dict[str, Any]:
+def stage_metadata(
+    outcome: StageOutcome, frame: pl.DataFrame, status: StageStatus, follow: bool
+) -> dict[str, Any]:
+    """What the UI shows per run (partition): the stage's lock, kept config and id, and the data."""
     return {
         "stage_id": outcome.stage_id,
         "dat_run": outcome.run_id,
+        "state": status.state,
+        "locked_at": status.locked_at or "",
+        "config": dg.MetadataValue.json(status.config or {}),
+        "follow": follow,
         "reused": outcome.reused,
         "rows": frame.height,
         "columns": frame.width,
@@ -93,8 +108,36 @@ def stage_metadata(outcome: StageOutcome, frame: pl.DataFrame) -> dict[str, Any]
     }
 
 
+def _failure(stage: str, run_id: str, exc: DatError) -> dg.Failure:
+    """The domain error as the step's failure: one line on the run page and in the API."""
+    message = str(exc).strip().splitlines()[0]
+    return dg.Failure(
+        description=message,
+        metadata={"dat_run": run_id, "stage": stage, "error": exc.__class__.__name__},
+    )
+
+
+def _prepare(
+    context: dg.AssetExecutionContext, workflow: DatWorkflow, run_id: str, stage: str
+) -> None:
+    """Lock `stage` before computing it: with the launchpad's `lock` config, or, in a follow-mode
+    chain, with its kept config (a config that no longer validates stops the chain here)."""
+    workflow.ensure_run(run_id)
+    lock = context.op_execution_context.op_config.get("lock")
+    if lock is not None:
+        status = workflow.lock(run_id, stage, lock)
+        context.log.info(f"locked {stage} of {run_id} as {status.stage_id}")
+        return
+    action = follow_stage(workflow, run_id, stage)
+    if action is None:
+        return
+    if action.action == "stopped":
+        raise DatError(f"follow stopped at {stage} of run {run_id}: {action.reason}")
+    context.log.info(f"follow {run_id}: {action.action} {stage} as {action.stage_id}")
+
+
 def build_stage_asset(stage: str) -> dg.AssetsDefinition:
-    rule = DEFAULT_GRAPH.rule(stage)
+    rule = GRAPH.rule(stage)
     spec = STAGES[stage]
 
     @dg.asset(
@@ -112,34 +155,44 @@ def build_stage_asset(stage: str) -> dg.AssetsDefinition:
         code_version="1",
     )
     def _stage_asset(context: dg.AssetExecutionContext, dat: DatResource) -> dg.Output:
-        workflow = dat.workflow()
         run_id = context.partition_key
-        lock = context.op_execution_context.op_config.get("lock")
-        if lock is not None:
-            status = workflow.lock(run_id, stage, lock)
-            context.log.info(f"locked {stage} of {run_id} as {status.stage_id}")
-        outcome = workflow.compute(run_id, stage, log=context.log.info)
+        workflow = dat.workflow().acting_for(context.run.run_id)
+        try:
+            _prepare(context, workflow, run_id, stage)
+            outcome = workflow.compute(run_id, stage, log=context.log.info)
+        except DatError as exc:
+            raise _failure(stage, run_id, exc) from exc
         frame = outcome.frame if outcome.frame is not None else pl.read_parquet(outcome.path)
         if outcome.reused:
             context.log.info(f"{stage} {outcome.stage_id} already materialized: reused")
+        status = workflow.stage_status(run_id, stage)
+        follow = workflow.get_run(run_id).follow
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", dg.BetaWarning)  # data_version is what we rely on
             return dg.Output(
                 outcome,
                 data_version=dg.DataVersion(outcome.stage_id),
-                metadata=stage_metadata(outcome, frame),
+                metadata=stage_metadata(outcome, frame, status, follow),
             )
 
     return _stage_asset
 
 
-dat_stage_assets = [build_stage_asset(stage) for stage in DEFAULT_GRAPH.order if stage in STAGES]
+dat_stage_assets = [build_stage_asset(stage) for stage in GRAPH.order if stage in STAGES]
+
+# DAT stages are small and sequential: one process per run, no step subprocess.
+dat_stages_job = dg.define_asset_job(
+    "dat_stages",
+    selection=dg.AssetSelection.groups("dat"),
+    executor_def=dg.in_process_executor,
+    description="Materialize stages of a DAT run (the partition), in one process.",
+)
 
 
 @dg.op(
     config_schema={
         "stage": dg.Field(
-            dg.Enum("DatStage", [dg.EnumValue(s) for s in DEFAULT_GRAPH.order]),
+            dg.Enum("DatStage", [dg.EnumValue(s) for s in GRAPH.order]),
             description="Stage to unlock; the stages gated on it are unlocked too.",
         )
     },
@@ -158,94 +211,170 @@ def dat_unlock() -> None:
     unlock_stage()
 
 
-def pending_requests(workflow, events) -> tuple[list[dg.RunRequest], set[str]]:  # type: ignore[no-untyped-def]
-    """Run requests for the stages newly locked in `events` whose artifact is missing.
+def with_ancestors(workflow: DatWorkflow, run_id: str, stages: list[str]) -> list[str]:
+    """`stages`, plus every locked ancestor without an artifact and, in follow mode, the chain
+    they re-lock; in graph order. A stage never runs before its upstream in another run."""
+    statuses = {s.stage: s for s in workflow.status(run_id)}
+    selection = set(stages)
+    for stage in stages:
+        for ancestor in workflow.graph.order:
+            status = statuses[ancestor]
+            if (
+                stage in workflow.graph.downstream(ancestor)
+                and status.locked
+                and workflow.artifact_path(status) is None
+            ):
+                selection.add(ancestor)
+    selection |= set(chain(workflow, run_id, stages))
+    return [s for s in workflow.graph.order if s in selection]
 
-    One request per DAT run per tick: the newly locked stages plus any locked ancestor that has
-    no artifact yet, so a stage never runs before its upstream in another run. The run key is the
-    (run, stage, stage_id) triples, so the same lock is never requested twice.
+
+def _trigger(
+    workflow: DatWorkflow, event: Event, covers_chain: Callable[[str], bool]
+) -> tuple[list[str], list[str]]:
+    """What one event asks the sensor to materialize: (unbuilt ancestors, the stage and its
+    chain), each in graph order; empty when nothing.
+
+    A lock or skip made outside Dagster: the stage if it has no artifact (with its unbuilt
+    ancestors) and its follow-mode chain. A completion in a Dagster run that did not cover its
+    chain (a launchpad lock): the chain. Everything a Dagster run locks itself is left to it.
     """
-    locked_by_run: dict[str, dict[str, str]] = defaultdict(dict)
+    if event.stage is None or event.stage not in workflow.stages:
+        return [], []
+    origin = event.detail.get("dagster_run")
+    status = workflow.stage_status(event.run_id, event.stage)
+    if not status.locked or status.stage_id != event.stage_id:
+        return [], []
+    if event.kind in ("lock", "skip") and not origin:
+        follow = chain(workflow, event.run_id, [event.stage])
+        if workflow.artifact_path(status) is not None:
+            return [], follow
+        built = with_ancestors(workflow, event.run_id, [event.stage])
+        own = built.index(event.stage)
+        return built[:own], [event.stage, *follow]
+    if event.kind == "complete" and origin and not covers_chain(origin):
+        return [], chain(workflow, event.run_id, [event.stage])
+    return [], []
+
+
+def pending_requests(
+    workflow: DatWorkflow,
+    events: list[Event],
+    covers_chain: Callable[[str], bool] = lambda _run: True,
+    building: Callable[[str], tuple[set[str], set[str]]] = lambda _run: (set(), set()),
+) -> tuple[list[dg.RunRequest], set[str]]:
+    """One run request per event that needs work (see `_trigger`), keyed by the event's sequence
+    number, so a replay after a crash asks for nothing new.
+
+    Left out: stages an earlier request of the same tick covers; ancestors that any active
+    Dagster run of the DAT run will build; and stages that a run started elsewhere (the CLI, the
+    API: `building` gives both sets) is building.
+    """
+    requests = []
     runs_seen: set[str] = set()
+    active: dict[str, set[str]] = {}
+    covered: dict[str, set[str]] = {}
     for event in events:
         runs_seen.add(event.run_id)
-        if event.kind == "lock" and event.stage in STAGES:
-            locked_by_run[event.run_id][event.stage] = event.stage_id
-    requests = []
-    for run_id, locked in locked_by_run.items():
-        statuses = {s.stage: s for s in workflow.status(run_id)}
-        wanted = [
-            stage
-            for stage, stage_id in locked.items()
-            if statuses[stage].locked
-            and statuses[stage].stage_id == stage_id
-            and workflow.artifact_path(statuses[stage]) is None
-        ]
-        if not wanted:
+        ancestors, stages = _trigger(workflow, event, covers_chain)
+        if not stages:
             continue
-        selection = set(wanted)
-        for stage in wanted:
-            for ancestor in DEFAULT_GRAPH.order:
-                if stage in DEFAULT_GRAPH.downstream(ancestor):
-                    status = statuses[ancestor]
-                    if status.locked and workflow.artifact_path(status) is None:
-                        selection.add(ancestor)
-        ordered = [s for s in DEFAULT_GRAPH.order if s in selection]
-        triples = ",".join(f"{s}@{statuses[s].stage_id}" for s in ordered if s in wanted)
+        if event.run_id not in covered:
+            active[event.run_id], covered[event.run_id] = building(event.run_id)
+        taken = covered[event.run_id]
+        wanted = {*ancestors} - active[event.run_id] | {*stages}
+        selection = [s for s in workflow.graph.order if s in wanted - taken]
+        if not selection:
+            continue
+        taken |= set(selection)
         requests.append(
             dg.RunRequest(
-                run_key=f"{run_id}:{triples}",
-                partition_key=run_id,
-                asset_selection=[stage_key(s) for s in ordered],
-                tags={RUN_TAG: run_id, "dat/stages": ",".join(ordered)},
+                run_key=f"{event.run_id}:{event.stage}@{event.stage_id}#{event.seq}",
+                partition_key=event.run_id,
+                asset_selection=[stage_key(s) for s in selection],
+                tags={RUN_TAG: event.run_id, STAGES_TAG: ",".join(selection), CHAIN_TAG: "1"},
             )
         )
     return requests, runs_seen
 
 
-FOLLOW_ROUNDS = 8  # follow-mode re-locks append events; pick them up within the same tick
+ACTIVE = [
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+
+
+def _covers_chain(instance: dg.DagsterInstance) -> Callable[[str], bool]:
+    def covers(dagster_run_id: str) -> bool:
+        run = instance.get_run_by_id(dagster_run_id)
+        return run is None or CHAIN_TAG in run.tags
+
+    return covers
+
+
+def _building(instance: dg.DagsterInstance) -> Callable[[str], tuple[set[str], set[str]]]:
+    """The stages active Dagster runs of a DAT run will build: all of them, and those of runs
+    this sensor did not request (the CLI, the API, the UI)."""
+
+    def building(run_id: str) -> tuple[set[str], set[str]]:
+        active: set[str] = set()
+        elsewhere: set[str] = set()
+        for run in instance.get_runs(dg.RunsFilter(tags={RUN_TAG: run_id}, statuses=ACTIVE)):
+            stages = {key.path[-1] for key in run.asset_selection or []}
+            active |= stages
+            if run.tags.get("dagster/sensor_name") != SENSOR_NAME:
+                elsewhere |= stages
+        return active, elsewhere
+
+    return building
+
+
+def sync_partitions(instance: dg.DagsterInstance, workflow: DatWorkflow) -> list[str]:
+    """Every `dat_runs` partition added in Dagster (the UI) is a DAT run: create the missing."""
+    known = {run.run_id for run in workflow.store.list_runs()}
+    created = []
+    for run_id in instance.get_dynamic_partitions(dat_runs.name):
+        if run_id not in known:
+            try:
+                created.append(workflow.ensure_run(run_id).run_id)
+            except DatError:
+                continue  # not a run id (the asset says why when it is materialized)
+    return created
 
 
 @dg.sensor(
-    name="dat_lock_sensor",
-    asset_selection=dg.AssetSelection.groups("dat"),
-    minimum_interval_seconds=5,
+    name=SENSOR_NAME,
+    job=dat_stages_job,
+    minimum_interval_seconds=1,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
-        "Follows the DAT event log: materializes newly locked stages, and in follow-mode runs "
-        "re-locks downstream stages with their kept config when an upstream stage changes."
+        "Follows the DAT event log: materializes newly locked stages and, in follow-mode runs, "
+        "the whole downstream chain in the same run (each stage re-locks with its kept config)."
     ),
 )
 def dat_lock_sensor(context: dg.SensorEvaluationContext, dat: DatResource) -> dg.SensorResult:
     workflow = dat.workflow()
+    for run_id in sync_partitions(context.instance, workflow):
+        context.log.info(f"created DAT run {run_id} for the partition added in Dagster")
     start = int(context.cursor or 0)
-    cursor = start
-    requests: list[dg.RunRequest] = []
-    runs_seen: set[str] = set()
-    for _ in range(FOLLOW_ROUNDS):
-        events = workflow.store.events_after(cursor, limit=500)
-        if not events:
-            break
-        for action in follow_completions(workflow, events):
-            detail = f": {action.reason}" if action.reason else f" as {action.stage_id}"
-            context.log.info(f"follow {action.run_id}: {action.action} {action.stage}{detail}")
-        round_requests, round_runs = pending_requests(workflow, events)
-        requests += round_requests
-        runs_seen |= round_runs
-        cursor = events[-1].seq
-    if cursor == start:
+    events = workflow.store.events_after(start, limit=500)
+    if not events:
         return dg.SensorResult(skip_reason=f"no events after #{start}", cursor=str(start))
+    requests, runs_seen = pending_requests(
+        workflow, events, _covers_chain(context.instance), _building(context.instance)
+    )
     missing = [
         run_id
         for run_id in sorted(runs_seen)
         if not context.instance.has_dynamic_partition(dat_runs.name, run_id)
     ]
     for request in requests:
-        stages = ", ".join(key.path[-1] for key in request.asset_selection or [])
-        context.log.info(f"requesting {stages} of {request.partition_key}")
+        context.log.info(f"requesting {request.tags[STAGES_TAG]} of {request.partition_key}")
     return dg.SensorResult(
         run_requests=requests,
-        cursor=str(cursor),
+        cursor=str(events[-1].seq),
         dynamic_partitions_requests=[dat_runs.build_add_request(missing)] if missing else [],
     )
 
@@ -263,15 +392,19 @@ def materialize_stages(
     log_level: str = "INFO",
     tags: dict[str, str] | None = None,
 ) -> dg.ExecuteInProcessResult:
-    """Materialize `stages` of a DAT run now, in this process, as a run on `instance`."""
+    """Materialize `stages` of a DAT run now, in this process, as a `dat_stages` run on
+    `instance` (shown in the UI with its logs): with their locked ancestors that have no
+    artifact yet and, in follow mode, the chain they re-lock."""
     ensure_run_partition(instance, run_id)
-    return dg.materialize(
-        assets=dat_stage_assets,
-        selection=[stage_key(stage) for stage in stages],
-        partition_key=run_id,
+    workflow = resources["dat"].workflow()
+    selection = with_ancestors(workflow, run_id, stages)
+    job = dg.Definitions(
+        assets=dat_stage_assets, jobs=[dat_stages_job], resources=resources
+    ).get_job_def(dat_stages_job.name)
+    return job.get_subset(asset_selection={stage_key(s) for s in selection}).execute_in_process(
         instance=instance,
-        resources=resources,
-        tags={**(tags or {}), RUN_TAG: run_id},
+        partition_key=run_id,
+        tags={**(tags or {}), RUN_TAG: run_id, STAGES_TAG: ",".join(selection), CHAIN_TAG: "1"},
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         raise_on_error=False,
     )

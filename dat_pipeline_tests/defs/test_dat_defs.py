@@ -138,17 +138,21 @@ def test_lock_sensor_requests_each_new_lock_once_and_survives_a_restart(instance
     flow.lock(run, "context", {"notes": "n"})
     # a restart: a new context on the same instance, with the cursor the daemon stored
     second = evaluate(instance, first.cursor)
-    assert len(second.run_requests) == 1
-    assert second.run_requests[0].asset_selection == [stage_key("selection"), stage_key("context")]
-    assert "discovery" not in second.run_requests[0].run_key
+    assert [r.asset_selection for r in second.run_requests] == [
+        [stage_key("selection")],
+        [stage_key("context")],
+    ]
+    assert not any("discovery" in r.run_key for r in second.run_requests)
     assert evaluate(instance, second.cursor).run_requests == []
 
 
 def test_lock_sensor_includes_unmaterialized_upstream_and_skips_built_stages(instance, flow):
     run = flow.create_run().run_id
     flow.lock(run, "discovery", {"root": "sample"})
+    first = evaluate(instance, None)
     flow.lock(run, "selection", {"files": ["sample/stores.tsv"]})
-    result = evaluate(instance, None)
+    # discovery is still unbuilt: the selection's run builds it first
+    result = evaluate(instance, first.cursor)
     assert result.run_requests[0].asset_selection == [
         stage_key("discovery"),
         stage_key("selection"),
@@ -157,6 +161,14 @@ def test_lock_sensor_includes_unmaterialized_upstream_and_skips_built_stages(ins
     flow.unlock(run, "discovery")
     flow.lock(run, "discovery", {"root": "sample"})  # same inputs: artifact exists
     assert evaluate(instance, result.cursor).run_requests == []
+
+
+def test_lock_sensor_leaves_stages_locked_inside_a_dagster_run_to_that_run(instance, flow):
+    run = flow.create_run().run_id
+    assert materialize(instance, run, "discovery", {"root": "sample"}).success
+    lock = next(e for e in flow.store.run_events(run) if e.kind == "lock")
+    assert lock.detail["dagster_run"]
+    assert evaluate(instance, None).run_requests == []
 
 
 def test_sensor_requested_run_materializes_on_the_instance(instance, flow):
