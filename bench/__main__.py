@@ -15,6 +15,7 @@ BENCHMARKS = {
     "backfill": "bench.backfill",
     "analysis": "bench.analysis",
     "follow": "bench.follow",
+    "startup": "bench.startup",
 }
 
 

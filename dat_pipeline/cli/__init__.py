@@ -8,6 +8,7 @@ start without loading ingestion, analysis, the API or Dagster (SPEC 12).
 from __future__ import annotations
 
 import importlib
+import warnings
 from typing import Any
 
 import click
@@ -120,6 +121,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,  # plain help: lists the lazy groups without importing them
 )
 
 
@@ -130,6 +132,8 @@ def _options(
     ),
 ) -> None:
     set_verbose(verbose)
+    if not verbose:  # a person reads one line per outcome, not library warnings
+        warnings.simplefilter("ignore")
 
 
 dat_commands.register(app)

@@ -7,7 +7,7 @@ import typer
 from dat_pipeline.cleaning import rule_templates
 from dat_pipeline.cli.output import JsonOption, emit_json, emit_table
 
-rules_app = typer.Typer(help="Cleaning rules (SPEC 2.3).", no_args_is_help=True)
+rules_app = typer.Typer(help="Cleaning rules: templates.", no_args_is_help=True)
 
 
 @rules_app.command("templates")

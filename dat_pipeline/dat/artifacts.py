@@ -7,10 +7,10 @@ nothing, and an unlock never deletes anything.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import polars as pl
-
-from dat_pipeline.files import write_parquet_atomic
+if TYPE_CHECKING:  # Polars loads when an artifact is read or written, not to look at paths
+    import polars as pl
 
 
 class ArtifactStore:
@@ -31,9 +31,13 @@ class ArtifactStore:
         return self.path(run_id, stage, stage_id).is_file()
 
     def write(self, run_id: str, stage: str, stage_id: str, frame: pl.DataFrame) -> Path:
+        from dat_pipeline.files import write_parquet_atomic
+
         return write_parquet_atomic(self.path(run_id, stage, stage_id), frame)
 
     def read(self, run_id: str, stage: str, stage_id: str) -> pl.DataFrame:
+        import polars as pl
+
         return pl.read_parquet(self.path(run_id, stage, stage_id))
 
     def list_files(self, run_id: str) -> list[Path]:

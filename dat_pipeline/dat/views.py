@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dat_pipeline.dat import profiles as profile_api
-from dat_pipeline.dat.cleanup import CleanupItem
-from dat_pipeline.dat.profiles import Profile, ProfileRecord
-from dat_pipeline.dat.workflow import DatWorkflow
 from dat_pipeline.errors import NotFoundError
 from dat_pipeline.paths import resolve_inside
-from dat_pipeline.store import ControlStore, RunRecord, StageStatus
+
+if TYPE_CHECKING:  # `dat status` reads views without loading the stages and profiles
+    from dat_pipeline.dat.cleanup import CleanupItem
+    from dat_pipeline.dat.profiles import Profile, ProfileRecord
+    from dat_pipeline.dat.workflow import DatWorkflow
+    from dat_pipeline.store import ControlStore, RunRecord, StageStatus
 
 
 def run_dict(run: RunRecord) -> dict[str, Any]:
@@ -68,6 +69,8 @@ def cleanup_report(run_id: str, items: list[CleanupItem], applied: bool) -> dict
 
 def save_profile(store: ControlStore, profile: Profile) -> dict[str, Any]:
     """Save a profile; `created` is false when the same body was already the current version."""
+    from dat_pipeline.dat import profiles as profile_api
+
     existed = profile_api.get_profile_or_none(store, profile.profile_id)
     record = profile_api.create_profile(store, profile)
     return {**record.to_dict(), "created": existed is None or not existed.current}
@@ -77,6 +80,8 @@ def replace_profile(
     store: ControlStore, current: ProfileRecord, profile: Profile
 ) -> dict[str, Any]:
     """Replace a profile's body; `changed` is false when the new body equals the current one."""
+    from dat_pipeline.dat import profiles as profile_api
+
     record = profile_api.update_profile(store, current.profile_id, profile)
     return {
         **record.to_dict(),

@@ -1,0 +1,85 @@
+"""Start-up time of the `dat` read commands (SPEC 12: <= 0.3 s), next to `python -c pass`.
+
+Each command runs as a fresh process on a small run (discovery built); the figure is the median
+wall time of `--repeat` runs (default 7), and the ratio to `python -c pass` on the same machine
+at the same moment (the ratio is what carries between machines). Also says whether the command
+loaded Dagster or Polars.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parent.parent
+BUDGET_S = 0.3
+PROBE = (
+    "import runpy, sys; sys.argv = ['dat', *sys.argv[1:]]\n"
+    "try:\n    runpy.run_module('dat_pipeline.cli', run_name='__main__')\n"
+    "except SystemExit:\n    pass\n"
+    "print('LOADED', *(m for m in ('dagster', 'polars') if m in sys.modules), file=sys.stderr)\n"
+)
+
+
+def _median_s(argv: list[str], repeat: int) -> tuple[float, str]:
+    times, loaded = [], ""
+    for _ in range(repeat):
+        started = time.perf_counter()
+        done = subprocess.run(argv, capture_output=True, text=True)
+        times.append(time.perf_counter() - started)
+        lines = [line for line in done.stderr.splitlines() if line.startswith("LOADED")]
+        loaded = lines[-1].removeprefix("LOADED").strip() if lines else loaded
+    return statistics.median(times), loaded
+
+
+def main() -> None:
+    repeat = int(next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--repeat=")), 7))
+    work = Path(tempfile.mkdtemp(prefix="dat_bench_startup_"))
+    shutil.copytree(PROJECT / "data" / "sample", work / "data" / "sample")
+    (work / "home").mkdir()
+    shutil.copyfile(PROJECT / "dagster.yaml", work / "home" / "dagster.yaml")
+    os.environ.update(
+        DAT_DATA_ROOT=str(work / "data"),
+        DAT_STORE_URL=f"sqlite:///{work / 'control.db'}",
+        DAGSTER_HOME=str(work / "home"),
+        COLUMNS="80",
+    )
+    dat = [sys.executable, "-m", "dat_pipeline.cli"]
+    run_id = subprocess.run(
+        [*dat, "runs", "create", "--name", "bench"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    subprocess.run(
+        [*dat, "lock", run_id, "discovery", "--set", "root=sample", "--materialize"],
+        capture_output=True,
+        check=True,
+    )
+    commands = [
+        ["--help"],
+        ["status", run_id],
+        ["show", run_id, "discovery"],
+        ["runs", "list"],
+        ["stages"],
+        ["lock", "--help"],
+        ["show", "--help"],
+        ["ingest", "--help"],
+        ["analysis", "--help"],
+    ]
+    base, _ = _median_s([sys.executable, "-c", "pass"], repeat)
+    print(f"median of {repeat} runs; python -c pass: {base:.3f} s; budget {BUDGET_S} s")
+    print(f"{'command':<28} {'seconds':>7} {'x pass':>7}  {'ok':<3} loaded")
+    for args in commands:
+        seconds, loaded = _median_s([sys.executable, "-c", PROBE, *args], repeat)
+        verdict = "yes" if seconds <= BUDGET_S else "NO"
+        label = "dat " + " ".join("RUN" if a == run_id else a for a in args)
+        print(f"{label:<28} {seconds:>7.3f} {seconds / base:>7.1f}  {verdict:<3} {loaded or '-'}")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
