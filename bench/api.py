@@ -91,8 +91,8 @@ def main() -> None:
     }
     os.environ.update({k: env[k] for k in ("DAT_DATA_ROOT", "DAT_STORE_URL", "DAGSTER_HOME")})
 
-    from dat_pipeline.api.auth import assign_run_project, create_token
     from dat_pipeline.dat.workflow import DatWorkflow
+    from dat_pipeline.services.access import assign_run_project, create_token
     from dat_pipeline.store import open_store
 
     store = open_store()

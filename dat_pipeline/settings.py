@@ -24,6 +24,8 @@ class Settings:
     dagster_home: Path
     # Largest file the HTTP API accepts as an upload (refused with 413 while streaming).
     upload_max_bytes: int = 1024 * 1024 * 1024
+    # A YAML stage graph replacing the default one (DAT_STAGE_GRAPH), for every front-end.
+    stage_graph: Path | None = None
 
     @property
     def warehouse_path(self) -> Path:
@@ -51,6 +53,7 @@ def get_settings() -> Settings:
     data_root = Path(os.environ.get("DAT_DATA_ROOT") or "data").expanduser().resolve()
     store_url = os.environ.get("DAT_STORE_URL") or f"sqlite:///{data_root / 'control.db'}"
     dagster_home = Path(os.environ.get("DAGSTER_HOME") or ".dagster_home").expanduser().resolve()
+    stage_graph = os.environ.get("DAT_STAGE_GRAPH") or None
     return Settings(
         data_root=data_root,
         store_url=store_url,
@@ -61,4 +64,5 @@ def get_settings() -> Settings:
         stream_threshold_bytes=_int_env("DAT_STREAM_THRESHOLD_BYTES", 10 * 1024 * 1024),
         dagster_home=dagster_home,
         upload_max_bytes=_int_env("DAT_UPLOAD_MAX_BYTES", 1024 * 1024 * 1024),
+        stage_graph=Path(stage_graph).expanduser().resolve() if stage_graph else None,
     )

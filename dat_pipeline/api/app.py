@@ -7,9 +7,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from dat_pipeline.api.context import ApiContext
 from dat_pipeline.api.errors import install_error_handlers
 from dat_pipeline.api.routers import analysis, backfill, dat, health, ingestion
+from dat_pipeline.services.context import ServiceContext
 from dat_pipeline.settings import Settings, get_settings
 
 DESCRIPTION = """
@@ -27,9 +27,9 @@ the backfill tables of backfill.yaml are global configuration, visible to every 
 """
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, console: bool = False) -> FastAPI:
     """The API over `settings` (default: `get_settings()`, i.e. the DAT_* environment)."""
-    context = ApiContext(settings or get_settings())
+    context = ServiceContext(settings or get_settings())
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -67,4 +67,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ingestion.router)
     app.include_router(analysis.router)
     app.include_router(backfill.router)
+    if console:  # the web console at `/` (SPEC 11); NiceGUI allows one per process
+        from dat_pipeline.console.app import mount_console
+
+        mount_console(app, context)
     return app
+
+
+def create_console_app() -> FastAPI:
+    """What `dat serve` runs: the API under `/api` and the web console at `/`."""
+    return create_app(console=True)

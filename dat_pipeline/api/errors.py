@@ -1,14 +1,14 @@
 """Errors of the HTTP API: one JSON shape, `{"error": {"code", "message", "details"}}`.
 
 Domain errors keep their message (it says what is wrong and what to do next) and get a status
-from their class: NotFoundError 404, GateError 409, StageConfigError 422, any other DatError 400.
+from their class: NotFoundError 404, ForbiddenError 403, GateError 409, StageConfigError 422, any
+other DatError 400; their structured fields become `details`.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -18,7 +18,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from dat_pipeline.errors import DatError, GateError, NotFoundError, StageConfigError
+from dat_pipeline.errors import (
+    DatError,
+    ForbiddenError,
+    GateError,
+    NotFoundError,
+    StageConfigError,
+)
 from dat_pipeline.paths import PathEscapeError
 from dat_pipeline.store import StoreError
 
@@ -36,7 +42,6 @@ CODES = {
     500: "internal_error",
     503: "unavailable",
 }
-_MISSING_STAGE = re.compile(r"^cannot \w+ (\w+): (\w+) (is not locked|has not completed)")
 
 
 class ErrorDetail(BaseModel):
@@ -78,20 +83,22 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else exc.__class__.__name__
 
 
+# Most specific first: a subclass of GateError is a conflict, of NotFoundError a 404.
+_STATUS_BY_TYPE: list[tuple[type[DatError], int, str]] = [
+    (NotFoundError, 404, "not_found"),
+    (ForbiddenError, 403, "forbidden"),
+    (GateError, 409, "gate"),
+    (StageConfigError, 422, "invalid_config"),
+]
+
+
 def dat_error_status(exc: DatError) -> tuple[int, str, Any]:
-    if isinstance(exc, NotFoundError):
-        return 404, "not_found", None
-    if isinstance(exc, GateError):
-        match = _MISSING_STAGE.match(str(exc))
-        details = (
-            {"stage": match.group(1), "missing_stage": match.group(2), "reason": match.group(3)}
-            if match
-            else None
-        )
-        return 409, "gate", details
-    if isinstance(exc, StageConfigError):
-        return 422, "invalid_config", None
-    return 400, "bad_request", None
+    """Status, code and details of a domain error: by its type and its structured fields."""
+    details = dict(exc.fields) or None
+    for kind, status, code in _STATUS_BY_TYPE:
+        if isinstance(exc, kind):
+            return status, code, details
+    return 400, "bad_request", details
 
 
 def _json_safe_errors(errors: list[Any]) -> list[Any]:

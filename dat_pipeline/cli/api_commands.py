@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from dat_pipeline.api import auth
 from dat_pipeline.cli.output import JsonOption, emit_json, emit_table, handles_errors
+from dat_pipeline.services import access as auth
 from dat_pipeline.settings import get_settings
 from dat_pipeline.store import open_store
 
@@ -22,14 +22,14 @@ def serve(
     workers: int = typer.Option(1, "--workers", min=1, help="Worker processes."),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
 ) -> None:
-    """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs)."""
+    """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs) and the web console at /."""
     import uvicorn
 
     from dat_pipeline.defs.instance import ensure_dagster_home
 
     ensure_dagster_home()
     uvicorn.run(
-        "dat_pipeline.api:create_app",
+        "dat_pipeline.api.app:create_console_app",
         factory=True,
         host=host,
         port=port,

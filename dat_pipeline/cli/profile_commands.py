@@ -8,15 +8,8 @@ from typing import Any
 import typer
 import yaml
 
-from dat_pipeline.cli.dat_commands import workflow
 from dat_pipeline.cli.output import JsonOption, emit_json, emit_table, handles_errors
-from dat_pipeline.dat import profiles as profile_api
-from dat_pipeline.dat.cleanup import apply_cleanup, plan_cleanup
-from dat_pipeline.dat.profiles import ProfileRecord, parse_profile
-from dat_pipeline.dat.views import cleanup_report, replace_profile, save_profile
 from dat_pipeline.errors import DatError
-from dat_pipeline.settings import get_settings
-from dat_pipeline.store import ControlStore, open_store
 
 profiles_app = typer.Typer(
     help="Extraction profiles: saved stage configs that pre-fill new runs.", no_args_is_help=True
@@ -31,10 +24,6 @@ ExcludeOption = typer.Option(None, "--exclude", help="Glob to drop (repeatable).
 TableOption = typer.Option(None, "--table", help="Table pattern, 'file#table' (repeatable).")
 LevelOption = typer.Option(None, "--aggregation-level", help="Group-by column (repeatable).")
 FormatOption = typer.Option(None, "--format", help="parquet|csv|excel|json (repeatable).")
-
-
-def _store() -> ControlStore:
-    return open_store(get_settings().store_url)
 
 
 def _read_file(path: Path) -> dict[str, Any]:
@@ -69,12 +58,11 @@ def _overlay(body: dict[str, Any], **options: Any) -> dict[str, Any]:
     return merged
 
 
-def _print_record(record: ProfileRecord, title: str) -> None:
-    body = record.profile.model_dump(mode="json")
-    typer.echo(f"{title} {record.profile_id}  name={record.name or '-'}")
-    if record.superseded_by:
-        typer.echo(f"superseded by {record.superseded_by}")
-    typer.echo(yaml.safe_dump(body, sort_keys=False, allow_unicode=True).rstrip())
+def _print_record(record: dict[str, Any], title: str) -> None:
+    typer.echo(f"{title} {record['profile_id']}  name={record['name'] or '-'}")
+    if record["superseded_by"]:
+        typer.echo(f"superseded by {record['superseded_by']}")
+    typer.echo(yaml.safe_dump(record["profile"], sort_keys=False, allow_unicode=True).rstrip())
 
 
 @profiles_app.command("create")
@@ -104,13 +92,15 @@ def profiles_create(
         levels=levels,
         formats=formats,
     )
-    profile = parse_profile(body, str(file) if file else "profile")
-    saved = save_profile(_store(), profile)
+    from dat_pipeline.services import dat as service
+    from dat_pipeline.services.context import open_context
+
+    with open_context() as ctx:
+        saved = service.save_profile(ctx, body, str(file) if file else "profile")
     if as_json:
         emit_json(saved)
     else:
-        record = profile_api.get_profile(_store(), saved["profile_id"])
-        _print_record(record, "created" if saved["created"] else "unchanged (same body)")
+        _print_record(saved, "created" if saved["created"] else "unchanged (same body)")
 
 
 @profiles_app.command("list")
@@ -120,23 +110,27 @@ def profiles_list(
     as_json: bool = JsonOption,
 ) -> None:
     """List profiles by name (with --all, older versions too)."""
-    records = profile_api.list_profiles(_store(), include_superseded=all_versions)
+    from dat_pipeline.services import dat as service
+    from dat_pipeline.services.context import open_context
+
+    with open_context() as ctx:
+        listed = service.list_profiles(ctx, all_versions)
     if as_json:
-        emit_json({"profiles": [record.to_dict() for record in records]})
+        emit_json(listed)
         return
     emit_table(
         "profiles",
         ["profile_id", "name", "root", "include", "formats", "superseded_by"],
         [
             [
-                r.profile_id,
-                r.name or "-",
-                r.profile.root,
-                ", ".join(r.profile.include),
-                ", ".join(r.profile.export_formats),
-                r.superseded_by,
+                r["profile_id"],
+                r["name"] or "-",
+                r["profile"]["root"],
+                ", ".join(r["profile"]["include"]),
+                ", ".join(r["profile"]["export_formats"]),
+                r["superseded_by"],
             ]
-            for r in records
+            for r in listed["profiles"]
         ],
     )
 
@@ -145,13 +139,17 @@ def profiles_list(
 @handles_errors
 def profiles_show(id_or_name: str, as_json: bool = JsonOption) -> None:
     """Show a profile (by name, or any version by id) and the stage configs it pre-fills."""
-    record = profile_api.get_profile(_store(), id_or_name)
+    from dat_pipeline.services import dat as service
+    from dat_pipeline.services.context import open_context
+
+    with open_context() as ctx:
+        record = service.get_profile(ctx, id_or_name)
     if as_json:
-        emit_json(record.to_dict())
+        emit_json(record)
         return
     _print_record(record, "profile")
     typer.echo("pre-fills:")
-    typer.echo(yaml.safe_dump(profile_api.stage_configs(record.profile), sort_keys=False).rstrip())
+    typer.echo(yaml.safe_dump(record["stage_configs"], sort_keys=False).rstrip())
 
 
 @profiles_app.command("update")
@@ -173,14 +171,8 @@ def profiles_update(
 
     The new body gets a new id; the old version keeps its id for the runs made from it.
     """
-    store = _store()
-    current = profile_api.get_profile(store, id_or_name)
-    if file:
-        body = {"name": current.name, **_read_file(file)}
-    else:
-        body = current.profile.model_dump(mode="json")
     body = _overlay(
-        body,
+        _read_file(file) if file else {},
         name=name,
         description=description,
         root=root,
@@ -190,24 +182,32 @@ def profiles_update(
         levels=levels,
         formats=formats,
     )
-    profile = parse_profile(body, str(file) if file else "profile")
-    replaced = replace_profile(store, current, profile)
+    from dat_pipeline.services import dat as service
+    from dat_pipeline.services.context import open_context
+
+    with open_context() as ctx:
+        replaced = service.update_profile(
+            ctx, id_or_name, body, replace=file is not None, origin=str(file or "profile")
+        )
     if as_json:
         emit_json(replaced)
     else:
-        record = profile_api.get_profile(store, replaced["profile_id"])
-        _print_record(record, "updated" if replaced["changed"] else "unchanged (same body)")
+        _print_record(replaced, "updated" if replaced["changed"] else "unchanged (same body)")
 
 
 @profiles_app.command("delete")
 @handles_errors
 def profiles_delete(id_or_name: str, as_json: bool = JsonOption) -> None:
     """Delete a profile and its older versions. Runs made from it keep their configs."""
-    deleted = profile_api.delete_profile(_store(), id_or_name)
+    from dat_pipeline.services import dat as service
+    from dat_pipeline.services.context import open_context
+
+    with open_context() as ctx:
+        deleted = service.delete_profile(ctx, id_or_name)
     if as_json:
-        emit_json({"deleted": deleted})
+        emit_json(deleted)
     else:
-        typer.echo(f"deleted: {', '.join(deleted)}")
+        typer.echo(f"deleted: {', '.join(deleted['deleted'])}")
 
 
 def _human(size: int) -> str:
@@ -229,18 +229,20 @@ def cleanup(
 
     Never lists what a locked stage references, nor anything outside the run's folder.
     """
-    flow = workflow()
-    items = apply_cleanup(flow, run_id) if apply else plan_cleanup(flow, run_id)
-    total = sum(item.bytes for item in items)
+    from dat_pipeline.services import dat as service
+    from dat_pipeline.services.context import open_context
+
+    with open_context() as ctx:
+        report = service.cleanup(ctx, run_id, apply)
     if as_json:
-        emit_json(cleanup_report(run_id, items, apply))
+        emit_json(report)
         return
     verb = "removed" if apply else "would remove"
     emit_table(
         f"cleanup of run {run_id} ({'applied' if apply else 'dry run'})",
         ["path", "size", "reason"],
-        [[item.path, _human(item.bytes), item.reason] for item in items],
+        [[item["path"], _human(item["bytes"]), item["reason"]] for item in report["items"]],
     )
-    typer.echo(f"{verb} {len(items)} item(s), {_human(total)}")
-    if items and not apply:
+    typer.echo(f"{verb} {report['count']} item(s), {_human(report['bytes'])}")
+    if report["items"] and not apply:
         typer.echo(f"delete them with: dat cleanup {run_id} --apply")

@@ -18,11 +18,13 @@ class DatResource(dg.ConfigurableResource):
     store_url: str | None = Field(
         None, description="Control store URL; default DAT_STORE_URL or data/control.db."
     )
-    graph_file: str | None = Field(None, description="YAML stage graph overriding the default.")
+    graph_file: str | None = Field(
+        None, description="YAML stage graph overriding the default; default DAT_STAGE_GRAPH."
+    )
 
     def workflow(self) -> DatWorkflow:
         settings = get_settings()
         data_root = Path(self.data_root) if self.data_root else settings.data_root
         store = open_store(self.store_url or settings.store_url)
-        graph = load_graph(Path(self.graph_file) if self.graph_file else None)
+        graph = load_graph(Path(self.graph_file) if self.graph_file else settings.stage_graph)
         return DatWorkflow(store, data_root, graph)

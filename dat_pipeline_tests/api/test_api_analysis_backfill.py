@@ -20,10 +20,10 @@ from fastapi.testclient import TestClient
 
 from dat_pipeline.analysis.sources import add_source
 from dat_pipeline.api import create_app
-from dat_pipeline.api.auth import create_token
 from dat_pipeline.backfill.config import load_config
 from dat_pipeline.backfill.demo import generate_trades, load_trades
 from dat_pipeline.defs.backfill import BackfillResource, build_backfill_defs
+from dat_pipeline.services.access import create_token
 from dat_pipeline.store import open_store
 
 JAN = datetime(2024, 1, 1, tzinfo=UTC)

@@ -14,9 +14,9 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from dat_pipeline.api import create_app
-from dat_pipeline.api.auth import create_token
 from dat_pipeline.cli import app as cli_app
 from dat_pipeline.dat.workflow import DatWorkflow
+from dat_pipeline.services.access import create_token
 from dat_pipeline.settings import get_settings
 from dat_pipeline.store import open_store
 

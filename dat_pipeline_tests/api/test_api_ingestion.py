@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from dat_pipeline.api import create_app
-from dat_pipeline.api.auth import create_token
+from dat_pipeline.services.access import create_token
 from dat_pipeline.settings import get_settings
 from dat_pipeline.store import open_store
 

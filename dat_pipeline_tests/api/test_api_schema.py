@@ -22,8 +22,8 @@ from schemathesis.checks import (
 )
 
 from dat_pipeline.api import create_app
-from dat_pipeline.api.auth import assign_run_project, create_token
 from dat_pipeline.dat.workflow import DatWorkflow
+from dat_pipeline.services.access import assign_run_project, create_token
 from dat_pipeline.settings import get_settings
 from dat_pipeline.store import open_store
 

@@ -371,7 +371,7 @@ def test_profiles_commands_create_list_show_update_delete(data_root: Path, tmp_p
 
 
 def test_cleanup_command_is_a_dry_run_unless_apply(data_root: Path):
-    from dat_pipeline.cli.dat_commands import workflow
+    from dat_pipeline.services.context import workflow
 
     flow = workflow()
     run, first, _second = relocked_run(flow)

@@ -32,11 +32,12 @@ from dat_pipeline.analysis.runner import AnalysisRunner
 from dat_pipeline.analysis.sources import AnalysisError, Source, add_source, get_source
 from dat_pipeline.analysis.sources import list_sources as list_analysis_sources
 from dat_pipeline.analysis.views import source_dict, status_view, up_to_date_run
-from dat_pipeline.api import auth
 from dat_pipeline.api.context import ApiContext, Caller, CallerDep, Context, json_safe
 from dat_pipeline.api.errors import error_responses
 from dat_pipeline.errors import NotFoundError
+from dat_pipeline.names import DEFAULT_PROJECT, PROJECT_TAG
 from dat_pipeline.paths import normalize_relative
+from dat_pipeline.services import access as auth
 
 router = APIRouter(
     prefix="/api/analysis",
@@ -233,7 +234,7 @@ def list_sources(context: Context, caller: CallerDep) -> Any:
     projects = auth.source_projects(context.store)
     found = []
     for source in list_analysis_sources(context.store):
-        project = projects.get(source.name, auth.DEFAULT_PROJECT)
+        project = projects.get(source.name, DEFAULT_PROJECT)
         if project in caller.projects:
             found.append(_source_out(source, project))
     return {"sources": found}
@@ -312,7 +313,7 @@ def run_analysis(
             phases,
             concurrency=body.concurrency,
             runner=runner,
-            extra_tags={auth.PROJECT_TAG: auth.source_project(context.store, name)},
+            extra_tags={PROJECT_TAG: auth.source_project(context.store, name)},
         )
         if launch.job_id is not None:
             return {

@@ -24,7 +24,6 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Body, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from dat_pipeline.api import auth
 from dat_pipeline.api.context import ApiContext, CallerDep, Context, json_safe
 from dat_pipeline.api.errors import ApiError, error_responses
 from dat_pipeline.backfill.config import BackfillTableConfig, load_config
@@ -32,6 +31,7 @@ from dat_pipeline.backfill.core import BackfillTable, engine_for_table
 from dat_pipeline.backfill.manifest import manifest_view
 from dat_pipeline.backfill.windows import as_utc, latest_complete
 from dat_pipeline.errors import DatError, NotFoundError
+from dat_pipeline.names import DEFAULT_PROJECT, PROJECT_TAG
 from dat_pipeline.sources import driver_message
 
 router = APIRouter(
@@ -297,7 +297,7 @@ def run(
             body.start,
             body.end,
             context.settings.data_root,
-            tags={auth.PROJECT_TAG: project},
+            tags={PROJECT_TAG: project},
         )
     return {**submitted, "project": project}
 
@@ -308,7 +308,7 @@ def show_backfill(backfill_id: BackfillId, context: Context, caller: CallerDep) 
     from dat_pipeline.defs.backfill import backfill_dict
 
     found = backfill_dict(context.instance(), backfill_id)
-    project = (found or {}).get("tags", {}).get(auth.PROJECT_TAG, auth.DEFAULT_PROJECT)
+    project = (found or {}).get("tags", {}).get(PROJECT_TAG, DEFAULT_PROJECT)
     if found is None or found["table"] is None or project not in caller.projects:
         raise NotFoundError(f"unknown backfill {backfill_id!r}")
     found.pop("tags")

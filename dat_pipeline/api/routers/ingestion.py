@@ -14,7 +14,6 @@ from fastapi import APIRouter, Body, Path, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
-from dat_pipeline.api.auth import DEFAULT_PROJECT
 from dat_pipeline.api.context import Caller, CallerDep, Context, json_safe
 from dat_pipeline.api.errors import error_responses
 from dat_pipeline.api.uploads import UPLOAD_OPENAPI, receive_file
@@ -22,6 +21,7 @@ from dat_pipeline.errors import NotFoundError
 from dat_pipeline.ingestion import jobs as job_store
 from dat_pipeline.ingestion.runs import ingest, preview, resolve_request
 from dat_pipeline.ingestion.uploads import IngestError, get_upload, upload_file
+from dat_pipeline.names import DEFAULT_PROJECT
 from dat_pipeline.sources import (
     add_database_source,
     delete_database_source,

@@ -1,4 +1,7 @@
-"""Bearer tokens of the HTTP API and the projects they scope a caller to (SPEC 9).
+"""Who may see what: bearer tokens and the projects of runs and analysis sources (SPEC 9).
+
+Used by every front-end: the API and the console verify tokens; the CLI creates and revokes
+them (`dat tokens`) and records the project of a run made with `--project`.
 
 A token reads `dat_<token_id>_<secret>`. The store keeps the token id (public, to find the row),
 its projects, and a salted scrypt hash of the secret; the secret itself is shown once, by
@@ -27,11 +30,10 @@ from sqlalchemy import insert, select, update
 
 from dat_pipeline.errors import DatError, NotFoundError
 from dat_pipeline.ingestion.uploads import check_project as check_ingestion_project
+from dat_pipeline.names import DEFAULT_PROJECT
 from dat_pipeline.store import ControlStore, utc_now
 from dat_pipeline.store.schema import api_analysis_source_projects, api_run_projects, api_tokens
 
-DEFAULT_PROJECT = "default"
-PROJECT_TAG = "dat/project"  # on Dagster runs and backfills started through the API
 _TOKEN_PATTERN = re.compile(r"^dat_([0-9a-f]{12})_([A-Za-z0-9_-]{20,128})$")
 # scrypt at n=2**14, r=8 (16 MiB, tens of ms): the interactive-login setting of RFC 7914.
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}

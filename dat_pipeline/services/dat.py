@@ -1,0 +1,378 @@
+"""The DAT actions, one function per thing a person does; the CLI, the API and the web console
+call these and only render what they return (JSON-ready dicts, the `dat ... --json` shapes).
+
+Every function takes a `ServiceContext` first; a run of a project the caller does not see is
+not found, exactly like a run that does not exist. Errors are `dat_pipeline.errors` types with
+structured fields (a front-end maps them by type: GateError is 409 in the API, exit 1 in the CLI).
+Dagster is imported only by the actions that start or look up Dagster runs.
+
+Stable names (the web console builds on them):
+    stage_graph(ctx)                              the stages, gates, cascades and config schemas
+    create_run(ctx, name, profile, follow, project)
+    list_runs(ctx) / show_run(ctx, run_id) / run_events(ctx, run_id)
+    run_status(ctx, run_id) / stage_status(ctx, run_id, stage)
+    lock(ctx, run_id, stage, config, materialize) / unlock(ctx, run_id, stage) / skip(...)
+    pending(ctx, run_id, stage)                   what materialize would build, in graph order
+    materialize(ctx, run_id, stage, log_level)    now, in this process (the CLI)
+    start_materialize(ctx, run_id, stage, wait)   as a background Dagster run (API, console)
+    show_job(ctx, job_id) / cancel(ctx, run_id)
+    artifact(ctx, run_id, stage, limit) / artifact_frame(ctx, run_id, stage)
+    export(ctx, run_id) / export_file(ctx, run_id, file_format)
+    cleanup(ctx, run_id, apply)
+    save_profile(ctx, body, origin) / list_profiles(ctx, all_versions) / get_profile(ctx, key)
+    update_profile(ctx, key, changes, replace) / delete_profile(ctx, key)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dat_pipeline.dat import profiles as profile_api
+from dat_pipeline.dat import views
+from dat_pipeline.dat.cleanup import apply_cleanup, plan_cleanup
+from dat_pipeline.dat.profiles import Profile
+from dat_pipeline.errors import DatError, GateError, NotFoundError
+from dat_pipeline.paths import resolve_inside
+from dat_pipeline.services import access
+from dat_pipeline.services.context import ServiceContext, json_safe
+from dat_pipeline.store import RunRecord
+
+if TYPE_CHECKING:
+    import polars as pl
+
+WAIT_LIMIT_S = 600.0
+
+
+# -- access -----------------------------------------------------------------------------------
+def get_run(ctx: ServiceContext, run_id: str) -> RunRecord:
+    """The run, if it exists in a project the caller sees; one NotFoundError otherwise."""
+    run = ctx.store.get_run(run_id)
+    hidden = ctx.caller.projects is not None and not ctx.caller.sees(
+        access.run_project(ctx.store, run_id)
+    )
+    if run is None or hidden:
+        raise NotFoundError(
+            f"unknown run {run_id!r} (list runs with: dat runs list)", run_id=run_id
+        )
+    return run
+
+
+def _run_out(run: RunRecord, project: str) -> dict[str, Any]:
+    return {**views.run_dict(run), "project": project}
+
+
+# -- the stage graph --------------------------------------------------------------------------
+def stage_graph(ctx: ServiceContext) -> dict[str, Any]:
+    """Every implemented stage in graph order: its gate, whether it is optional, what unlocking
+    it cascades to, and the JSON schema of its config."""
+    flow = ctx.workflow
+    stages = []
+    for name in flow.graph.order:
+        if name not in flow.stages:
+            continue
+        rule = flow.graph.rule(name)
+        spec = flow.stages[name]
+        stages.append(
+            {
+                "stage": name,
+                "description": (spec.description or rule.description).strip(),
+                "requires": list(rule.requires),
+                "requires_completed": list(rule.requires_completed),
+                "optional": rule.optional,
+                "cascades": list(flow.graph.cascade(name)),
+                "config_schema": spec.config_model.model_json_schema(),
+            }
+        )
+    return {"stages": stages}
+
+
+# -- runs -------------------------------------------------------------------------------------
+def create_run(
+    ctx: ServiceContext,
+    name: str | None = None,
+    profile: str | None = None,
+    follow: bool = False,
+    project: str | None = None,
+) -> dict[str, Any]:
+    """Create a DAT run (a new partition of `dat_runs`) in `project` (default: the caller's).
+    With a profile, the run records the profile id, has its stage configs kept and follows."""
+    project = ctx.caller.project_for(project)
+    flow = ctx.workflow
+    if profile:
+        run = profile_api.create_run_from_profile(flow, profile, name=name)
+    else:
+        run = flow.create_run(name=name, follow=follow)
+    access.assign_run_project(ctx.store, run.run_id, project)
+    from dat_pipeline.defs.dat import ensure_run_partition
+
+    ensure_run_partition(ctx.instance(), run.run_id)
+    return _run_out(run, project)
+
+
+def list_runs(ctx: ServiceContext) -> dict[str, Any]:
+    """The runs of the caller's projects, oldest first."""
+    projects = access.run_projects(ctx.store)
+    runs = []
+    for run in ctx.store.list_runs():
+        project = projects.get(run.run_id, access.DEFAULT_PROJECT)
+        if ctx.caller.sees(project):
+            runs.append(_run_out(run, project))
+    return {"runs": runs}
+
+
+def show_run(ctx: ServiceContext, run_id: str) -> dict[str, Any]:
+    """A run, its project and the status of every stage."""
+    run = get_run(ctx, run_id)
+    return {
+        **_run_out(run, access.run_project(ctx.store, run_id)),
+        **views.run_status(ctx.workflow, run_id),
+    }
+
+
+def run_events(ctx: ServiceContext, run_id: str) -> dict[str, Any]:
+    """The audit trail: every lock, unlock, skip, completion and failure of the run."""
+    get_run(ctx, run_id)
+    events = [json_safe(event.__dict__) for event in ctx.store.run_events(run_id)]
+    return {"run_id": run_id, "events": events}
+
+
+# -- stages -----------------------------------------------------------------------------------
+def run_status(ctx: ServiceContext, run_id: str) -> dict[str, Any]:
+    """State, stage id, kept config and artifact of every stage, in graph order."""
+    get_run(ctx, run_id)
+    return views.run_status(ctx.workflow, run_id)
+
+
+def stage_status(ctx: ServiceContext, run_id: str, stage: str) -> dict[str, Any]:
+    get_run(ctx, run_id)
+    flow = ctx.workflow
+    return views.status_dict(flow, flow.stage_status(run_id, stage))
+
+
+def lock(
+    ctx: ServiceContext,
+    run_id: str,
+    stage: str,
+    config: dict[str, Any] | None = None,
+    materialize: bool = False,
+    log_level: str = "CRITICAL",
+) -> dict[str, Any]:
+    """Lock a stage with `config` (None: the kept config); its gate must be met (GateError
+    names the missing stage). With `materialize`, build its artifact now, in this process."""
+    get_run(ctx, run_id)
+    flow = ctx.workflow
+    status = flow.lock(run_id, stage, config)
+    if materialize and flow.artifact_path(status) is None:
+        _materialize_now(ctx, run_id, [stage], log_level)
+        status = flow.stage_status(run_id, stage)
+    return views.status_dict(flow, status)
+
+
+def unlock(ctx: ServiceContext, run_id: str, stage: str) -> dict[str, Any]:
+    """Unlock a stage and every stage gated on it; artifacts and configs are kept."""
+    get_run(ctx, run_id)
+    return {"unlocked": ctx.workflow.unlock(run_id, stage)}
+
+
+def skip(ctx: ServiceContext, run_id: str, stage: str) -> dict[str, Any]:
+    """Skip an optional stage: locked as completed with an empty artifact (GateError if the
+    stage is not optional)."""
+    get_run(ctx, run_id)
+    flow = ctx.workflow
+    return views.status_dict(flow, flow.skip(run_id, stage))
+
+
+def pending(ctx: ServiceContext, run_id: str, stage: str | None = None) -> list[str]:
+    """The stages `materialize` would build: every locked stage without an artifact, in graph
+    order, or only `stage` (which must be locked: GateError otherwise)."""
+    get_run(ctx, run_id)
+    flow = ctx.workflow
+    if stage is None:
+        return flow.pending(run_id)
+    current = flow.stage_status(run_id, stage)
+    if not current.locked:
+        raise GateError(
+            f"cannot materialize {stage}: {stage} is not locked "
+            f"(run: dat lock {run_id} {stage} ...)",
+            stage=stage,
+            missing_stage=stage,
+            reason="is not locked",
+        )
+    return [stage] if flow.artifact_path(current) is None else []
+
+
+def materialize(
+    ctx: ServiceContext, run_id: str, stage: str | None = None, log_level: str = "CRITICAL"
+) -> dict[str, Any]:
+    """Materialize the pending stages now, in this process, as a run on the shared Dagster
+    instance (shown in the UI). A failure raises one-line DatError with each step's domain
+    message; Dagster's own log goes to the console at `log_level`."""
+    stages = pending(ctx, run_id, stage)
+    if stages:
+        _materialize_now(ctx, run_id, stages, log_level)
+    return {"run_id": run_id, "materialized": stages}
+
+
+def _materialize_now(
+    ctx: ServiceContext, run_id: str, stages: list[str], log_level: str = "CRITICAL"
+) -> None:
+    from dat_pipeline.defs.dat import materialize_stages
+
+    result = materialize_stages(ctx.instance(), run_id, stages, ctx.resources(), log_level)
+    if not result.success:
+        reasons = "; ".join(_step_failures(result)) or "see the run in the Dagster UI"
+        raise DatError(
+            f"materializing {', '.join(stages)} of run {run_id} failed: {reasons}",
+            run_id=run_id,
+            stages=stages,
+        )
+
+
+def _step_failures(result: Any) -> list[str]:
+    """The domain message of each failed step: a dg.Failure's description, else the innermost
+    cause of the error (the workflow's own exception), without its class name."""
+    messages = []
+    for event in result.all_events:
+        if not event.is_step_failure:
+            continue
+        data = event.event_specific_data
+        failure = getattr(data, "user_failure_data", None)
+        if failure is not None and failure.description:
+            messages.append(failure.description.strip().splitlines()[0])
+            continue
+        error = data.error
+        while error.cause is not None:
+            error = error.cause
+        text = error.message.strip().splitlines()[0] if error.message.strip() else ""
+        prefix = f"{error.cls_name}: "
+        messages.append(text.split(prefix, 1)[1] if prefix in text else text)
+    return messages
+
+
+def start_materialize(
+    ctx: ServiceContext, run_id: str, stage: str | None = None, wait: bool = False
+) -> dict[str, Any]:
+    """Start materializing the pending stages as a Dagster run on a worker thread; `job` is the
+    run (None when nothing was pending). With `wait`, return once it ended. A second request for
+    the same DAT run while one is running raises GateError."""
+    from dat_pipeline.orchestration.launch import job_dict, launch_stages
+
+    stages = pending(ctx, run_id, stage)
+    if not stages:
+        return {"run_id": run_id, "materialized": [], "job": None}
+    instance = ctx.instance()
+    launch = launch_stages(instance, run_id, stages, ctx.resources())
+    if wait:
+        launch.wait(WAIT_LIMIT_S)
+    return {"run_id": run_id, "materialized": stages, "job": job_dict(instance, launch.job_id)}
+
+
+def show_job(ctx: ServiceContext, job_id: str) -> dict[str, Any]:
+    """A materialization job (a Dagster run of a DAT run the caller sees)."""
+    from dat_pipeline.orchestration.launch import job_dict
+
+    job = job_dict(ctx.instance(), job_id)
+    unknown = NotFoundError(f"unknown job {job_id!r}", job_id=job_id)
+    if job is None or job["run_id"] is None:
+        raise unknown
+    try:
+        get_run(ctx, job["run_id"])
+    except NotFoundError:
+        raise unknown from None
+    return job
+
+
+def cancel(ctx: ServiceContext, run_id: str) -> dict[str, Any]:
+    """Cancel the work of a run: stages stop at their next checkpoint, queued or running Dagster
+    runs are cancelled; completed work is kept."""
+    from dat_pipeline.orchestration.launch import cancel_dagster_runs
+
+    get_run(ctx, run_id)
+    event = ctx.workflow.cancel(run_id)
+    dagster_runs = cancel_dagster_runs(ctx.instance(), run_id)
+    return {"run_id": run_id, "cancel_event": event, "dagster_runs": dagster_runs}
+
+
+# -- artifacts and export ---------------------------------------------------------------------
+def artifact(ctx: ServiceContext, run_id: str, stage: str, limit: int = 20) -> dict[str, Any]:
+    """The first `limit` rows of a stage's artifact and its row count."""
+    get_run(ctx, run_id)
+    return json_safe(views.artifact_rows(ctx.workflow, run_id, stage, limit))
+
+
+def artifact_frame(ctx: ServiceContext, run_id: str, stage: str) -> tuple[str | None, pl.DataFrame]:
+    """The stage id and the whole artifact frame (for front-ends that page or render it)."""
+    get_run(ctx, run_id)
+    flow = ctx.workflow
+    return flow.stage_status(run_id, stage).stage_id, flow.load_artifact(run_id, stage)
+
+
+def export(ctx: ServiceContext, run_id: str) -> dict[str, Any]:
+    """The dataset the run exported: id, files per format and the manifest."""
+    get_run(ctx, run_id)
+    return json_safe(views.export_view(ctx.workflow, run_id))
+
+
+def export_file(ctx: ServiceContext, run_id: str, file_format: str) -> tuple[Path, str]:
+    """The path of one exported file and the name to download it as."""
+    exported = export(ctx, run_id)
+    if file_format not in exported["files"]:
+        raise NotFoundError(
+            f"run {run_id} exported no {file_format} file (formats: "
+            f"{', '.join(exported['files'])}); re-lock export with it",
+            format=file_format,
+        )
+    path = resolve_inside(ctx.data_root, exported["files"][file_format])
+    return path, f"{exported['dataset_id']}_{path.name}"
+
+
+def cleanup(ctx: ServiceContext, run_id: str, apply: bool = False) -> dict[str, Any]:
+    """Artifacts no locked stage references and temp files of interrupted writes: listed (dry
+    run) or deleted with `apply`; never what a locked stage references."""
+    get_run(ctx, run_id)
+    flow = ctx.workflow
+    items = apply_cleanup(flow, run_id) if apply else plan_cleanup(flow, run_id)
+    return views.cleanup_report(run_id, items, apply)
+
+
+# -- profiles (shared by every project) -------------------------------------------------------
+def save_profile(
+    ctx: ServiceContext, body: dict[str, Any] | Profile, origin: str = "profile"
+) -> dict[str, Any]:
+    """Save a profile (a body, or one already validated); the same body twice gives the same id
+    (`created` false). `origin` names where the body came from in validation errors."""
+    profile = body if isinstance(body, Profile) else profile_api.parse_profile(body, origin)
+    return views.save_profile(ctx.store, profile)
+
+
+def list_profiles(ctx: ServiceContext, all_versions: bool = False) -> dict[str, Any]:
+    """Current profiles by name; with `all_versions`, superseded ones too."""
+    records = profile_api.list_profiles(ctx.store, include_superseded=all_versions)
+    return {"profiles": [record.to_dict() for record in records]}
+
+
+def get_profile(ctx: ServiceContext, key: str) -> dict[str, Any]:
+    """A profile by name, or any version by id, with the stage configs it pre-fills."""
+    return profile_api.get_profile(ctx.store, key).to_dict()
+
+
+def update_profile(
+    ctx: ServiceContext,
+    key: str,
+    changes: dict[str, Any],
+    replace: bool = True,
+    origin: str = "profile",
+) -> dict[str, Any]:
+    """Replace a profile's body with `changes` (its name stays unless they give one), or with
+    `replace` false change only the given fields. The new body gets a new id; the old version
+    keeps its id for the runs made from it (`changed` false when nothing changed)."""
+    current = profile_api.get_profile(ctx.store, key)
+    base = {"name": current.name} if replace else current.profile.model_dump(mode="json")
+    profile = profile_api.parse_profile({**base, **changes}, origin)
+    return views.replace_profile(ctx.store, current, profile)
+
+
+def delete_profile(ctx: ServiceContext, key: str) -> dict[str, Any]:
+    """Delete a profile and its older versions; runs made from it keep their configs."""
+    return {"deleted": profile_api.delete_profile(ctx.store, key)}
