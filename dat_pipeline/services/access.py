@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from sqlalchemy import insert, select, update
 
 from dat_pipeline.errors import DatError, NotFoundError
-from dat_pipeline.ingestion.uploads import check_project as check_ingestion_project
 from dat_pipeline.names import DEFAULT_PROJECT
 from dat_pipeline.store import ControlStore, utc_now
 from dat_pipeline.store.schema import api_analysis_source_projects, api_run_projects, api_tokens
@@ -83,6 +82,8 @@ def _record(row) -> TokenRecord:  # type: ignore[no-untyped-def]
 
 def check_project(project: str) -> str:
     """A project name, as ingestion names them (`uploads/<project>/`): e.g. 'sales'."""
+    from dat_pipeline.ingestion.uploads import check_project as check_ingestion_project
+
     return check_ingestion_project(project)
 
 

@@ -28,10 +28,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dat_pipeline.dat import profiles as profile_api
 from dat_pipeline.dat import views
-from dat_pipeline.dat.cleanup import apply_cleanup, plan_cleanup
-from dat_pipeline.dat.profiles import Profile
 from dat_pipeline.errors import DatError, GateError, NotFoundError
 from dat_pipeline.paths import resolve_inside
 from dat_pipeline.services import access
@@ -40,6 +37,8 @@ from dat_pipeline.store import RunRecord
 
 if TYPE_CHECKING:
     import polars as pl
+
+    from dat_pipeline.dat.profiles import Profile
 
 WAIT_LIMIT_S = 600.0
 
@@ -100,6 +99,8 @@ def create_run(
     project = ctx.caller.project_for(project)
     flow = ctx.workflow
     if profile:
+        from dat_pipeline.dat import profiles as profile_api
+
         run = profile_api.create_run_from_profile(flow, profile, name=name)
     else:
         run = flow.create_run(name=name, follow=follow)
@@ -332,6 +333,8 @@ def cleanup(ctx: ServiceContext, run_id: str, apply: bool = False) -> dict[str, 
     run) or deleted with `apply`; never what a locked stage references."""
     get_run(ctx, run_id)
     flow = ctx.workflow
+    from dat_pipeline.dat.cleanup import apply_cleanup, plan_cleanup
+
     items = apply_cleanup(flow, run_id) if apply else plan_cleanup(flow, run_id)
     return views.cleanup_report(run_id, items, apply)
 
@@ -342,18 +345,26 @@ def save_profile(
 ) -> dict[str, Any]:
     """Save a profile (a body, or one already validated); the same body twice gives the same id
     (`created` false). `origin` names where the body came from in validation errors."""
-    profile = body if isinstance(body, Profile) else profile_api.parse_profile(body, origin)
+    from dat_pipeline.dat import profiles as profile_api
+
+    profile = (
+        body if isinstance(body, profile_api.Profile) else profile_api.parse_profile(body, origin)
+    )
     return views.save_profile(ctx.store, profile)
 
 
 def list_profiles(ctx: ServiceContext, all_versions: bool = False) -> dict[str, Any]:
     """Current profiles by name; with `all_versions`, superseded ones too."""
+    from dat_pipeline.dat import profiles as profile_api
+
     records = profile_api.list_profiles(ctx.store, include_superseded=all_versions)
     return {"profiles": [record.to_dict() for record in records]}
 
 
 def get_profile(ctx: ServiceContext, key: str) -> dict[str, Any]:
     """A profile by name, or any version by id, with the stage configs it pre-fills."""
+    from dat_pipeline.dat import profiles as profile_api
+
     return profile_api.get_profile(ctx.store, key).to_dict()
 
 
@@ -367,6 +378,8 @@ def update_profile(
     """Replace a profile's body with `changes` (its name stays unless they give one), or with
     `replace` false change only the given fields. The new body gets a new id; the old version
     keeps its id for the runs made from it (`changed` false when nothing changed)."""
+    from dat_pipeline.dat import profiles as profile_api
+
     current = profile_api.get_profile(ctx.store, key)
     base = {"name": current.name} if replace else current.profile.model_dump(mode="json")
     profile = profile_api.parse_profile({**base, **changes}, origin)
@@ -375,4 +388,6 @@ def update_profile(
 
 def delete_profile(ctx: ServiceContext, key: str) -> dict[str, Any]:
     """Delete a profile and its older versions; runs made from it keep their configs."""
+    from dat_pipeline.dat import profiles as profile_api
+
     return {"deleted": profile_api.delete_profile(ctx.store, key)}
