@@ -17,6 +17,7 @@ import io
 import re
 import struct
 import tempfile
+import zlib
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -85,7 +86,7 @@ def read_head(path: Path, size: int = HEAD_BYTES) -> bytes:
     try:
         with open_source(path) as handle:
             return handle.read(size)
-    except (OSError, EOFError, gzip.BadGzipFile):
+    except (OSError, EOFError, zlib.error):
         with open(path, "rb") as handle:
             return handle.read(size)
 

@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 from polars.io.plugins import register_io_source
 from pydantic import Field
 
+from dat_pipeline.adapters.database import checksummed
 from dat_pipeline.cleaning import Rule, RuleRunner
 from dat_pipeline.cleaning.engine import FLAGS, REJECT_RULES
 from dat_pipeline.cleaning.rules import ROW_NUMBER
@@ -46,7 +47,7 @@ from dat_pipeline.dat.stages.tables import (
 from dat_pipeline.errors import DatError, StageConfigError
 from dat_pipeline.files import atomic_path, link_atomic, sha256_file
 from dat_pipeline.ids import short_hash
-from dat_pipeline.paths import relative_to_root
+from dat_pipeline.paths import is_db_path, relative_to_root
 from dat_pipeline.settings import get_settings
 
 DATASET_TABLE = "__dataset__"
@@ -256,6 +257,10 @@ class _Extraction:
 
     def chunks(self, source: Path) -> Iterator[pl.DataFrame]:
         adapter = self.selected.reader()
+        if is_db_path(self.selected.path):  # a database table always streams
+            stream = adapter.stream(source, self.selected.table, self.config.chunk_rows)
+            yield from checksummed(stream, self.checksum)
+            return
         if source.stat().st_size > get_settings().stream_threshold_bytes:
             yielded = False
             for chunk in adapter.stream(source, self.selected.table, self.config.chunk_rows):
@@ -304,6 +309,7 @@ class _Extraction:
 
     def run(self, source: Path, output: Path, rejects: Path, checksum: Future[str]) -> TableResult:
         label = self.selected.label
+        self.checksum = checksum
         rejects.unlink(missing_ok=True)  # left by an attempt killed before its output was renamed
         self.rejects_writer: _ChunkWriter | None = None
         with contextlib.ExitStack() as stack:
@@ -382,14 +388,16 @@ def _parse_table(
     if output.is_file():
         return _resumed(inputs, selected, output, rejects)
     source = selected.source(inputs.data_root)
-    if not source.is_file():
+    database = is_db_path(selected.path)
+    if not database and not source.is_file():
         raise DatError(
             f"{selected.path} is no longer in the data root; restore it, or unlock "
             "table_selection and select other tables"
         )
     # The checksum reads the file once more; hashlib releases the GIL, so it overlaps the read.
     if selected.path not in hashes:
-        hashes[selected.path] = pool.submit(sha256_file, source)
+        # A database table's checksum is taken while its rows stream (`checksummed`).
+        hashes[selected.path] = Future() if database else pool.submit(sha256_file, source)
     extraction = _Extraction(inputs, config, selected, rules, progress)
     try:
         return extraction.run(source, output, rejects, hashes[selected.path])
@@ -465,7 +473,7 @@ def compute(inputs: StageInputs, config: ParseConfig) -> pl.DataFrame:
             progress.finished(result)
             inputs.raise_if_cancelled()
     failed = [r for r in results if r.status == "error"]
-    detail = "; ".join(f"{r.path} table {r.table!r}: {r.error}" for r in failed)
+    detail = "; ".join(r.error or f"{r.path} table {r.table!r}" for r in failed)
     if failed and (config.strict or len(failed) == len(results)):
         why = "strict parse" if config.strict else "no table could be read"
         raise DatError(
