@@ -306,3 +306,58 @@ def test_preview_of_a_file_deleted_after_selection_names_it(flow: DatWorkflow):
         flow.materialize(run, "preview")
     assert str(flow.data_root) not in str(err.value)
     assert "DatError" in flow.stage_status(run, "preview").error
+
+
+# -- selection of folders, globs and bad files ------------------------------------------------
+
+
+def test_selecting_a_folder_with_an_unreadable_file_reports_it_at_availability(flow: DatWorkflow):
+    (flow.data_root / "sample" / "junk.csv").write_bytes(bytes(range(256)) * 8)
+    run = flow.create_run().run_id
+    build(flow, run, "discovery", {"root": "sample"})
+    build(flow, run, "selection", {"files": ["sample/*"]})
+    selection = flow.load_artifact(run, "selection")
+    assert "sample/junk.csv" in selection["path"].to_list() and SALES in selection["path"]
+    build(flow, run, "table_availability", {})
+    junk = rows_by_table(flow.load_artifact(run, "table_availability"))[("sample/junk.csv", None)]
+    assert junk["status"] == "error" and "binary" in junk["error"]
+    with pytest.raises(StageConfigError, match=r"junk\.csv table 'junk' cannot be selected"):
+        flow.lock(run, "table_selection", {"tables": {"sample/junk.csv": ["junk"]}})
+    with pytest.raises(StageConfigError, match=r"junk\.csv has no available table.*binary"):
+        flow.lock(run, "table_selection", {"tables": {"sample/junk.csv": ["*"]}})
+    build(flow, run, "table_selection", {"tables": {"sample/*.csv": ["*"]}})
+    picked = flow.load_artifact(run, "table_selection")["path"].to_list()
+    assert SALES in picked and "sample/junk.csv" not in picked
+
+
+def test_selection_globs_and_the_readable_only_form(flow: DatWorkflow):
+    (flow.data_root / "sample" / "junk.csv").write_bytes(bytes(range(256)) * 8)
+    run = flow.create_run().run_id
+    build(flow, run, "discovery", {"root": "sample"})
+    catalog = flow.load_artifact(run, "discovery")
+    build(flow, run, "selection", {"files": ["sample/sales_*.csv"]})
+    assert flow.load_artifact(run, "selection")["path"].to_list() == [SALES, SALES_Q2]
+    build(flow, run, "selection", {"files": ["*"], "readable_only": True})
+    readable = catalog.filter(pl.col("readable"))["path"].to_list()
+    assert flow.load_artifact(run, "selection")["path"].to_list() == readable
+    assert "sample/junk.csv" not in readable
+    with pytest.raises(StageConfigError, match=r"did not catalog: sample/\*\.docx"):
+        flow.lock(run, "selection", {"files": ["sample/*.docx"]})
+
+
+def test_a_table_whose_probe_timed_out_can_be_selected_and_parse_reads_it_whole(
+    flow: DatWorkflow,
+):
+    pl.DataFrame({"id": range(50_000), "name": ["x"] * 50_000}).write_csv(
+        flow.data_root / "sample" / "big.csv"
+    )
+    run = selected_run(flow, ["sample/big.csv", SALES])
+    # A microsecond: the probe of a 50k-row file is always cut off.
+    build(flow, run, "table_availability", {"timeout_s": 1e-6})
+    probed = rows_by_table(flow.load_artifact(run, "table_availability"))
+    big = probed[("sample/big.csv", "big")]
+    assert big["status"] == "error" and big["error"].startswith("probe timeout")
+    build(flow, run, "table_selection", {"tables": {"sample/big.csv": ["big"]}})
+    build(flow, run, "parse", {})
+    [row] = flow.load_artifact(run, "parse").filter(pl.col("path") == "sample/big.csv").to_dicts()
+    assert row["status"] == "done" and row["rows"] == 50_000
