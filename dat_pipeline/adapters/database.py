@@ -13,11 +13,17 @@ Datetime(UTC), JSON is its JSON text, BYTEA/BLOB is Binary. Streaming uses serve
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import decimal
+import hashlib
 import json
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import polars as pl
@@ -26,12 +32,15 @@ from sqlalchemy import types as sqltypes
 from sqlalchemy.dialects import mysql
 
 from dat_pipeline.adapters.base import (
+    Adapter,
     AdapterError,
     MissingTableError,
     ProbeResult,
     check_chunk_rows,
     columns_of,
 )
+from dat_pipeline.paths import DB_SCHEME, is_db_path
+from dat_pipeline.settings import get_settings
 from dat_pipeline.sources import (
     DatabaseSource,
     connect,
@@ -39,6 +48,7 @@ from dat_pipeline.sources import (
     get_database_source,
     split_table,
 )
+from dat_pipeline.sources.database import FILE_KINDS, source_path
 from dat_pipeline.store import ControlStore
 
 DEFAULT_CHUNK_ROWS = 50_000
@@ -268,7 +278,7 @@ class DatabaseAdapter:
             if self.source.kind == "duckdb":
                 sql = self._duckdb_sql(connection, name, query)
                 empty = self._duckdb_execute(connection, f"SELECT * FROM ({sql}) LIMIT 0")
-                schema = dict(_utc(pl.from_arrow(empty.fetch_arrow_table())).schema)
+                schema = dict(_utc(pl.from_arrow(empty.to_arrow_table())).schema)
                 counted = self._duckdb_execute(connection, f"SELECT COUNT(*) FROM ({sql})")
                 estimate, exact = int(counted.fetchone()[0]), True
             elif name is not None:
@@ -400,3 +410,194 @@ class DatabaseAdapter:
             yield _utc(pl.from_arrow(batch))
         if not produced:
             yield _utc(pl.from_arrow(reader.schema.empty_table()))
+
+
+# -- database tables in DAT runs (`db://SOURCE/TABLE`, SPEC 1.4) -----------------------------
+# A column with one of these names dates each row's last change: its maximum is part of a
+# table's snapshot, so an update that keeps the row count still gives a new discovery id.
+UPDATED_COLUMNS = ("updated_at", "modified_at", "last_modified", "last_update", "updated")
+
+
+def db_path(source: str, table: str) -> str:
+    return f"{DB_SCHEME}{source}/{table}"
+
+
+def split_db_path(path: str | Path) -> tuple[str, str]:
+    """`db://SOURCE/TABLE` -> (SOURCE, TABLE). Also accepts the path a stage resolved under the
+    data root (`<root>/db:/SOURCE/TABLE`), which is how a file adapter's verbs receive it."""
+    text = str(path)
+    if is_db_path(text):
+        rest = text[len(DB_SCHEME) :]
+    else:
+        parts = PurePosixPath(Path(text).as_posix()).parts
+        marker = max((i for i, part in enumerate(parts) if part == "db:"), default=None)
+        rest = "/".join(parts[marker + 1 :]) if marker is not None else ""
+    name, _, table = rest.partition("/")
+    if not name or not table:
+        raise AdapterError(f"{text}: not a database table; write it as db://SOURCE/TABLE")
+    return name, table
+
+
+@contextlib.contextmanager
+def open_source(name: str) -> Iterator[DatabaseAdapter]:
+    """The adapter of a registered source, with a store of its own (stages have no store)."""
+    store = ControlStore(get_settings().store_url)
+    try:
+        yield DatabaseAdapter(store, name)
+    finally:
+        store.dispose()
+
+
+def _quoted(connection: Connection, source: DatabaseSource, table: str) -> str:
+    schema_name, name = split_table(source, table)
+    quote = connection.dialect.identifier_preparer.quote
+    return f"{quote(schema_name)}.{quote(name)}" if schema_name else quote(name)
+
+
+def _table_snapshot(connection: Connection, source: DatabaseSource, table: str) -> dict[str, Any]:
+    """Row count and the latest updated-at value of one table."""
+    quoted = _quoted(connection, source, table)
+    names = list(connection.execute(text(f"SELECT * FROM {quoted} WHERE 1 = 0")).keys())
+    updated = next((n for n in names if n.lower() in UPDATED_COLUMNS), None)
+    latest = f", MAX({connection.dialect.identifier_preparer.quote(updated)})" if updated else ""
+    row = connection.execute(text(f"SELECT COUNT(*){latest} FROM {quoted}")).one()
+    return {"rows": int(row[0]), "updated": None if row[1:] == () else str(row[1])}
+
+
+def _catalog_tables(adapter: DatabaseAdapter, connection: Connection) -> list[str]:
+    """Tables of the default schema by name; on PostgreSQL also every other user schema's, as
+    `schema.table` (MySQL's schemas are databases: the source names one)."""
+    tables = adapter._tables(connection)
+    if adapter.source.kind == "postgresql":
+        inspector = inspect(connection)
+        for schema in inspector.get_schema_names():
+            if schema == inspector.default_schema_name or schema.startswith("pg_"):
+                continue
+            if schema == "information_schema":
+                continue
+            names = [*inspector.get_table_names(schema), *inspector.get_view_names(schema)]
+            tables += [f"{schema}.{name}" for name in sorted(set(names))]
+    return tables
+
+
+def catalog_source(
+    name: str, keep: Callable[[str], bool] = lambda _table: True
+) -> tuple[list[str], dict[str, Any]]:
+    """The tables of source `name` that `keep` accepts, and their snapshot.
+
+    The snapshot is what makes a changed table give a new discovery stage id: per table its
+    exact row count and the maximum of its updated-at column when it has one (`UPDATED_COLUMNS`),
+    and for SQLite and DuckDB also the database file's size and modification time, which any
+    write changes. An update on a server database that keeps the row count and has no
+    updated-at column is not seen: re-lock discovery with another config to force a new id.
+    """
+    with open_source(name) as adapter:
+        source = adapter.source
+        with connect(adapter.store, source) as connection:
+            tables = [t for t in _catalog_tables(adapter, connection) if keep(t)]
+            snapshot: dict[str, Any] = {
+                "kind": source.kind,
+                "tables": {t: _table_snapshot(connection, source, t) for t in tables},
+            }
+        if source.kind in FILE_KINDS:
+            stat = source_path(source).stat()
+            snapshot["file"] = [stat.st_size, stat.st_mtime_ns]
+    return tables, snapshot
+
+
+class DatabaseTableAdapter(Adapter):
+    """A table of a registered source through the file adapter interface, so every DAT stage
+    reads it like a file; the path is `db://SOURCE/TABLE` (or where a stage resolved it)."""
+
+    name = "database"
+    formats = ("database",)
+
+    def can_handle(self, path: Path, head: bytes) -> bool:
+        return False  # never detected by content: discovery catalogs tables by source
+
+    def validate(self, path: Path) -> None:
+        name, table = split_db_path(path)
+        with open_source(name) as adapter, connect(adapter.store, adapter.source) as connection:
+            adapter._check_table(connection, table)
+
+    def list_tables(self, path: Path) -> list[str]:
+        return [split_db_path(path)[1]]
+
+    def probe_schema(self, path: Path, table: str, sample_rows: int = 1000) -> ProbeResult:
+        name, _ = split_db_path(path)
+        with open_source(name) as adapter:
+            return adapter.probe_schema(table, sample_rows)
+
+    def read(self, path: Path, table: str) -> pl.DataFrame:
+        name, _ = split_db_path(path)
+        with open_source(name) as adapter:
+            return adapter.read(table)
+
+    def stream(self, path: Path, table: str, chunk_rows: int = 100_000) -> Iterator[pl.DataFrame]:
+        name, _ = split_db_path(path)
+        with open_source(name) as adapter:
+            yield from adapter.stream(table, chunk_rows)
+
+
+def probe_db_table(path: str, timeout_s: float = 1.0) -> ProbeResult:
+    """Probe `db://SOURCE/TABLE` within `timeout_s` (a slow server gives status `error`)."""
+    started = time.perf_counter()
+    results: list[ProbeResult] = []
+    errors: list[Exception] = []
+
+    def work() -> None:
+        try:
+            results.append(DatabaseTableAdapter().probe_schema(Path(path), split_db_path(path)[1]))
+        except Exception as exc:  # reported as the probe's status, never raised
+            errors.append(exc)
+
+    worker = threading.Thread(target=work, name=f"probe {path}", daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    table = path.rpartition("/")[2]
+    if worker.is_alive() or errors:
+        if worker.is_alive():
+            status, message = (
+                "error",
+                (
+                    f"probe timeout: {path} took over {timeout_s:g} s; select it anyway to read it "
+                    "in full"
+                ),
+            )
+        else:
+            error = errors[0]
+            status = "missing" if isinstance(error, MissingTableError) else "error"
+            message = f"{path}: {error}"
+        return ProbeResult(
+            table=table,
+            status=status,
+            columns=[],
+            row_estimate=None,
+            row_estimate_exact=False,
+            error=message,
+            probe_seconds=time.perf_counter() - started,
+        )
+    result = results[0]
+    result.table = table
+    result.probe_seconds = time.perf_counter() - started
+    return result
+
+
+def checksummed(chunks: Iterator[pl.DataFrame], digest: Future[str]) -> Iterator[pl.DataFrame]:
+    """Pass `chunks` through and resolve `digest` to the extraction checksum when they end:
+    sha256 over each chunk's row hashes, then `@` and the time the read started (the snapshot:
+    one SELECT statement sees one consistent state of the table)."""
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    hasher = hashlib.sha256()
+    for chunk in chunks:
+        hasher.update(chunk.hash_rows(seed=0).to_numpy().tobytes())
+        yield chunk
+    digest.set_result(f"{hasher.hexdigest()}@{started}")
+
+
+def split_checksum(value: str | None) -> tuple[str | None, str | None]:
+    """An extraction checksum of `checksummed` -> (sha256, snapshot time)."""
+    if value is None or "@" not in value:
+        return value, None
+    checksum, _, snapshot = value.partition("@")
+    return checksum, snapshot

@@ -1,8 +1,13 @@
-"""discovery: walk a folder of the data root and catalog every file it finds.
+"""discovery: walk a folder of the data root and catalog every file it finds, and the tables of
+a registered database source.
 
 The catalog records, per file, its path relative to the data root, size, modified time, the
 format detected from content and extension, the adapter that reads it, and whether it is readable
-(with the reason when it is not). Nothing is read beyond a few KB per file.
+(with the reason when it is not). Nothing is read beyond a few KB per file. With `source`, each
+table of that database source (default schema) is an entry `db://SOURCE/TABLE` of format the
+source's kind and adapter `database`, dated when the snapshot was taken; `source` alone catalogs
+no file. The source's snapshot (row counts, latest updated-at values, the file of SQLite/DuckDB:
+`catalog_source`) is part of the stage id, so a changed table gives a new id at the next lock.
 """
 
 from __future__ import annotations
@@ -11,13 +16,15 @@ import fnmatch
 import os
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import polars as pl
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
+from dat_pipeline.adapters.database import catalog_source, db_path
 from dat_pipeline.adapters.registry import detect
 from dat_pipeline.dat.stages.base import StageConfig, StageInputs, StageSpec
-from dat_pipeline.errors import StageConfigError
+from dat_pipeline.errors import DatError, StageConfigError
 from dat_pipeline.paths import PathEscapeError, normalize_relative, resolve_inside
 
 CATALOG_SCHEMA = {
@@ -32,18 +39,40 @@ CATALOG_SCHEMA = {
 
 
 class DiscoveryConfig(StageConfig):
-    root: str = Field(".", description="Folder to walk, relative to the data root.")
+    root: str | None = Field(
+        ".", description="Folder to walk, relative to the data root (none with `source` alone)."
+    )
+    source: str | None = Field(
+        None,
+        description="A registered database source whose tables to catalog (db://SOURCE/TABLE).",
+    )
     include: list[str] = Field(default_factory=lambda: ["*"], description="Globs to keep.")
     exclude: list[str] = Field(default_factory=list, description="Globs to drop.")
     recursive: bool = Field(True, description="Walk sub-folders too.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _source_alone(cls, data: Any) -> Any:
+        """`{source: NAME}` alone catalogs the source's tables and no folder."""
+        if isinstance(data, dict) and data.get("source") and "root" not in data:
+            return {**data, "root": None}
+        return data
+
     @field_validator("root")
     @classmethod
-    def _relative_root(cls, value: str) -> str:
+    def _relative_root(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         try:
             return normalize_relative(value)
         except PathEscapeError as exc:
             raise ValueError(str(exc)) from None
+
+    @model_validator(mode="after")
+    def _something(self) -> DiscoveryConfig:
+        if self.root is None and self.source is None:
+            raise ValueError("give a root folder, a database source, or both")
+        return self
 
 
 def _matches(relative: str, patterns: list[str]) -> bool:
@@ -62,6 +91,9 @@ def _walk(folder: Path, recursive: bool) -> list[Path]:
 
 
 def check(inputs: StageInputs, config: DiscoveryConfig) -> None:
+    # The source is checked by `snapshot`, which reads it before the lock's write transaction.
+    if config.root is None:
+        return
     try:
         folder = resolve_inside(inputs.data_root, config.root)
     except PathEscapeError as exc:
@@ -72,8 +104,40 @@ def check(inputs: StageInputs, config: DiscoveryConfig) -> None:
         )
 
 
+def _source_tables(config: DiscoveryConfig) -> tuple[list[str], dict[str, Any]]:
+    assert config.source is not None
+    source = config.source
+    try:
+        return catalog_source(
+            source,
+            lambda table: _matches(table, config.include) and not _matches(table, config.exclude),
+        )
+    except DatError as exc:
+        raise StageConfigError(
+            f"discovery source {source!r}: {exc} (see: dat sources list)"
+        ) from None
+
+
+def snapshot(data_root: Path, config: DiscoveryConfig) -> dict[str, Any] | None:
+    """What besides the config identifies a catalog: the database source's snapshot."""
+    return None if config.source is None else _source_tables(config)[1]
+
+
+def catalog_tables(config: DiscoveryConfig) -> pl.DataFrame:
+    """One catalog entry per table of `config.source` that matches include and not exclude."""
+    assert config.source is not None
+    tables, state = _source_tables(config)
+    taken_at = datetime.now(UTC)
+    rows = [
+        (db_path(config.source, table), None, taken_at, state["kind"], "database", True, None)
+        for table in tables
+    ]
+    return pl.DataFrame(rows, schema=CATALOG_SCHEMA, orient="row")
+
+
 def catalog_files(data_root: Path, config: DiscoveryConfig) -> pl.DataFrame:
     """The catalog of files under `config.root` that match include and not exclude."""
+    assert config.root is not None
     root = Path(data_root).resolve()
     folder = resolve_inside(root, config.root)
     rows = []
@@ -106,15 +170,24 @@ def _describe(root: Path, relative: str) -> tuple:
         found.format,
         found.adapter,
         found.readable,
-        found.reason,
+        found.reason and found.reason.replace(str(target), relative),  # no server paths
     )
 
 
 def compute(inputs: StageInputs, config: DiscoveryConfig) -> pl.DataFrame:
-    catalog = catalog_files(inputs.data_root, config)
-    unreadable = catalog.filter(~pl.col("readable")).height
-    inputs.log(f"discovered {catalog.height} files under {config.root!r} ({unreadable} unreadable)")
-    return catalog
+    parts = []
+    if config.root is not None:
+        files = catalog_files(inputs.data_root, config)
+        unreadable = files.filter(~pl.col("readable")).height
+        inputs.log(
+            f"discovered {files.height} files under {config.root!r} ({unreadable} unreadable)"
+        )
+        parts.append(files)
+    if config.source is not None:
+        tables = catalog_tables(config)
+        inputs.log(f"discovered {tables.height} tables of database source {config.source!r}")
+        parts.append(tables)
+    return pl.concat(parts)
 
 
 SPEC = StageSpec(
@@ -122,5 +195,6 @@ SPEC = StageSpec(
     config_model=DiscoveryConfig,
     compute=compute,
     check=check,
+    snapshot=snapshot,
     description=__doc__ or "",
 )

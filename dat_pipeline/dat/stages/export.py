@@ -26,13 +26,14 @@ import pyarrow.parquet as pq
 from pydantic import Field, field_validator
 
 from dat_pipeline import ids
+from dat_pipeline.adapters.database import split_checksum, split_db_path
 from dat_pipeline.dat.stages.base import StageConfig, StageInputs, StageSpec
 from dat_pipeline.dat.stages.parse import SOURCE_FILE, SOURCE_TABLE, table_rows
 from dat_pipeline.dat.warehouse import register_dataset
 from dat_pipeline.datasets.tables import DatasetTable, PartTable, plan_tables
 from dat_pipeline.errors import DatError, StageConfigError
 from dat_pipeline.files import atomic_path, write_text_atomic
-from dat_pipeline.paths import relative_to_root
+from dat_pipeline.paths import is_db_path, relative_to_root
 
 FORMATS = ("parquet", "csv", "excel", "json")
 EXTENSIONS = {"parquet": "parquet", "csv": "csv", "json": "json"}
@@ -321,9 +322,15 @@ def _lineage(
         }
         if row["status"] == "error":
             entry["error"] = row["error"]
-        for key in ("source", "snapshot_at"):  # database tables (parse records them)
-            if row.get(key) is not None:
-                entry[key] = row[key]
+        if is_db_path(row["path"]):  # a database table: its source and the snapshot read
+            source, _ = split_db_path(row["path"])
+            checksum, snapshot_at = split_checksum(row["source_sha256"])
+            entry.update(
+                file_checksum=None,
+                source=source,
+                extraction_checksum=checksum,
+                snapshot_at=snapshot_at,
+            )
         lineage.append(entry)
     return lineage
 
