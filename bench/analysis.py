@@ -209,6 +209,155 @@ def big_input(rows: int = 10_000_000) -> Path:
     return folder
 
 
+# A flights-like 5-table star (the shape of a well-known public dataset, generated): `flights`
+# with calendar parts, HHMM clock times, a flight number, a daily cycle in delays and in the row
+# count, carriers that differ in delay, distance ~ air time, and tail numbers missing from `planes`.
+CARRIERS = np.array(["AA", "B6", "DL", "EV", "UA", "WN", "MQ", "US", "9E", "VX", "F9", "AS"])
+CARRIER_DELAY = np.array([2.0, 13.0, 3.0, 20.0, 8.0, 12.0, 11.0, 4.0, 16.0, 6.0, 21.0, -1.0])
+ORIGINS = np.array(["EWR", "JFK", "LGA"])
+
+
+def _with_nulls(values: np.ndarray, missing: np.ndarray) -> pl.Series:
+    return pl.Series(np.where(missing, np.nan, values)).fill_nan(None).cast(pl.Int64)
+
+
+def flights_input(rows: int = 336_776) -> Path:
+    """The five CSV files of the flights-like star under `bench/out/flights_<rows>/`."""
+    folder = PROJECT / "bench" / "out" / f"flights_{rows}"
+    if (folder / "flights.csv").is_file():
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(2013)
+    letters = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
+    faa = np.unique(
+        np.char.add(
+            np.char.add(rng.choice(letters, 1600), rng.choice(letters, 1600)),
+            rng.choice(letters, 1600),
+        )
+    )[:1400]
+    faa = np.union1d(faa, ORIGINS)
+    airports = pl.DataFrame(
+        {
+            "faa": faa,
+            "name": np.char.add("Airport ", np.arange(faa.size).astype(str)),
+            "lat": rng.uniform(19.0, 64.0, faa.size).round(6),
+            "lon": rng.uniform(-160.0, -68.0, faa.size).round(6),
+            "alt": rng.integers(0, 6000, faa.size),
+            "tz": rng.choice([-5, -6, -7, -8], faa.size),
+            "dst": rng.choice(["A", "N"], faa.size, p=[0.95, 0.05]),
+        }
+    ).with_columns(tzone=pl.format("America/Zone{}", pl.col("tz").abs()))
+    airlines = pl.DataFrame(
+        {"carrier": CARRIERS, "name": np.char.add("Airline ", np.arange(CARRIERS.size).astype(str))}
+    )
+    tails = np.unique(np.char.add("N", rng.integers(100, 99_999, 4_500).astype(str)))[:4_000]
+    in_planes = tails[: int(tails.size * 0.82)]  # a fifth of the tail numbers have no plane row
+    models = np.array(["A320", "B737", "E190", "CRJ2", "B757", "A321"])
+    seats = np.array([150, 160, 100, 50, 200, 190])
+    model = rng.integers(0, models.size, in_planes.size)
+    planes = pl.DataFrame(
+        {
+            "tailnum": in_planes,
+            "year": rng.integers(1980, 2014, in_planes.size),
+            "manufacturer": np.where(np.isin(models[model], ["A320", "A321"]), "AIRBUS", "OTHER"),
+            "model": models[model],
+            "engines": 2,
+            "seats": seats[model],
+        }
+    )
+    start = np.datetime64("2013-01-01T00:00")
+    # departures: more in the day than at night, a daily cycle in the row count
+    hour_weight = np.array(
+        [0, 0, 0, 0, 0, 2, 6, 7, 7, 6, 5, 5, 5, 5, 6, 6, 6, 6, 6, 5, 4, 3, 1, 0.5]
+    )
+    hour = rng.choice(24, rows, p=hour_weight / hour_weight.sum())
+    minute = rng.integers(0, 60, rows)
+    day_offset = rng.integers(0, 365, rows)
+    sched = start + (day_offset * 1440 + hour * 60 + minute).astype("timedelta64[m]")
+    carrier = rng.integers(0, CARRIERS.size, rows)
+    # delays rise through the day (peak 18-20 h), in summer, and differ by carrier
+    daily = 25.0 * np.exp(-((hour - 19.0) ** 2) / 8.0)
+    season = 6.0 * np.sin(2 * np.pi * (day_offset - 100) / 365)
+    dep_delay = np.round(CARRIER_DELAY[carrier] + daily + season + rng.gamma(1.5, 10.0, rows) - 15)
+    actual = sched + dep_delay.astype("timedelta64[m]")
+    actual_minutes = actual.astype("datetime64[m]").astype(np.int64)
+    dep_time = (actual_minutes // 60 % 24) * 100 + actual_minutes % 60
+    distance = rng.choice([200, 500, 750, 1000, 1400, 2500], rows) + rng.integers(0, 100, rows)
+    air_time = np.round(distance / 8.0 + rng.normal(0, 8, rows) + 20)
+    arr_delay = np.round(dep_delay + rng.normal(-5, 10, rows))
+    sched_arr = sched + (air_time + 30).astype("timedelta64[m]")
+    arr_minutes = sched_arr.astype(np.int64)
+    dest_pool = faa[~np.isin(faa, ORIGINS)][:100]
+    dest = np.concatenate([dest_pool, np.array(["BQN", "SJU", "STT", "PSE"])])
+    missing = rng.random(rows) < 0.02  # cancelled: no times, no delays
+    flights = pl.DataFrame(
+        {
+            "year": np.full(rows, 2013),
+            "month": sched.astype("datetime64[M]").astype(int) % 12 + 1,
+            "day": (sched.astype("datetime64[D]") - sched.astype("datetime64[M]")).astype(int) + 1,
+            "dep_time": _with_nulls(dep_time, missing),
+            "sched_dep_time": hour * 100 + minute,
+            "dep_delay": _with_nulls(dep_delay, missing),
+            "sched_arr_time": (arr_minutes // 60 % 24) * 100 + arr_minutes % 60,
+            "arr_delay": _with_nulls(arr_delay, missing),
+            "carrier": CARRIERS[carrier],
+            "flight": rng.integers(1, 6000, rows),
+            "tailnum": rng.choice(tails, rows),
+            "origin": rng.choice(ORIGINS, rows, p=[0.36, 0.33, 0.31]),
+            "dest": rng.choice(dest, rows),
+            "air_time": _with_nulls(air_time, missing),
+            "distance": distance,
+            "hour": hour,
+            "minute": minute,
+        }
+    ).with_columns(
+        time_hour=pl.Series(sched.astype("datetime64[h]").astype("datetime64[us]")).dt.strftime(
+            "%Y-%m-%d %H:%M:%S"
+        )
+    )
+    hours = start + np.arange(0, 365 * 24).astype("timedelta64[h]")
+    weather = []
+    for i, origin in enumerate(ORIGINS):
+        h = np.arange(hours.size)
+        temp = (
+            55
+            + 20 * np.sin(2 * np.pi * (h / 24 - 110) / 365)
+            + 8 * np.sin(2 * np.pi * (h % 24 - 9) / 24)
+            + rng.normal(0, 3, h.size)
+            + i
+        )
+        weather.append(
+            pl.DataFrame(
+                {
+                    "origin": origin,
+                    "year": 2013,
+                    "month": hours.astype("datetime64[M]").astype(int) % 12 + 1,
+                    "day": (hours.astype("datetime64[D]") - hours.astype("datetime64[M]")).astype(
+                        int
+                    )
+                    + 1,
+                    "hour": h % 24,
+                    "temp": temp.round(2),
+                    "dewp": (temp - rng.gamma(2, 4, h.size)).round(2),
+                    "wind_speed": rng.gamma(2, 5, h.size).round(2),
+                    "pressure": rng.normal(1017, 7, h.size).round(1),
+                    "time_hour": pl.Series(hours.astype("datetime64[us]")).dt.strftime(
+                        "%Y-%m-%d %H:%M:%S"
+                    ),
+                }
+            )
+        )
+    for name, frame in {
+        "airlines": airlines,
+        "airports": airports,
+        "planes": planes,
+        "weather": pl.concat(weather),
+        "flights": flights,
+    }.items():
+        frame.write_csv(folder / f"{name}.csv")
+    return folder
+
+
 def _describe(folder: Path) -> str:
     parts = []
     for path in sorted(folder.glob("*.csv")):
@@ -511,6 +660,42 @@ def bench_star(fact_rows: int, concurrency: int, skip_ydata: bool) -> None:
     )
 
 
+def phase_times(name: str, inputs: Path) -> dict[str, float]:
+    """Each phase run in this process, one after the other, on a fresh data root: the analysis
+    work without Dagster, process starts or the report (the figure issue 19's 10 % budget is on)."""
+    work, env = _fresh_root(name, inputs)
+    os.environ.update({k: env[k] for k in ("DAT_DATA_ROOT", "DAT_STORE_URL", "DAGSTER_HOME")})
+    from dat_pipeline.analysis.runner import AnalysisRunner
+    from dat_pipeline.analysis.sources import add_source
+    from dat_pipeline.store import open_store
+
+    store = open_store(env["DAT_STORE_URL"])
+    runner = AnalysisRunner(store=store, data_root=work / "data", warehouse=work / "w.duckdb")
+    add_source(store, name, name, data_root=work / "data")
+    times = {}
+    for phase in runner.graph.order:
+        started = time.perf_counter()
+        runner.run_phase(name, phase)
+        times[phase] = time.perf_counter() - started
+    started = time.perf_counter()
+    from dat_pipeline.analysis.report import render_report
+
+    render_report(runner, name, "json")
+    times["report"] = time.perf_counter() - started
+    return times
+
+
+def bench_phases(rows: int, repeats: int) -> None:
+    inputs = flights_input(rows)
+    print(f"flights-like source: {_describe(inputs)}")
+    runs = [phase_times(f"bench_flights_{i}", inputs) for i in range(repeats)]
+    for phase in runs[0]:
+        values = sorted(r[phase] for r in runs)
+        print(f"  {phase:<20} median {values[len(values) // 2]:7.2f} s  min {values[0]:7.2f} s")
+    totals = sorted(sum(r.values()) for r in runs)
+    print(f"  {'total':<20} median {totals[len(totals) // 2]:7.2f} s  min {totals[0]:7.2f} s")
+
+
 def bench_ten_million(concurrency: int) -> None:
     inputs = big_input()
     print(f"10M-row single table: {_describe(inputs)}")
@@ -539,9 +724,19 @@ def main() -> None:
         help="also the 10M-row single table (env DAT_BENCH_10M=1)",
     )
     parser.add_argument("--only-ten-million", action="store_true")
+    parser.add_argument(
+        "--phases",
+        action="store_true",
+        help="only the phases, in process, on the flights-like star (--flight-rows, --repeats)",
+    )
+    parser.add_argument("--flight-rows", type=int, default=336_776)
+    parser.add_argument("--repeats", type=int, default=3)
     options, _ = parser.parse_known_args()
     print(_machine())
     print("command: python -m bench " + " ".join(sys.argv[1:] or ["analysis"]))
+    if options.phases:
+        bench_phases(options.flight_rows, options.repeats)
+        return
     if not options.only_ten_million:
         bench_star(options.fact_rows, options.concurrency, options.skip_ydata)
     if options.ten_million or options.only_ten_million:

@@ -17,6 +17,8 @@ from typing import Any
 
 import polars as pl
 
+from dat_pipeline.analysis.findings import MAX_FINDINGS, candidates, rank
+from dat_pipeline.analysis.phase import FINDING_SCHEMA
 from dat_pipeline.analysis.runner import ANALYSIS_DIR, AnalysisRunner, PhaseState
 from dat_pipeline.cleaning.rules import ROW_NUMBER
 from dat_pipeline.files import write_text_atomic
@@ -86,6 +88,19 @@ class _Results:
             rows = [{f: row.get(f) for f in fields} | row for row in rows]
         return [_clean(row) for row in rows]
 
+    def kept(self, phase: str, name: str, fields: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """The rows of a findings table that are findings (the complete table stays in the
+        phase's Parquet artifact, every row with `kept` and `reason`)."""
+        rows = self.rows(phase, name)
+        if rows and "kept" not in rows[0]:
+            return self.rows(phase, name, fields)
+        picked = [row for row in rows if row.get("kept")]
+        drop = set(FINDING_SCHEMA) - {"statement"}
+        picked = [{k: v for k, v in row.items() if k not in drop} for row in picked]
+        if fields:
+            picked = [{f: row.get(f) for f in fields} | row for row in picked]
+        return picked
+
 
 def _index(rows: Iterable[dict[str, Any]], *keys: str) -> dict[tuple[Any, ...], dict[str, Any]]:
     return {tuple(row.get(k) for k in keys): row for row in rows}
@@ -148,6 +163,7 @@ def _table_entries(results: _Results) -> list[dict[str, Any]]:
                     "distinct": stats.get("distinct"),
                     "semantic_type": sem.get("semantic_type"),
                     "role": sem.get("role"),
+                    "role_evidence": sem.get("role_evidence"),
                     "quality_score": quality.get("score"),
                     "entropy": ent.get("entropy"),
                     "readiness": ent.get("readiness"),
@@ -238,13 +254,18 @@ def build_report(runner: AnalysisRunner, source_name: str) -> dict[str, Any]:
             "method": row.get("method"),
             "value": row.get("value"),
             "n": row.get("n"),
+            "p_value": row.get("p_value"),
+            "ci": [row.get("ci_low"), row.get("ci_high")],
+            "statement": row.get("statement"),
         }
-        for row in results.rows("correlations", "correlations")
+        for row in results.kept("correlations", "correlations")
     ]
     slices = [
         {**row, "slices": _json_field(row.get("slices"), [])}
-        for row in results.rows("slicing", "slices")
+        for row in results.kept("slicing", "slices")
     ]
+    findings_tables = {name: spec.findings for name, spec in runner.graph.specs.items()}
+    findings = rank(candidates(findings_tables, results.table))
     validation = [
         {**row, "examples": _json_field(row.get("examples"), [])}
         for row in results.rows("validation", "checks")
@@ -252,6 +273,8 @@ def build_report(runner: AnalysisRunner, source_name: str) -> dict[str, Any]:
     report = {
         "source": source_name,
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "findings": findings,
+        "roles": results.rows("semantic", "semantic", ("table", "column", "role", "role_evidence")),
         "tables": _table_entries(results),
         "candidate_keys": results.rows("relationships", "candidate_keys", ("table", "columns")),
         "relationships": results.rows(
@@ -269,10 +292,10 @@ def build_report(runner: AnalysisRunner, source_name: str) -> dict[str, Any]:
             ),
         ),
         "correlations": correlations,
-        "functional_dependencies": results.rows(
+        "functional_dependencies": results.kept(
             "correlations",
             "functional_dependencies",
-            ("table", "determinant", "dependent", "support"),
+            ("table", "determinant", "dependent", "support", "statement"),
         ),
         "temporal": results.rows(
             "temporal",
@@ -289,10 +312,22 @@ def build_report(runner: AnalysisRunner, source_name: str) -> dict[str, Any]:
                 "freshness_days",
             ),
         ),
-        "cycles": results.rows(
+        "cycles": results.kept(
             "business_cycles",
             "cycles",
-            ("table", "measure", "time_column", "period", "unit", "strength", "method"),
+            (
+                "table",
+                "measure",
+                "time_column",
+                "period",
+                "unit",
+                "strength",
+                "method",
+                "methods",
+                "spread",
+                "p_value",
+                "statement",
+            ),
         ),
         "turning_points": results.rows(
             "business_cycles", "turning_points", ("table", "measure", "kind", "at")
@@ -357,6 +392,26 @@ def _pick(rows: Sequence[Mapping[str, Any]], fields: Sequence[str]) -> list[list
     return [[row.get(f) for f in fields] for row in rows]
 
 
+def _findings_markdown(findings: Sequence[Mapping[str, Any]]) -> list[str]:
+    lines = ["## Findings", ""]
+    if not findings:
+        return [*lines, "_No finding: nothing stood out._", ""]
+    for item in findings:
+        where = f"`{item['table']}`, " if item.get("table") else ""
+        lines.append(
+            f"{item['rank']}. {item['statement']} ({where}{item['phase']}, score "
+            f"{item['score']:.2f})"
+        )
+    lines += [
+        "",
+        f"_At most {MAX_FINDINGS}, ranked by score = weight of the kind of finding x effect x "
+        "(0.5 + 0.5 x share of rows it rests on); every computation, kept or not and why, stays "
+        "in the phases' result tables._",
+        "",
+    ]
+    return lines
+
+
 def render_markdown(report: Mapping[str, Any]) -> str:
     """A report a person can read, from the JSON report."""
     out: list[str] = [
@@ -381,6 +436,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
             ],
         ),
     ]
+    out[4:4] = _findings_markdown(report.get("findings") or [])
     for failed in report.get("failed_phases", []):
         blocked = ", ".join(failed["blocked"]) or "nothing"
         out += ["", f"**{failed['phase']} failed**: {failed['error']}. It blocked: {blocked}."]

@@ -83,8 +83,12 @@ def test_bad_inputs_run_through_every_phase_and_the_report_says_why(data_root: P
     wide = tables["wide"]
     assert wide["rows"] == 20 and len(wide["columns"]) == WIDE_COLUMNS
     assert all(c["type"] == "integer" for c in wide["columns"])
-    correlations = [c for c in report["correlations"] if c["table"] == "wide"]
-    assert 0 < len(correlations) <= 60 * 59  # pairs are capped, not 2,000 x 1,999
+    measured = runner.load_result("bad", "correlations").tables["correlations"]
+    wide_pairs = measured.filter(pl.col("table") == "wide")
+    assert 0 < wide_pairs.height <= 60 * 59  # pairs are capped, not 2,000 x 1,999
+    # 20 rows are too few for a finding: every pair stays in the artifact with its reason
+    assert not wide_pairs["kept"].any() and wide_pairs["reason"].is_not_null().all()
+    assert not [c for c in report["correlations"] if c["table"] == "wide"]
     assert "the 60 with the highest variance were compared" in report["summaries"]["correlations"]
 
     body = next(c for c in tables["long_text"]["columns"] if c["name"] == "body")

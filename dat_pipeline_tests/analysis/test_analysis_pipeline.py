@@ -25,13 +25,8 @@ from dat_pipeline.analysis.report import build_report, render_markdown, write_re
 from dat_pipeline.analysis.runner import META_FILE, AnalysisRunner, PhaseGraph
 from dat_pipeline.analysis.sources import AnalysisError, add_source, load_source_tables
 from dat_pipeline.cli import app
-from dat_pipeline.defs.analysis import (
-    analysis_refresh_schedule,
-    build_analysis_assets,
-    ensure_source_partition,
-    launch_analysis,
-    phase_key,
-)
+from dat_pipeline.defs.analysis import analysis_refresh_schedule, build_analysis_assets, phase_key
+from dat_pipeline.orchestration.analysis import ensure_source_partition, launch_analysis
 from dat_pipeline.paths import PathEscapeError
 from dat_pipeline.store import open_store
 
@@ -40,9 +35,9 @@ PHASE_NAMES = [
     "typing",
     "statistics",
     "statistical_quality",
-    "correlations",
-    "semantic",
     "relationships",
+    "semantic",
+    "correlations",
     "topology",
     "temporal",
     "business_cycles",
@@ -133,7 +128,9 @@ def test_registry_is_the_thirteen_phases_of_the_spec_in_graph_order():
         "import",
         "typing",
         "statistics",
+        "relationships",
         "semantic",
+        "correlations",
         "temporal",
         "slicing",
     ]

@@ -12,8 +12,9 @@ import polars as pl
 import pytest
 
 from dat_pipeline.analysis.phase import PhaseContext, PhaseResult
-from dat_pipeline.analysis.phases import correlations, semantic, statistical_quality, statistics
-from dat_pipeline.analysis.phases import typing as typing_phase
+from dat_pipeline.analysis.phases import column_profiles as statistics
+from dat_pipeline.analysis.phases import correlations, semantic, statistical_quality
+from dat_pipeline.analysis.phases import type_inference as typing_phase
 
 AFTER_TYPING = (statistics, statistical_quality, correlations, semantic)
 
@@ -58,8 +59,8 @@ def test_specs_declare_the_graph_of_the_brief():
         "typing": ("import",),
         "statistics": ("typing",),
         "statistical_quality": ("statistics",),
-        "correlations": ("statistics",),
-        "semantic": ("statistics",),
+        "correlations": ("statistics", "semantic"),
+        "semantic": ("statistics", "relationships"),
     }
 
 
@@ -220,11 +221,11 @@ def test_semantic_types_and_roles_with_a_share_of_invalid_emails():
     quality = row_of(results["statistical_quality"].tables["column_quality"], column="email")
     assert quality["validity"] == 1.0
     expected = {
-        "customer_id": ("identifier", "key"),
+        "customer_id": ("identifier", "identifier"),
         "store_id": ("identifier", "foreign_key"),
         "country": ("country_code", "dimension"),
         "currency": ("currency_code", "dimension"),
-        "device": ("uuid", "key"),
+        "device": ("uuid", "identifier"),
         "latitude": ("latitude", "attribute"),
         "amount": ("money", "measure"),
         "ordered_at": ("date", "timestamp"),

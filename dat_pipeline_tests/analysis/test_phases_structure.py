@@ -318,8 +318,8 @@ def test_temporal_monthly_series_and_bad_time_columns():
     }
     assert rows["monthly"]["granularity"] == "month" and rows["monthly"]["trend"] == "none"
     assert rows["monthly"]["seasonal_strength"] > 0.8
-    assert rows["single"]["granularity"] is None and "single timestamp" in rows["single"]["reason"]
-    assert rows["blank"]["reason"] == "no non-null values"
+    assert rows["single"]["granularity"] is None and "single timestamp" in rows["single"]["note"]
+    assert rows["blank"]["note"] == "no non-null values"
 
 
 @pytest.mark.parametrize(
@@ -331,12 +331,19 @@ def test_business_cycles_recover_the_planted_period_within_5_percent(frame, peri
     tables = {"series": frame}
     upstream = {"temporal": run_phase(temporal, tables)}
     result = run_phase(business_cycles, tables, upstream)
-    cycles = result.tables["cycles"]
+    methods = result.tables["cycle_methods"]
     for method in ("acf", "periodogram"):
-        found = cycles.filter(pl.col("method") == method).row(0, named=True)
+        found = methods.filter(pl.col("method") == method).row(0, named=True)
         assert found["unit"] == unit
         assert found["period"] == pytest.approx(period, rel=0.05)
         assert found["strength"] > 0.3
+    # one finding per series and period, the methods that agree and their spread
+    kept = result.tables["cycles"].filter(pl.col("kept"))
+    assert kept.height == 1
+    cycle = kept.row(0, named=True)
+    assert cycle["measure"] is not None and cycle["period"] == pytest.approx(period, rel=0.05)
+    assert {"acf", "periodogram"} <= set(cycle["methods"]) and cycle["spread"] <= 0.05
+    assert cycle["p_value"] < 0.05 and f"{cycle['period']:.1f} {unit}s" in cycle["statement"]
     turns = result.tables["turning_points"]
     assert {"peak", "trough"} <= set(turns["kind"])
     assert turns["at"].str.contains(r"^\d{4}-\d{2}-\d{2}$").all()
@@ -347,7 +354,7 @@ def test_business_cycles_find_no_cycle_in_white_noise():
     dates = [dt.date(2020, 1, 1) + dt.timedelta(days=i) for i in range(1_000)]
     tables = {"noise": typed(pl.DataFrame({"day": dates, "value": rng.normal(50, 5, 1_000)}))}
     result = run_phase(business_cycles, tables, {"temporal": run_phase(temporal, tables)})
-    assert result.tables["cycles"].height == 0
+    assert result.tables["cycles"].filter(pl.col("kept")).height == 0
     assert result.tables["turning_points"].height == 0
 
 
@@ -420,7 +427,7 @@ def test_validation_counts_invalid_emails_future_dates_orphans_and_duplicate_key
     semantic = semantic_frame(
         [
             ("members", "email", "email", 0.97, "attribute"),
-            ("members", "member_id", "identifier", 0.9, "key"),
+            ("members", "member_id", "identifier", 0.9, "identifier"),
         ]
     )
     result = run_phase(
@@ -546,8 +553,8 @@ def test_bad_input_does_not_crash_any_phase():
     temporal_rows = {
         r["table"]: r for r in results["temporal"].tables["temporal"].iter_rows(named=True)
     }
-    assert "single timestamp" in temporal_rows["single_time"]["reason"]
-    assert temporal_rows["empty"]["reason"] == "table is empty"
+    assert "single timestamp" in temporal_rows["single_time"]["note"]
+    assert temporal_rows["empty"]["note"] == "table is empty"
     verdicts = {
         r["table"]: r["readiness"]
         for r in results["entropy"].tables["tables"].iter_rows(named=True)
@@ -585,8 +592,12 @@ def test_chain_from_raw_strings_through_every_phase(star):
         results["temporal"].tables["temporal"].filter(pl.col("table") == "daily").row(0, named=True)
     )
     assert daily["granularity"] == "day" and daily["trend"] == "increasing"
-    cycles = results["business_cycles"].tables["cycles"].filter(pl.col("table") == "daily")
-    assert cycles.filter(pl.col("method") == "acf")["period"][0] == pytest.approx(7, rel=0.05)
+    cycles = (
+        results["business_cycles"]
+        .tables["cycles"]
+        .filter((pl.col("table") == "daily") & pl.col("kept"))
+    )
+    assert cycles["period"][0] == pytest.approx(7, rel=0.05)
     readiness = (
         results["entropy"]
         .tables["columns"]

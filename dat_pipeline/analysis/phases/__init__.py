@@ -1,6 +1,8 @@
 """The phase registry: the thirteen phases of SPEC 4 in graph order (every phase after its needs).
 
-Adding a phase is one module with `SPEC = PhaseSpec(...)` and one entry in `PHASES`.
+Adding a phase is one module with `SPEC = PhaseSpec(...)` and one entry in `PHASES`. The modules
+of `typing` and `statistics` are named `type_inference` and `column_profiles` so that they do not
+shadow the standard library.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 from dat_pipeline.analysis.phase import PhaseSpec
 from dat_pipeline.analysis.phases import (
     business_cycles,
+    column_profiles,
     correlations,
     entropy,
     import_,
@@ -15,21 +18,20 @@ from dat_pipeline.analysis.phases import (
     semantic,
     slicing,
     statistical_quality,
-    statistics,
     temporal,
     topology,
-    typing,
+    type_inference,
     validation,
 )
 
 PHASES: tuple[PhaseSpec, ...] = (
     import_.SPEC,
-    typing.SPEC,
-    statistics.SPEC,
+    type_inference.SPEC,
+    column_profiles.SPEC,
     statistical_quality.SPEC,
-    correlations.SPEC,
-    semantic.SPEC,
     relationships.SPEC,
+    semantic.SPEC,
+    correlations.SPEC,
     topology.SPEC,
     temporal.SPEC,
     business_cycles.SPEC,

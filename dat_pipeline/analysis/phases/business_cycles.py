@@ -1,9 +1,10 @@
 """Dominant cycles, their strength, and dated peaks and troughs (SPEC 4, business_cycles).
 
-For every time column with a granularity (from `temporal`) and every measure of its table (numeric
-columns not named like ids, at most 10 per table), the measure is SUMMED per period at the
-detected granularity (rolled up like `temporal` when the grid exceeds its point cap); missing
-periods are linearly interpolated and the series is linearly detrended. Then:
+Per table, by its finest time column (from `temporal`): the row count per period and the MEAN of
+every measure (the semantic role `measure`, at most 10 per table; identifiers, calendar parts and
+clock times are never series) per period at the detected granularity (rolled up like `temporal`
+when the grid exceeds its point cap); missing periods are linearly interpolated and the series is
+linearly detrended. Then:
 - `acf`: the first local peak of the autocorrelation function (statsmodels `acf`) reaching 90 %
   of the highest one, among peaks above the 95 % white-noise band Bonferroni-corrected for the
   lags scanned (and above 0.1: scanning hundreds of lags at 1.96/sqrt(n) finds peaks in noise);
@@ -17,7 +18,12 @@ periods are linearly interpolated and the series is linearly detrended. Then:
   prominence of at least half the cycle's standard deviation) are the turning points; the cycle
   row reports the mean distance between peaks and the cycle's share of the series variance.
 
-Periods count the unit in `unit` (the granularity the series was analysed at).
+Periods count the unit in `unit` (the granularity the series was analysed at). `cycle_methods`
+keeps every method's answer; `cycles` holds one row per series and period with the methods that
+agree within 5 % and their spread: a period found by one method alone, or seen fewer than three
+times, is not a finding (`kept` false, `reason`). A kept cycle names the highest and lowest point
+of its mean profile (hour of day, weekday, month) and their ratio; turning points are dated only
+for series with a kept cycle.
 """
 
 from __future__ import annotations
@@ -28,8 +34,15 @@ import warnings
 import numpy as np
 import polars as pl
 
-from dat_pipeline.analysis.phase import PhaseContext, PhaseResult, PhaseSpec
+from dat_pipeline.analysis.phase import (
+    FINDING_SCHEMA,
+    PhaseContext,
+    PhaseResult,
+    PhaseSpec,
+    verdict,
+)
 from dat_pipeline.analysis.phases import temporal as tm
+from dat_pipeline.analysis.phases.semantic import column_roles
 
 MIN_POINTS = 12
 MIN_ACF = 0.1
@@ -45,6 +58,18 @@ PERIODS_PER_QUARTER = {
     "quarter": 1.0,
     "year": 0.25,
 }
+AGREEMENT = 0.05  # periods of two methods within 5 % of each other agree
+MAX_MEASURES = 10
+METHOD_SCHEMA = {
+    "table": pl.String,
+    "measure": pl.String,
+    "time_column": pl.String,
+    "period": pl.Float64,
+    "unit": pl.String,
+    "strength": pl.Float64,
+    "method": pl.String,
+    "p_value": pl.Float64,
+}
 CYCLE_SCHEMA = {
     "table": pl.String,
     "measure": pl.String,
@@ -53,6 +78,13 @@ CYCLE_SCHEMA = {
     "unit": pl.String,
     "strength": pl.Float64,
     "method": pl.String,
+    "methods": pl.List(pl.String),
+    "spread": pl.Float64,
+    "p_value": pl.Float64,
+    "points": pl.Int64,
+    "peak_at": pl.String,
+    "peak_ratio": pl.Float64,
+    **FINDING_SCHEMA,
 }
 TURN_SCHEMA = {"table": pl.String, "measure": pl.String, "kind": pl.String, "at": pl.String}
 
@@ -109,7 +141,7 @@ def periodogram_peak(values: np.ndarray) -> tuple[float, float] | None:
     fine_freqs, fine_power = signal.periodogram(values, detrend="linear", nfft=8 * n)
     window = (fine_freqs >= 2.0 / n) & (fine_freqs < 0.5)
     best = np.argmax(np.where(window, fine_power, -1.0))
-    return 1.0 / float(fine_freqs[best]), g
+    return 1.0 / float(fine_freqs[best]), g, p_value
 
 
 def hp_cycle(values: np.ndarray, unit: str):
@@ -123,13 +155,17 @@ def analyse_series(grid: np.ndarray, raw: np.ndarray, unit: str, base: dict):
     from scipy import signal
 
     cycles, turns = [], []
+    finite = raw[np.isfinite(raw)]
+    if finite.size < 2 or np.ptp(finite) == 0:
+        return cycles, turns  # a constant series (one row every period) has no cycle
     values = signal.detrend(tm.interpolate(raw))
     found = {}
     for method, peak in (("acf", acf_peak(values)), ("periodogram", periodogram_peak(values))):
         if peak is not None:
             found[method] = peak
+            p_value = peak[2] if len(peak) > 2 else None
             cycles.append(base | {"period": peak[0], "unit": unit, "strength": peak[1]})
-            cycles[-1]["method"] = method
+            cycles[-1] |= {"method": method, "p_value": p_value}
     dominant = found.get("acf", found.get("periodogram"))
     if dominant is None or grid.size < HP_MIN_POINTS or grid.size < 3 * dominant[0]:
         return cycles, turns  # no cycle to date, or fewer than three of it
@@ -151,6 +187,7 @@ def analyse_series(grid: np.ndarray, raw: np.ndarray, unit: str, base: dict):
                 "unit": unit,
                 "strength": share,
                 "method": "hp_filter",
+                "p_value": None,
             }
         )
     points = sorted([(int(i), "peak") for i in peaks] + [(int(i), "trough") for i in troughs])[
@@ -162,42 +199,174 @@ def analyse_series(grid: np.ndarray, raw: np.ndarray, unit: str, base: dict):
     return cycles, turns
 
 
+def _time_column(rows: list[dict]) -> dict:
+    """The table's time column for cycles: the finest granularity, then the most periods."""
+    return min(
+        rows,
+        key=lambda r: (tm.UNIT_SECONDS[r["granularity"]], -(r["expected_periods"] or 0)),
+    )
+
+
+def _measures(ctx: PhaseContext, table: str, frame: pl.DataFrame) -> list[str]:
+    roles = column_roles(ctx)
+    if not roles:
+        return tm.measure_columns(frame)
+    schema = frame.schema
+    return [
+        c
+        for (t, c), role in roles.items()
+        if t == table and role == "measure" and c in schema and schema[c].is_numeric()
+    ][:MAX_MEASURES]
+
+
+_LABELS = {
+    ("hour", 24): lambda i: f"{i % 24:02d}:00",
+    ("day", 7): lambda i: ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"][(i + 3) % 7],
+    ("month", 12): lambda i: [
+        "Jan",
+        "Feb",
+        "Mar",
+        "Apr",
+        "May",
+        "Jun",
+        "Jul",
+        "Aug",
+        "Sep",
+        "Oct",
+        "Nov",
+        "Dec",
+    ][i % 12],
+    ("minute", 60): lambda i: f"minute {i % 60}",
+    ("quarter", 4): lambda i: f"Q{i % 4 + 1}",
+}
+
+
+def _profile(grid: np.ndarray, raw: np.ndarray, period: float, unit: str):
+    """Mean per position in the cycle: (label of the highest, of the lowest, their ratio)."""
+    length = round(period)
+    label = _LABELS.get((unit, length))
+    if label is None or length < 2:
+        return None
+    values = tm.interpolate(raw)
+    positions = grid % length
+    means = np.array([values[positions == k].mean() for k in range(length)])
+    high, low = int(np.argmax(means)), int(np.argmin(means))
+    ratio = float(means[high] / means[low]) if means[low] > 0 else None
+    return label(high), label(low), ratio
+
+
+def consolidate(methods: list[dict], grid: np.ndarray, raw: np.ndarray, label: str) -> list[dict]:
+    """One row per period the methods found: the methods agreeing within AGREEMENT of each other,
+    their spread; kept when at least two agree and the series holds three cycles."""
+    rows, left = [], sorted(methods, key=lambda m: (m["method"] != "acf", m["period"]))
+    while left:
+        reference = left[0]["period"]
+        group = [m for m in left if abs(m["period"] - reference) <= AGREEMENT * reference]
+        left = [m for m in left if m not in group]
+        periods = [m["period"] for m in group]
+        period = float(np.mean(periods))
+        spread = (max(periods) - min(periods)) / period if period else 0.0
+        first = group[0]
+        unit = first["unit"]
+        names = [m["method"] for m in group]
+        strength = next((m["strength"] for m in group if m["method"] == "acf"), first["strength"])
+        p_value = next((m["p_value"] for m in group if m["method"] == "periodogram"), None)
+        if len(group) < 2:
+            others = ", ".join(
+                f"{m['method']} {m['period']:.1f}" for m in methods if m not in group
+            )
+            reason = f"found by {names[0]} only" + (f" (others: {others})" if others else "")
+        elif grid.size < 3 * period:
+            reason = f"fewer than 3 cycles in {grid.size} {unit}s"
+        else:
+            reason = None
+        text = (
+            f"{label} repeats every {period:.1f} {unit}s ({' and '.join(names)} agree within "
+            f"{spread:.1%}; strength {strength:.2f})"
+        )
+        shape = _profile(grid, raw, period, unit) if reason is None else None
+        peak_at = ratio = None
+        if shape is not None:
+            peak_at, low_at, ratio = shape
+            text += f"; highest at {peak_at}" + (
+                f", {ratio:.1f}x the lowest at {low_at}" if ratio else f", lowest at {low_at}"
+            )
+        base = {k: first[k] for k in ("table", "measure", "time_column")}
+        about = [c for c in (first["measure"], first["time_column"]) if c]
+        rows.append(
+            base
+            | {
+                "period": period,
+                "unit": unit,
+                "strength": strength,
+                "method": "+".join(names),
+                "methods": names,
+                "spread": spread,
+                "p_value": p_value,
+                "points": int(grid.size),
+                "peak_at": peak_at,
+                "peak_ratio": ratio,
+            }
+            | verdict(reason, text, abs(strength), 1.0, about)
+        )
+    return rows
+
+
 def run(ctx: PhaseContext) -> PhaseResult:
     temporal = ctx.result("temporal").tables["temporal"]
-    cycles, turns, notes = [], [], []
+    cycles, methods, turns, notes = [], [], [], []
+    by_table: dict[str, list[dict]] = {}
     for row in temporal.filter(pl.col("granularity").is_not_null()).iter_rows(named=True):
-        table, column = row["table"], row["column"]
-        frame = ctx.tables.get(table)
-        if frame is None or column not in frame.columns:
-            continue
-        measures = tm.measure_columns(frame)
-        if not measures:
-            notes.append(f"{table}.{column}: no numeric measure")
-            continue
+        frame = ctx.tables.get(row["table"])
+        if frame is not None and row["column"] in frame.columns:
+            by_table.setdefault(row["table"], []).append(row)
+    for table, rows in by_table.items():
+        frame = ctx.tables[table]
+        row = _time_column(rows)
+        column = row["column"]
+        skipped = [r["column"] for r in rows if r is not row]
+        if skipped:
+            notes.append(f"{table}: cycles by {column}, not by {', '.join(skipped)}")
         stamps = frame.select(tm.naive(pl.col(column), frame.schema[column]).alias("t"))
-        indexes = stamps.select(tm.period_index(pl.col("t"), row["granularity"]))
-        first, last = indexes.to_series().min(), indexes.to_series().max()
-        unit, _ = tm.analysis_unit(int(first), int(last), row["granularity"])
+        indexes = stamps.select(tm.period_index(pl.col("t"), row["granularity"])).to_series()
+        unit, _ = tm.analysis_unit(int(indexes.min()), int(indexes.max()), row["granularity"])
         if unit is None:
             continue
-        # every measure of the table in one group-by over the time column
-        grid, sums, _present = tm.series_many(frame, column, unit, measures, how="sum")
-        for measure in measures:
-            raw = sums[measure]
-            if grid.size < MIN_POINTS:
-                notes.append(f"{table}.{measure} by {column}: {grid.size} {unit}s, too short")
-                continue
-            ctx.log(f"business_cycles: {table}.{measure} by {column}")
+        measures = _measures(ctx, table, frame)
+        # the row count and every measure's mean per period in one group-by over the time column
+        grid, counts, _present = tm.series_many(frame, column, unit, [None], how="sum")
+        _, means, _ = tm.series_many(frame, column, unit, measures, how="mean")
+        series = {None: counts[None]} | {m: means[m] for m in measures}
+        if grid.size < MIN_POINTS:
+            notes.append(f"{table} by {column}: {grid.size} {unit}s, too short")
+            continue
+        for measure, raw in series.items():
+            ctx.log(f"business_cycles: {table}.{measure or '(rows)'} by {column}")
+            label = (
+                f"`{table}` rows per {unit}"
+                if measure is None
+                else (f"mean `{measure}` per {unit}")
+            )
             base = {"table": table, "measure": measure, "time_column": column}
             found, points = analyse_series(grid, raw, unit, base)
-            cycles += found
-            turns += points
+            methods += found
+            judged = consolidate(found, grid, raw, label)
+            cycles += judged
+            if any(c["kept"] for c in judged):
+                turns += points
     cycle_frame = pl.DataFrame(cycles, schema=CYCLE_SCHEMA)
     turn_frame = pl.DataFrame(turns, schema=TURN_SCHEMA)
     return PhaseResult(
-        tables={"cycles": cycle_frame, "turning_points": turn_frame},
+        tables={
+            "cycles": cycle_frame,
+            "cycle_methods": pl.DataFrame(methods, schema=METHOD_SCHEMA),
+            "turning_points": turn_frame,
+        },
         summary=_summary(cycle_frame, turn_frame, notes),
-        figures={"cycles": cycle_frame.height, "turning_points": turn_frame.height},
+        figures={
+            "cycles": cycle_frame.filter(pl.col("kept")).height,
+            "turning_points": turn_frame.height,
+        },
     )
 
 
@@ -207,11 +376,17 @@ def _summary(cycles: pl.DataFrame, turns: pl.DataFrame, notes: list[str]) -> str
         "linearly detrended).",
         "",
     ]
-    if cycles.height:
-        lines += ["| measure | time | period | strength | method |", "|---|---|---|---|---|"]
-        for r in cycles.head(40).iter_rows(named=True):
+    kept = cycles.filter(pl.col("kept"))
+    lines[0] = (
+        f"**{kept.height} cycles** (of {cycles.height} periods found; kept when two methods agree "
+        f"within {AGREEMENT:.0%}), **{turns.height} turning points**; the row count and the mean "
+        "of each measure per period, linearly detrended."
+    )
+    if kept.height:
+        lines += ["| series | time | period | strength | methods |", "|---|---|---|---|---|"]
+        for r in kept.head(40).iter_rows(named=True):
             lines.append(
-                f"| {r['table']}.{r['measure']} | {r['time_column']} "
+                f"| {r['table']}.{r['measure'] or '(rows)'} | {r['time_column']} "
                 f"| {r['period']:.2f} {r['unit']} | {r['strength']:.2f} | {r['method']} |"
             )
     if notes:
@@ -221,9 +396,10 @@ def _summary(cycles: pl.DataFrame, turns: pl.DataFrame, notes: list[str]) -> str
 
 SPEC = PhaseSpec(
     name="business_cycles",
-    needs=("temporal",),
+    needs=("temporal", "semantic"),
+    findings=("cycles",),
     run=run,
-    version="1",
+    version="2",
     description="Dominant cycle lengths (ACF, periodogram), Hodrick-Prescott cycle with dated "
     "peaks and troughs.",
 )

@@ -9,13 +9,21 @@ for wide tables and computed on a row sample of large ones; the summary says so.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from dat_pipeline.analysis.phase import PhaseContext, PhaseResult, PhaseSpec
-from dat_pipeline.analysis.phases.statistics import NUMERIC, ROW_NUMBER, select_row
+from dat_pipeline.analysis.phase import (
+    FINDING_SCHEMA,
+    PhaseContext,
+    PhaseResult,
+    PhaseSpec,
+    verdict,
+)
+from dat_pipeline.analysis.phases.column_profiles import NUMERIC, ROW_NUMBER, select_row
+from dat_pipeline.analysis.phases.semantic import column_roles
 
 SAMPLE_ROWS = 200_000
 MAX_NUMERIC = 60
@@ -25,6 +33,14 @@ CATEGORY_RANGE = (2, 50)
 FD_SUPPORT = 0.98
 MAX_TEXT_LENGTH = 200  # long texts take no part in dependencies
 
+NEAR_UNIQUE = 0.95  # a determinant this distinct determines everything: structural, not searched
+MIN_ROWS = 30  # the fewest rows a correlation or dependency needs to be a finding
+MAX_P_VALUE = 0.001
+MIN_EFFECT = {"pearson": 0.3, "spearman": 0.3, "cramers_v": 0.2}
+DERIVED = 0.999  # |r| above this: one column is a linear function of the other
+NOT_CORRELATED = {"identifier", "calendar_part", "clock_time", "foreign_key", "timestamp"}
+STRUCTURAL = {"identifier", "calendar_part", "clock_time", "timestamp"}
+
 CORRELATIONS_SCHEMA = {
     "table": pl.String,
     "column_a": pl.String,
@@ -32,12 +48,19 @@ CORRELATIONS_SCHEMA = {
     "method": pl.String,
     "value": pl.Float64,
     "n": pl.Int64,
+    "p_value": pl.Float64,
+    "ci_low": pl.Float64,
+    "ci_high": pl.Float64,
+    **FINDING_SCHEMA,
 }
 FD_SCHEMA = {
     "table": pl.String,
     "determinant": pl.List(pl.String),
     "dependent": pl.String,
     "support": pl.Float64,
+    "n": pl.Int64,
+    "determinant_values": pl.Int64,
+    **FINDING_SCHEMA,
 }
 
 
@@ -75,6 +98,14 @@ def pairwise_pearson(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def cramers_v(table: np.ndarray) -> float | None:
     """Bias-corrected Cramér's V (Bergsma 2013) of a contingency table."""
+    found = _cramers_v(table)
+    return None if found is None else found[0]
+
+
+def _cramers_v(table: np.ndarray) -> tuple[float, float] | None:
+    """V and the chi-square test's p-value."""
+    from scipy import stats
+
     table = table[table.sum(axis=1) > 0][:, table.sum(axis=0) > 0]
     r, k = table.shape
     n = table.sum()
@@ -82,13 +113,14 @@ def cramers_v(table: np.ndarray) -> float | None:
         return None
     expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / n
     chi2 = float(((table - expected) ** 2 / expected).sum())
+    p_value = float(stats.chi2.sf(chi2, (r - 1) * (k - 1)))
     phi2 = max(0.0, chi2 / n - (k - 1) * (r - 1) / (n - 1))
     r_corr = r - (r - 1) ** 2 / (n - 1)
     k_corr = k - (k - 1) ** 2 / (n - 1)
     denominator = min(k_corr - 1, r_corr - 1)
     if denominator <= 0:
         return None
-    return float(np.sqrt(phi2 / denominator))
+    return float(np.sqrt(phi2 / denominator)), p_value
 
 
 def correlation_ratio(
@@ -136,7 +168,7 @@ def fd_support(a: np.ndarray, ka: int, b: np.ndarray, kb: int) -> tuple[float, i
 
 def _pick_columns(columns: pl.DataFrame, frame: pl.DataFrame) -> dict[str, list[str]]:
     schema = frame.schema
-    numeric, categorical, fd = [], [], []
+    numeric, categorical, fd, determinants = [], [], [], set()
     for row in columns.iter_rows(named=True):
         c, kind, count, distinct = row["column"], row["type"], row["count"] or 0, row["distinct"]
         if c not in schema or count < 3 or not distinct or distinct < 2:
@@ -150,10 +182,14 @@ def _pick_columns(columns: pl.DataFrame, frame: pl.DataFrame) -> dict[str, list[
         too_long = (row["mean_length"] or 0) > MAX_TEXT_LENGTH
         if not too_long:
             fd.append((row["null_count"], distinct, c))
+            if distinct < NEAR_UNIQUE * count:
+                determinants.add(c)
+    fd_columns = [c for *_, c in sorted(fd)]
     return {
         "numeric": [c for _, c in sorted(numeric)],
         "categorical": [c for *_, c in sorted(categorical)],
-        "fd": [c for *_, c in sorted(fd)],
+        "fd": fd_columns,
+        "determinants": [c for c in fd_columns if c in determinants],
     }
 
 
@@ -184,9 +220,9 @@ def _correlate(
             mask = (ca >= 0) & (cb >= 0)
             n = int(mask.sum())
             table = np.bincount(ca[mask] * kb + cb[mask], minlength=ka * kb).reshape(ka, kb)
-            value = cramers_v(table)
-            if value is not None:
-                rows.append(_row(name, a, b, "cramers_v", value, n))
+            found = _cramers_v(table)
+            if found is not None:
+                rows.append(_row(name, a, b, "cramers_v", found[0], n) | {"p_value": found[1]})
     if numeric and categorical:
         floats = sample.select([pl.col(c).cast(pl.Float64) for c in numeric])
         for x_name in numeric:
@@ -199,13 +235,33 @@ def _correlate(
 
 
 def _row(name: str, a: str, b: str, method: str, value: float, n: float) -> dict[str, Any]:
-    return {
+    row = {
         "table": name,
         "column_a": a,
         "column_b": b,
         "method": method,
         "value": float(value),
         "n": int(n),
+        "p_value": None,
+        "ci_low": None,
+        "ci_high": None,
+    }
+    if method in ("pearson", "spearman") and n > 3:
+        row.update(_fisher(float(value), int(n), 1.06 if method == "spearman" else 1.0))
+    return row
+
+
+def _fisher(r: float, n: int, scale: float) -> dict[str, float]:
+    """95 % interval by Fisher's z (scaled for Spearman, Fieller et al.) and the t-test p-value."""
+    from scipy import stats
+
+    r = min(max(r, -0.999999), 0.999999)
+    z, se = math.atanh(r), scale / math.sqrt(n - 3)
+    t = r * math.sqrt((n - 2) / (1 - r * r))
+    return {
+        "p_value": float(2 * stats.t.sf(abs(t), n - 2)),
+        "ci_low": math.tanh(z - 1.96 * se),
+        "ci_high": math.tanh(z + 1.96 * se),
     }
 
 
@@ -215,11 +271,14 @@ def _dependencies(
     sample: pl.DataFrame,
     columns: list[str],
     codes: dict[str, tuple[np.ndarray, int]] | None = None,
+    determinants: list[str] | None = None,
 ) -> list[dict[str, Any]]:
+    """Single-column dependencies A -> B among `columns`; A only among `determinants` (a
+    near-unique column determines everything: structural, not searched)."""
     if codes is None or not set(columns) <= set(codes):
         codes = _codes(sample, columns)
     found: list[dict[str, Any]] = []
-    for a in columns:
+    for a in columns if determinants is None else determinants:
         ca, ka = codes[a]
         for b in columns:
             if a == b:
@@ -233,7 +292,14 @@ def _dependencies(
             exact = support >= 1.0
             if exact or (support >= FD_SUPPORT and groups <= 0.5 * n):
                 found.append(
-                    {"table": name, "determinant": [a], "dependent": b, "support": support}
+                    {
+                        "table": name,
+                        "determinant": [a],
+                        "dependent": b,
+                        "support": support,
+                        "n": n,
+                        "determinant_values": groups,
+                    }
                 )
     if sample.height < frame.height:
         _verify_exact(frame, found)
@@ -259,9 +325,97 @@ def _verify_exact(frame: pl.DataFrame, found: list[dict[str, Any]]) -> None:
             fd["support"] = 1.0 - 1.0 / max(2, counts[f"{i}:rows"])
 
 
+def _judge_correlations(
+    rows: list[dict[str, Any]], roles: dict[str, str], linked: set[frozenset], height: int
+) -> list[dict[str, Any]]:
+    """Finding columns of each measured pair: only associations worth naming are kept, one per
+    pair of columns (Pearson and Spearman say the same thing: the stronger is kept)."""
+    best: dict[frozenset, float] = {}
+    for row in rows:
+        if row["method"] in ("pearson", "spearman"):
+            pair = frozenset((row["column_a"], row["column_b"]))
+            best[pair] = max(best.get(pair, 0.0), abs(row["value"]))
+    judged = []
+    for row in rows:
+        a, b, method, value = row["column_a"], row["column_b"], row["method"], row["value"]
+        pair = frozenset((a, b))
+        role = next(
+            (f"`{c}` is a {roles[c]}" for c in (a, b) if roles.get(c) in NOT_CORRELATED), None
+        )
+        if method == "correlation_ratio":
+            reason = "a dimension against a measure: reported by slicing (eta squared)"
+        elif role and method != "cramers_v":
+            reason = role
+        elif pair in linked:
+            reason = "linked by a functional dependency (reported there)"
+        elif method != "cramers_v" and abs(value) >= DERIVED:
+            reason = (
+                f"derived: one column is a linear function of the other (|r| = {abs(value):.4f})"
+            )
+        elif row["n"] < MIN_ROWS:
+            reason = f"{row['n']} rows (< {MIN_ROWS})"
+        elif abs(value) < MIN_EFFECT[method]:
+            reason = f"weak (|{method}| < {MIN_EFFECT[method]})"
+        elif row["p_value"] is not None and row["p_value"] >= MAX_P_VALUE:
+            reason = f"not significant (p = {row['p_value']:.2g})"
+        elif method != "cramers_v" and abs(value) < best.get(pair, 0.0):
+            reason = "the same pair is reported by the stronger of Pearson and Spearman"
+        else:
+            reason = None
+        if method == "cramers_v":
+            text = f"`{a}` and `{b}` are associated (Cramér's V = {value:.2f}, n = {row['n']:,})"
+        else:
+            direction = "rise together" if value > 0 else "move in opposite directions"
+            text = (
+                f"`{a}` and `{b}` {direction} ({method} r = {value:.3f}, 95 % CI "
+                f"{row['ci_low']:.3f}..{row['ci_high']:.3f}, n = {row['n']:,})"
+                if row["ci_low"] is not None
+                else f"`{a}` and `{b}` {direction} ({method} r = {value:.2f}, n = {row['n']:,})"
+            )
+        coverage = row["n"] / height if height else 0.0
+        judged.append(row | verdict(reason, text, abs(value), coverage, [a, b]))
+    return judged
+
+
+def _judge_dependencies(
+    rows: list[dict[str, Any]], roles: dict[str, str], height: int
+) -> list[dict[str, Any]]:
+    """Dependencies a date implies for its own parts, or that an identifier implies, are
+    structural; of a one-to-one pair (A -> B and B -> A) one direction is reported."""
+    exact = {(r["determinant"][0], r["dependent"]) for r in rows if r["support"] >= 1.0}
+    # of a one-to-one pair the smaller name speaks for both: its twin's other dependencies follow
+    twin = {a: b for a, b in exact if (b, a) in exact and b < a}
+    judged = []
+    for row in rows:
+        a, b = row["determinant"][0], row["dependent"]
+        structural = next(
+            (f"`{c}` is a {roles[c]}" for c in (a, b) if roles.get(c) in STRUCTURAL), None
+        )
+        if structural:
+            reason = f"structural: {structural}"
+        elif row["n"] < MIN_ROWS:
+            reason = f"{row['n']} rows (< {MIN_ROWS})"
+        elif (b, a) in exact and (a, b) in exact and b < a:
+            reason = f"one-to-one with `{b}`: reported as {b} -> {a}"
+        elif a in twin and (twin[a], b) in exact:
+            reason = f"follows from `{twin[a]}` -> `{b}` (`{a}` is one to one with `{twin[a]}`)"
+        else:
+            reason = None
+        kind = "determines" if row["support"] >= 1.0 else "almost determines"
+        text = (
+            f"`{a}` {kind} `{b}` ({row['determinant_values']:,} values of {a}, "
+            f"{row['support']:.1%} of {row['n']:,} rows agree)"
+        )
+        if (b, a) in exact and (a, b) in exact:
+            text = f"`{a}` and `{b}` map one to one ({row['determinant_values']:,} values)"
+        judged.append(row | verdict(reason, text, row["support"], row["n"] / height, [a, b]))
+    return judged
+
+
 def run(ctx: PhaseContext) -> PhaseResult:
     statistics = ctx.result("statistics").tables["columns"]
     sample_rows = int(ctx.option("correlation_sample_rows", SAMPLE_ROWS))
+    all_roles = column_roles(ctx)
     correlation_rows: list[dict[str, Any]] = []
     fd_rows: list[dict[str, Any]] = []
     notes: list[str] = []
@@ -271,6 +425,7 @@ def run(ctx: PhaseContext) -> PhaseResult:
             notes.append(f"- `{name}`: {frame.height} rows, too few for correlations.")
             continue
         picked = _pick_columns(statistics.filter(pl.col("table") == name), frame)
+        roles = {c: r for (t, c), r in all_roles.items() if t == name}
         for kind, cap in (("numeric", MAX_NUMERIC), ("categorical", MAX_CATEGORICAL)):
             if len(picked[kind]) > cap:
                 notes.append(
@@ -285,6 +440,7 @@ def run(ctx: PhaseContext) -> PhaseResult:
                 f"of {len(picked['fd'])} columns."
             )
             picked["fd"] = picked["fd"][:MAX_FD_COLUMNS]
+            picked["determinants"] = [c for c in picked["determinants"] if c in picked["fd"]]
         data = frame.drop(ROW_NUMBER, strict=False)
         sample = data.sample(n=sample_rows, seed=0) if data.height > sample_rows else data
         if sample.height < data.height:
@@ -294,18 +450,17 @@ def run(ctx: PhaseContext) -> PhaseResult:
             )
         # dense codes once per column, shared by Cramér's V, eta and the dependencies
         codes = _codes(sample, list(dict.fromkeys(picked["categorical"] + picked["fd"])))
-        correlation_rows += _correlate(
-            name, sample, picked["numeric"], picked["categorical"], codes
-        )
-        fd_rows += _dependencies(name, data, sample, picked["fd"], codes)
+        found = _dependencies(name, data, sample, picked["fd"], codes, picked["determinants"])
+        fd_rows += _judge_dependencies(found, roles, data.height)
+        linked = {frozenset((r["determinant"][0], r["dependent"])) for r in found}
+        table_rows = _correlate(name, sample, picked["numeric"], picked["categorical"], codes)
+        correlation_rows += _judge_correlations(table_rows, roles, linked, data.height)
 
     correlations = pl.DataFrame(correlation_rows, schema=CORRELATIONS_SCHEMA)
     dependencies = pl.DataFrame(fd_rows, schema=FD_SCHEMA)
-    strong = correlations.filter(pl.col("value").abs() >= 0.5).sort(
-        pl.col("value").abs(), descending=True
-    )
+    strong = correlations.filter(pl.col("kept")).sort(pl.col("value").abs(), descending=True)
     summary = [
-        f"{correlations.height} column pairs measured, {strong.height} with |value| >= 0.5; "
+        f"{correlations.height} column pairs measured, {strong.height} worth naming; "
         f"{dependencies.filter(pl.col('support') >= 1.0).height} exact and "
         f"{dependencies.filter(pl.col('support') < 1.0).height} approximate "
         f"(support >= {FD_SUPPORT}) functional dependencies.",
@@ -322,7 +477,10 @@ def run(ctx: PhaseContext) -> PhaseResult:
         summary += [
             f"| {r['table']} | {', '.join(r['determinant'])} | {r['dependent']} | "
             f"{r['support']:.4f} |"
-            for r in dependencies.sort("support", descending=True).head(30).iter_rows(named=True)
+            for r in dependencies.filter(pl.col("kept"))
+            .sort("support", descending=True)
+            .head(30)
+            .iter_rows(named=True)
         ]
     if notes:
         summary += ["", *notes]
@@ -339,9 +497,10 @@ def run(ctx: PhaseContext) -> PhaseResult:
 
 SPEC = PhaseSpec(
     name="correlations",
-    needs=("statistics",),
+    needs=("statistics", "semantic"),
     run=run,
-    version="1",
+    version="2",
     description="Pearson, Spearman, Cramér's V and correlation ratio between columns; exact and "
-    "approximate functional dependencies.",
+    "approximate functional dependencies; the ones worth naming are kept as findings.",
+    findings=("correlations", "functional_dependencies"),
 )

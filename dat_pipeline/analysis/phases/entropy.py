@@ -173,9 +173,9 @@ def _column(
     semantic_row = up.semantic.get(key)
     role = semantic_row["role"] if semantic_row else None
     ambiguity = 0.0
-    if role == "key" and key not in up.keys and "relationships" not in up.missing:
+    if role == "identifier" and key not in up.keys and "relationships" not in up.missing:
         ambiguity = 0.5
-        reasons.append("semantic calls it a key but it is not unique and non-null")
+        reasons.append("semantic calls it an identifier but it is not unique and non-null")
     structural = max(
         1.0 - type_confidence
         if type_confidence is not None and type_confidence == type_confidence

@@ -10,7 +10,8 @@ integer keys we estimate the chance that A.x's distinct values land in B.y by ac
 density of B.y inside A.x's value range, raised to the number of distinct values) and, when
 that chance is not small, require name evidence (x named like `<B>_id`, or the same
 non-generic name as B.y). Names never decide the direction: they only break ties and raise the
-confidence.
+confidence. Real keys have orphans: when the names agree strictly (`names_agree`) and B.y is a
+candidate key, containment down to `fk_named_min_containment` (0.7) is accepted (SPEC 4.9).
 """
 
 from __future__ import annotations
@@ -22,7 +23,13 @@ from itertools import combinations
 
 import polars as pl
 
-from dat_pipeline.analysis.phase import PhaseContext, PhaseResult, PhaseSpec
+from dat_pipeline.analysis.phase import (
+    FINDING_SCHEMA,
+    PhaseContext,
+    PhaseResult,
+    PhaseSpec,
+    verdict,
+)
 
 ROW_NUMBER = "_row_number"
 GENERIC_NAMES = {"id", "key", "code", "pk", "uuid", "guid", "no", "num", "nr", "number", "ref"}
@@ -37,6 +44,7 @@ COMPOSITE_SAMPLE_ROWS = 20_000
 SKETCH_SIZE = 256
 SKETCH_SLACK = 0.1  # a 256-value sample estimates containment within a few %
 CHANCE_LIMIT = 0.01  # accept containment without names only if it is this unlikely by chance
+NAMED_MIN_CONTAINMENT = 0.7  # when the names agree and the target is a key (SPEC 4.9)
 
 
 @dataclass
@@ -350,22 +358,37 @@ def _containments(catalog: Catalog, pairs: list[tuple[ColumnInfo, ColumnInfo]], 
     return measured
 
 
-def _single_fks(catalog: Catalog, keys: dict[str, list[ColumnInfo]], floor: float):
+def names_agree(from_column: str, to_table: str, to_column: str) -> bool:
+    """The strict name match that lets a key with orphans through (SPEC 4.9): the same
+    non-generic name (`tailnum` -> `tailnum`), or the parent table's name plus the key's name
+    (`customer_id` -> customers.id)."""
+    x, y = _norm(from_column), _norm(to_column)
+    if x == y:
+        return x not in GENERIC_NAMES
+    return any(x == stem + y for stem in _table_stems(to_table))
+
+
+def _single_fks(
+    catalog: Catalog, keys: dict[str, list[ColumnInfo]], floor: float, named_floor: float
+):
     targets: list[ColumnInfo] = []
     for infos in keys.values():
         ranked = sorted(infos, key=lambda i: (_column_stem(i.column) == _norm(i.column),))
         targets += ranked[:MAX_TARGET_KEYS_PER_TABLE]
-    pairs = []
+    pairs, named = [], []
     for b in targets:
         for a in catalog.columns.values():
             if a.kind != b.kind or (a.table == b.table and a.column == b.column):
                 continue
-            if not _overlaps(a, b, floor):
+            agree = named_floor < floor and names_agree(a.column, b.table, b.column)
+            if not _overlaps(a, b, named_floor if agree else floor):
                 continue
             if a.kind in ("date", "datetime") and not name_evidence(a.column, b.table, b.column):
                 continue
-            pairs.append((a, b))
+            (named if agree else pairs).append((a, b))
     measured = _containments(catalog, pairs, floor)
+    measured |= _containments(catalog, named, named_floor)
+    pairs += named
     found: list[Candidate] = []
     for a, b in pairs:
         containment = measured.get((id(a), id(b)))
@@ -498,17 +521,37 @@ REL_SCHEMA = {
     "orphans": pl.Int64,
     "cardinality": pl.String,
     "confidence": pl.Float64,
+    "table": pl.String,
+    **FINDING_SCHEMA,
 }
+
+
+def _judged(row: dict, rows: int) -> dict:
+    """A foreign key is a finding; its statement gives containment and orphans."""
+    source = f"{row['from_table']}({', '.join(row['from_columns'])})"
+    target = f"{row['to_table']}({', '.join(row['to_columns'])})"
+    text = (
+        f"`{source}` references `{target}` ({row['cardinality']}): {row['containment']:.1%} of "
+        f"its values found"
+    )
+    if row["orphans"]:
+        share = row["orphans"] / rows if rows else 0.0
+        text += f", {row['orphans']:,} orphan rows ({share:.1%}) point nowhere"
+    effect = row["confidence"] if not row["orphans"] else max(row["confidence"], 0.9)
+    return (
+        row | {"table": row["from_table"]} | verdict(None, text, effect, 1.0, row["from_columns"])
+    )
 
 
 def run(ctx: PhaseContext) -> PhaseResult:
     floor = float(ctx.option("fk_min_containment", 0.9))
+    named_floor = float(ctx.option("fk_named_min_containment", NAMED_MIN_CONTAINMENT))
     catalog = Catalog(ctx.tables)
     keys = _single_keys(catalog)
     composite = {t: _composite_keys(catalog, t) for t in catalog.tables if not keys.get(t)}
     ctx.log(f"relationships: {sum(map(len, keys.values()))} single keys")
 
-    singles = _single_fks(catalog, keys, floor)
+    singles = _single_fks(catalog, keys, floor, min(floor, named_floor))
     rel_rows = []
     for c in singles:
         a_frame = catalog.tables[c.a.table]
@@ -551,6 +594,7 @@ def run(ctx: PhaseContext) -> PhaseResult:
         for pair in pairs
     ]
     key_frame = pl.DataFrame(key_rows, schema=KEY_SCHEMA).sort("table", maintain_order=True)
+    rel_rows = [_judged(r, catalog.tables[r["from_table"]].height) for r in rel_rows]
     rel_frame = pl.DataFrame(rel_rows, schema=REL_SCHEMA).sort(
         ["from_table", "to_table"], maintain_order=True
     )
@@ -589,8 +633,9 @@ def _summary(keys: pl.DataFrame, rels: pl.DataFrame, floor: float) -> str:
 SPEC = PhaseSpec(
     name="relationships",
     needs=("typing",),
+    findings=("relationships",),
     run=run,
-    version="1",
+    version="2",
     description="Candidate keys and foreign keys (inclusion dependencies) with containment, "
     "orphans, cardinality and confidence.",
 )

@@ -3,19 +3,29 @@
 Rule-based and deterministic: value patterns are scored by the share of sampled non-null values
 that match (all patterns of all columns of a table in one vectorized pass over a long
 (column, value) frame), column-name hints raise confidence or are required where a pattern alone
-is too weak (airport and ticker codes, latitude/longitude, digit-only postal codes). Roles come
-from types, uniqueness and cardinality in `statistics`; `relationships` may refine key roles later.
+is too weak (airport and ticker codes, latitude/longitude, digit-only postal codes).
+
+Roles tell every later phase what a column is for (issue 19): `identifier` (a candidate key, a
+near-unique integer or id-named column, or a column named after its table's rows such as
+`flights.flight`), `foreign_key` (the referencing side of a relationship), `calendar_part` (an
+integer equal to a part of a date column of the same table, or named and ranged like one),
+`clock_time` (HHMM integers), `timestamp`, `measure` (other numbers), `dimension` (low-cardinality
+categories), `free_text` and `attribute`. Each role comes with its evidence; the source option
+`roles` ({"table.column": role}) overrides any of them.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
 
 from dat_pipeline.analysis.phase import PhaseContext, PhaseResult, PhaseSpec
-from dat_pipeline.analysis.phases.statistics import NUMERIC, ROW_NUMBER
+from dat_pipeline.analysis.phases.column_profiles import NUMERIC, ROW_NUMBER
+from dat_pipeline.analysis.phases.iso_codes import COUNTRY_ALPHA2, COUNTRY_ALPHA3, CURRENCY_CODES
+from dat_pipeline.errors import DatError
 
 SAMPLE_ROWS = 10_000
 MAX_LONG_ROWS = 1_000_000
@@ -23,681 +33,31 @@ MAX_VALUE_BYTES = 256
 PATTERN_MIN_SHARE = 0.8  # a pattern without a name hint must match this share of values
 HINTED_MIN_SHARE = 0.5
 CATEGORY_MAX_DISTINCT = 50
+NEAR_UNIQUE = 0.95  # an integer or id-named column this distinct identifies rows
+PART_MIN_SHARE = 0.99  # a calendar part or clock time must hold on this share of sampled rows
+ROLES = (
+    "identifier",
+    "foreign_key",
+    "calendar_part",
+    "clock_time",
+    "timestamp",
+    "measure",
+    "dimension",
+    "free_text",
+    "attribute",
+)
+CALENDAR_PARTS = {
+    "year": (1800, 2200),
+    "quarter": (1, 4),
+    "month": (1, 12),
+    "week": (1, 53),
+    "day": (1, 31),
+    "weekday": (1, 7),
+    "hour": (0, 23),
+    "minute": (0, 59),
+}
 LONG_TEXT_LENGTH = 200  # mean characters above which a string column is text
 
-# ISO 3166-1 (alpha-2 plus the common UK/XK, alpha-3) and ISO 4217 codes.
-COUNTRY_ALPHA2 = frozenset(
-    [
-        "AD",
-        "AE",
-        "AF",
-        "AG",
-        "AI",
-        "AL",
-        "AM",
-        "AO",
-        "AQ",
-        "AR",
-        "AS",
-        "AT",
-        "AU",
-        "AW",
-        "AX",
-        "AZ",
-        "BA",
-        "BB",
-        "BD",
-        "BE",
-        "BF",
-        "BG",
-        "BH",
-        "BI",
-        "BJ",
-        "BL",
-        "BM",
-        "BN",
-        "BO",
-        "BQ",
-        "BR",
-        "BS",
-        "BT",
-        "BV",
-        "BW",
-        "BY",
-        "BZ",
-        "CA",
-        "CC",
-        "CD",
-        "CF",
-        "CG",
-        "CH",
-        "CI",
-        "CK",
-        "CL",
-        "CM",
-        "CN",
-        "CO",
-        "CR",
-        "CU",
-        "CV",
-        "CW",
-        "CX",
-        "CY",
-        "CZ",
-        "DE",
-        "DJ",
-        "DK",
-        "DM",
-        "DO",
-        "DZ",
-        "EC",
-        "EE",
-        "EG",
-        "EH",
-        "ER",
-        "ES",
-        "ET",
-        "FI",
-        "FJ",
-        "FK",
-        "FM",
-        "FO",
-        "FR",
-        "GA",
-        "GB",
-        "GD",
-        "GE",
-        "GF",
-        "GG",
-        "GH",
-        "GI",
-        "GL",
-        "GM",
-        "GN",
-        "GP",
-        "GQ",
-        "GR",
-        "GS",
-        "GT",
-        "GU",
-        "GW",
-        "GY",
-        "HK",
-        "HM",
-        "HN",
-        "HR",
-        "HT",
-        "HU",
-        "ID",
-        "IE",
-        "IL",
-        "IM",
-        "IN",
-        "IO",
-        "IQ",
-        "IR",
-        "IS",
-        "IT",
-        "JE",
-        "JM",
-        "JO",
-        "JP",
-        "KE",
-        "KG",
-        "KH",
-        "KI",
-        "KM",
-        "KN",
-        "KP",
-        "KR",
-        "KW",
-        "KY",
-        "KZ",
-        "LA",
-        "LB",
-        "LC",
-        "LI",
-        "LK",
-        "LR",
-        "LS",
-        "LT",
-        "LU",
-        "LV",
-        "LY",
-        "MA",
-        "MC",
-        "MD",
-        "ME",
-        "MF",
-        "MG",
-        "MH",
-        "MK",
-        "ML",
-        "MM",
-        "MN",
-        "MO",
-        "MP",
-        "MQ",
-        "MR",
-        "MS",
-        "MT",
-        "MU",
-        "MV",
-        "MW",
-        "MX",
-        "MY",
-        "MZ",
-        "NA",
-        "NC",
-        "NE",
-        "NF",
-        "NG",
-        "NI",
-        "NL",
-        "NO",
-        "NP",
-        "NR",
-        "NU",
-        "NZ",
-        "OM",
-        "PA",
-        "PE",
-        "PF",
-        "PG",
-        "PH",
-        "PK",
-        "PL",
-        "PM",
-        "PN",
-        "PR",
-        "PS",
-        "PT",
-        "PW",
-        "PY",
-        "QA",
-        "RE",
-        "RO",
-        "RS",
-        "RU",
-        "RW",
-        "SA",
-        "SB",
-        "SC",
-        "SD",
-        "SE",
-        "SG",
-        "SH",
-        "SI",
-        "SJ",
-        "SK",
-        "SL",
-        "SM",
-        "SN",
-        "SO",
-        "SR",
-        "SS",
-        "ST",
-        "SV",
-        "SX",
-        "SY",
-        "SZ",
-        "TC",
-        "TD",
-        "TF",
-        "TG",
-        "TH",
-        "TJ",
-        "TK",
-        "TL",
-        "TM",
-        "TN",
-        "TO",
-        "TR",
-        "TT",
-        "TV",
-        "TW",
-        "TZ",
-        "UA",
-        "UG",
-        "UM",
-        "US",
-        "UY",
-        "UZ",
-        "VA",
-        "VC",
-        "VE",
-        "VG",
-        "VI",
-        "VN",
-        "VU",
-        "WF",
-        "WS",
-        "YE",
-        "YT",
-        "ZA",
-        "ZM",
-        "ZW",
-        "UK",
-        "XK",
-    ]
-)
-COUNTRY_ALPHA3 = frozenset(
-    [
-        "ABW",
-        "AFG",
-        "AGO",
-        "AIA",
-        "ALA",
-        "ALB",
-        "AND",
-        "ARE",
-        "ARG",
-        "ARM",
-        "ASM",
-        "ATA",
-        "ATF",
-        "ATG",
-        "AUS",
-        "AUT",
-        "AZE",
-        "BDI",
-        "BEL",
-        "BEN",
-        "BES",
-        "BFA",
-        "BGD",
-        "BGR",
-        "BHR",
-        "BHS",
-        "BIH",
-        "BLM",
-        "BLR",
-        "BLZ",
-        "BMU",
-        "BOL",
-        "BRA",
-        "BRB",
-        "BRN",
-        "BTN",
-        "BVT",
-        "BWA",
-        "CAF",
-        "CAN",
-        "CCK",
-        "CHE",
-        "CHL",
-        "CHN",
-        "CIV",
-        "CMR",
-        "COD",
-        "COG",
-        "COK",
-        "COL",
-        "COM",
-        "CPV",
-        "CRI",
-        "CUB",
-        "CUW",
-        "CXR",
-        "CYM",
-        "CYP",
-        "CZE",
-        "DEU",
-        "DJI",
-        "DMA",
-        "DNK",
-        "DOM",
-        "DZA",
-        "ECU",
-        "EGY",
-        "ERI",
-        "ESH",
-        "ESP",
-        "EST",
-        "ETH",
-        "FIN",
-        "FJI",
-        "FLK",
-        "FRA",
-        "FRO",
-        "FSM",
-        "GAB",
-        "GBR",
-        "GEO",
-        "GGY",
-        "GHA",
-        "GIB",
-        "GIN",
-        "GLP",
-        "GMB",
-        "GNB",
-        "GNQ",
-        "GRC",
-        "GRD",
-        "GRL",
-        "GTM",
-        "GUF",
-        "GUM",
-        "GUY",
-        "HKG",
-        "HMD",
-        "HND",
-        "HRV",
-        "HTI",
-        "HUN",
-        "IDN",
-        "IMN",
-        "IND",
-        "IOT",
-        "IRL",
-        "IRN",
-        "IRQ",
-        "ISL",
-        "ISR",
-        "ITA",
-        "JAM",
-        "JEY",
-        "JOR",
-        "JPN",
-        "KAZ",
-        "KEN",
-        "KGZ",
-        "KHM",
-        "KIR",
-        "KNA",
-        "KOR",
-        "KWT",
-        "LAO",
-        "LBN",
-        "LBR",
-        "LBY",
-        "LCA",
-        "LIE",
-        "LKA",
-        "LSO",
-        "LTU",
-        "LUX",
-        "LVA",
-        "MAC",
-        "MAF",
-        "MAR",
-        "MCO",
-        "MDA",
-        "MDG",
-        "MDV",
-        "MEX",
-        "MHL",
-        "MKD",
-        "MLI",
-        "MLT",
-        "MMR",
-        "MNE",
-        "MNG",
-        "MNP",
-        "MOZ",
-        "MRT",
-        "MSR",
-        "MTQ",
-        "MUS",
-        "MWI",
-        "MYS",
-        "MYT",
-        "NAM",
-        "NCL",
-        "NER",
-        "NFK",
-        "NGA",
-        "NIC",
-        "NIU",
-        "NLD",
-        "NOR",
-        "NPL",
-        "NRU",
-        "NZL",
-        "OMN",
-        "PAK",
-        "PAN",
-        "PCN",
-        "PER",
-        "PHL",
-        "PLW",
-        "PNG",
-        "POL",
-        "PRI",
-        "PRK",
-        "PRT",
-        "PRY",
-        "PSE",
-        "PYF",
-        "QAT",
-        "REU",
-        "ROU",
-        "RUS",
-        "RWA",
-        "SAU",
-        "SDN",
-        "SEN",
-        "SGP",
-        "SGS",
-        "SHN",
-        "SJM",
-        "SLB",
-        "SLE",
-        "SLV",
-        "SMR",
-        "SOM",
-        "SPM",
-        "SRB",
-        "SSD",
-        "STP",
-        "SUR",
-        "SVK",
-        "SVN",
-        "SWE",
-        "SWZ",
-        "SXM",
-        "SYC",
-        "SYR",
-        "TCA",
-        "TCD",
-        "TGO",
-        "THA",
-        "TJK",
-        "TKL",
-        "TKM",
-        "TLS",
-        "TON",
-        "TTO",
-        "TUN",
-        "TUR",
-        "TUV",
-        "TWN",
-        "TZA",
-        "UGA",
-        "UKR",
-        "UMI",
-        "URY",
-        "USA",
-        "UZB",
-        "VAT",
-        "VCT",
-        "VEN",
-        "VGB",
-        "VIR",
-        "VNM",
-        "VUT",
-        "WLF",
-        "WSM",
-        "YEM",
-        "ZAF",
-        "ZMB",
-        "ZWE",
-    ]
-)
-CURRENCY_CODES = frozenset(
-    [
-        "AED",
-        "AFN",
-        "ALL",
-        "AMD",
-        "ANG",
-        "AOA",
-        "ARS",
-        "AUD",
-        "AWG",
-        "AZN",
-        "BAM",
-        "BBD",
-        "BDT",
-        "BGN",
-        "BHD",
-        "BIF",
-        "BMD",
-        "BND",
-        "BOB",
-        "BRL",
-        "BSD",
-        "BTN",
-        "BWP",
-        "BYN",
-        "BZD",
-        "CAD",
-        "CDF",
-        "CHF",
-        "CLP",
-        "CNY",
-        "COP",
-        "CRC",
-        "CUC",
-        "CUP",
-        "CVE",
-        "CZK",
-        "DJF",
-        "DKK",
-        "DOP",
-        "DZD",
-        "EGP",
-        "ERN",
-        "ETB",
-        "EUR",
-        "FJD",
-        "FKP",
-        "GBP",
-        "GEL",
-        "GHS",
-        "GIP",
-        "GMD",
-        "GNF",
-        "GTQ",
-        "GYD",
-        "HKD",
-        "HNL",
-        "HTG",
-        "HUF",
-        "IDR",
-        "ILS",
-        "INR",
-        "IQD",
-        "IRR",
-        "ISK",
-        "JMD",
-        "JOD",
-        "JPY",
-        "KES",
-        "KGS",
-        "KHR",
-        "KMF",
-        "KPW",
-        "KRW",
-        "KWD",
-        "KYD",
-        "KZT",
-        "LAK",
-        "LBP",
-        "LKR",
-        "LRD",
-        "LSL",
-        "LYD",
-        "MAD",
-        "MDL",
-        "MGA",
-        "MKD",
-        "MMK",
-        "MNT",
-        "MOP",
-        "MRU",
-        "MUR",
-        "MVR",
-        "MWK",
-        "MXN",
-        "MYR",
-        "MZN",
-        "NAD",
-        "NGN",
-        "NIO",
-        "NOK",
-        "NPR",
-        "NZD",
-        "OMR",
-        "PAB",
-        "PEN",
-        "PGK",
-        "PHP",
-        "PKR",
-        "PLN",
-        "PYG",
-        "QAR",
-        "RON",
-        "RSD",
-        "RUB",
-        "RWF",
-        "SAR",
-        "SBD",
-        "SCR",
-        "SDG",
-        "SEK",
-        "SGD",
-        "SHP",
-        "SLE",
-        "SLL",
-        "SOS",
-        "SRD",
-        "SSP",
-        "STN",
-        "SVC",
-        "SYP",
-        "SZL",
-        "THB",
-        "TJS",
-        "TMT",
-        "TND",
-        "TOP",
-        "TRY",
-        "TTD",
-        "TWD",
-        "TZS",
-        "UAH",
-        "UGX",
-        "USD",
-        "UYU",
-        "UZS",
-        "VES",
-        "VND",
-        "VUV",
-        "WST",
-        "XAF",
-        "XAG",
-        "XAU",
-        "XCD",
-        "XDR",
-        "XOF",
-        "XPF",
-        "YER",
-        "ZAR",
-        "ZMW",
-        "ZWL",
-    ]
-)
 
 _EMAIL = r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$"
 _URL = r"(?i)^(https?|ftp)://[^\s/$.?#][^\s]*$|^www\.[^\s]+\.[a-z]{2,}\S*$"
@@ -772,13 +132,20 @@ PRIORITY = [
     "percentage",
     "date",
 ]
+
+
+class AnalysisOptionError(DatError):
+    """A source option the analysis cannot use; the message names the option and the fix."""
+
+
 SEMANTIC_SCHEMA = {
     "table": pl.String,
     "column": pl.String,
     "semantic_type": pl.String,
     "confidence": pl.Float64,
-    "role": pl.String,
     "evidence": pl.String,
+    "role": pl.String,
+    "role_evidence": pl.String,
 }
 
 
@@ -885,7 +252,7 @@ def _pick_pattern(
     return semantic, share, evidence
 
 
-def _is_id_name(column: str) -> bool:
+def is_id_name(column: str) -> bool:
     tokens = name_tokens(column)
     return bool(re.search(r"(^|_)(id|key|uuid|guid|ref|sku|code|nr|no|num|number)$", tokens)) or (
         tokens.startswith("id_")
@@ -908,7 +275,6 @@ def classify(
             **out,
             "semantic_type": None,
             "confidence": 0.0,
-            "role": "attribute",
             "evidence": reason,
         }
     hints = hints_for(column)
@@ -916,7 +282,7 @@ def classify(
     type_confidence = (typing_row or {}).get("confidence")
     type_confidence = 1.0 if type_confidence is None else type_confidence
     unique = distinct == count and stats["null_count"] == 0 and rows > 1
-    id_name = _is_id_name(column)
+    id_name = is_id_name(column)
     semantic, confidence, evidence = _pick_pattern(shares, hints, kind)
     mean_length = stats.get("mean_length")
     if kind == "string" and mean_length is not None and mean_length > LONG_TEXT_LENGTH:
@@ -966,13 +332,11 @@ def classify(
                 f"{stats['mean_length']:.0f}" if stats.get("mean_length") is not None else "?"
             )
 
-    role = _role(kind, semantic, unique, id_name, distinct, count)
     return {
         **out,
         "semantic_type": semantic,
         "confidence": round(float(confidence), 4),
-        "role": role,
-        "evidence": f"{evidence}; role {role}: {_role_reason(role, unique, id_name, distinct)}",
+        "evidence": evidence,
     }
 
 
@@ -983,43 +347,195 @@ def _num(text: str | None) -> float:
         return float("nan")
 
 
-def _role(kind: str, semantic: str, unique: bool, id_name: bool, distinct: int, count: int) -> str:
-    id_like = id_name or semantic in ("identifier", "uuid")
+# -- roles -----------------------------------------------------------------------------------
+@dataclass
+class TableFacts:
+    """What the role of a column is decided from besides its own profile: the table's candidate
+    keys and foreign keys (relationships), calendar parts and clock times found in the values."""
+
+    table: str
+    rows: int
+    keys: set[str] = field(default_factory=set)
+    references: dict[str, str] = field(default_factory=dict)
+    calendar: dict[str, str] = field(default_factory=dict)
+    clock: dict[str, str] = field(default_factory=dict)
+
+
+def _entity_name(column: str, table: str) -> bool:
+    """`flights.flight`, `orders.order_no`: the column names the entity the table holds."""
+    tokens = name_tokens(column).split("_")
+    stem = name_tokens(table).split("_")[-1]
+    singular = stem[:-3] + "y" if stem.endswith("ies") else stem.rstrip("s")
+    return (
+        len(singular) >= 3
+        and tokens[0] in (stem, singular)
+        and (len(tokens) == 1 or tokens[-1] in ("no", "nr", "num", "number", "code", "id"))
+    )
+
+
+def role_of(stats: dict[str, Any], found: dict[str, Any], facts: TableFacts) -> tuple[str, str]:
+    """The role of one column and the evidence for it (SPEC 4, issue 19)."""
+    column, kind = stats["column"], stats["type"]
+    count, distinct = stats["count"] or 0, stats["distinct"] or 0
+    semantic = found.get("semantic_type")
+    if count == 0:
+        return "attribute", "no values"
+    ratio = distinct / count if count else 0.0
+    unique = distinct == count and stats["null_count"] == 0 and facts.rows > 1
+    id_name = is_id_name(column)
     if kind in ("date", "datetime"):
-        return "timestamp"
-    if unique and kind in ("integer", "string") and (id_like or semantic in ("email",)):
-        return "key"
-    if id_like and kind in ("integer", "string") and not unique:
-        return "foreign_key"
-    if kind in NUMERIC and semantic not in ("latitude", "longitude", "postal_code", "phone"):
-        return "measure"
+        return "timestamp", f"typed {kind}"
+    if kind == "time":
+        return "clock_time", "typed time of day"
+    if column in facts.calendar:
+        return "calendar_part", facts.calendar[column]
+    if column in facts.clock:
+        return "clock_time", facts.clock[column]
     if semantic == "text":
-        return "attribute"
+        return "free_text", found.get("evidence") or "free text"
+    keyable = kind in ("integer", "string")
+    id_like = id_name or kind == "integer" or semantic in ("identifier", "uuid", "email")
+    if keyable and column in facts.keys and id_like:
+        return "identifier", "unique and non-null (a candidate key)" + (
+            "; name looks like an identifier" if id_name else ""
+        )
+    if column in facts.references:
+        return "foreign_key", f"references {facts.references[column]}"
+    if keyable and (unique or ratio >= NEAR_UNIQUE) and (id_name or kind == "integer"):
+        return "identifier", f"{ratio:.1%} of {count:,} values distinct" + (
+            "; name looks like an identifier" if id_name else ""
+        )
+    if keyable and _entity_name(column, facts.table) and distinct > CATEGORY_MAX_DISTINCT:
+        return "identifier", f"named after its table's rows ({distinct:,} distinct values)"
+    if keyable and (id_name or semantic in ("identifier", "uuid")):
+        if unique:
+            return "identifier", "unique, non-null and identifier-like"
+        return "foreign_key", "identifier-like name but repeated values (references no key found)"
+    if kind in NUMERIC and semantic not in ("latitude", "longitude", "postal_code", "phone"):
+        return "measure", f"numeric ({kind}), not an identifier, calendar part or clock time"
     if kind == "boolean" or (
         kind == "string" and (distinct <= CATEGORY_MAX_DISTINCT or distinct <= 0.05 * count)
     ):
-        return "dimension"
+        return "dimension", f"low cardinality ({distinct:,} values)"
     if semantic in ("country_code", "currency_code", "category"):
-        return "dimension"
-    return "attribute"
+        return "dimension", f"{semantic} ({distinct:,} values)"
+    return "attribute", "descriptive values" + (" (unique)" if unique else "")
 
 
-def _role_reason(role: str, unique: bool, id_name: bool, distinct: int) -> str:
+_CALENDAR_NAME = re.compile(
+    r"(^|_)(?P<part>year|yr|quarter|qtr|month|week|day|weekday|dow|hour|minute)$"
+)
+_PART_ALIASES = {"yr": "year", "qtr": "quarter", "dow": "weekday"}
+
+
+def _part_expr(stamp: pl.Expr, part: str) -> pl.Expr:
     return {
-        "timestamp": "date/time values",
-        "key": "unique, non-null and identifier-like",
-        "foreign_key": "identifier-like but repeated"
-        + (" (name ends in id/key/code)" if id_name else ""),
-        "measure": "numeric, not an identifier",
-        "dimension": f"low cardinality ({distinct:,} values)",
-        "attribute": "descriptive values" + (" (unique)" if unique else ""),
-    }[role]
+        "year": stamp.dt.year(),
+        "quarter": stamp.dt.quarter(),
+        "month": stamp.dt.month(),
+        "week": stamp.dt.week(),
+        "day": stamp.dt.day(),
+        "weekday": stamp.dt.weekday(),
+        "hour": stamp.dt.hour(),
+        "minute": stamp.dt.minute(),
+    }[part]
+
+
+def _table_facts(
+    name: str,
+    frame: pl.DataFrame,
+    stats: pl.DataFrame,
+    relationships: Any,
+) -> TableFacts:
+    """Keys and references from `relationships`; calendar parts (an integer column equal to a part
+    of a date column of the same table on a sample, or named and ranged like one) and HHMM clock
+    times (integers 0..2359 whose last two digits stay below 60) from the values."""
+    facts = TableFacts(name, frame.height)
+    if relationships is not None:
+        keys = relationships.tables.get("candidate_keys")
+        if keys is not None:
+            for table, columns in keys.select("table", "columns").iter_rows():
+                if table == name and len(columns) == 1:
+                    facts.keys.add(columns[0])
+        rels = relationships.tables.get("relationships")
+        if rels is not None:
+            for row in rels.filter(pl.col("from_table") == name).iter_rows(named=True):
+                if len(row["from_columns"]) == 1:
+                    facts.references[row["from_columns"][0]] = (
+                        f"{row['to_table']}.{row['to_columns'][0]} "
+                        f"(containment {row['containment']:.2f})"
+                    )
+    schema = frame.schema
+    stamps = [c for c, t in schema.items() if t == pl.Date or isinstance(t, pl.Datetime)]
+    integers = []
+    for row in stats.iter_rows(named=True):
+        c = row["column"]
+        if c in schema and schema[c].is_integer() and row["count"]:
+            integers.append((c, _num(row["min"]), _num(row["max"]), row["distinct"] or 0))
+    if not integers:
+        return facts
+    sample = frame.sample(n=SAMPLE_ROWS, seed=0) if frame.height > SAMPLE_ROWS else frame
+    exprs = []
+    for c, lo, hi, _ in integers:
+        for stamp in stamps:
+            for part, (p_lo, p_hi) in CALENDAR_PARTS.items():
+                if part in ("hour", "minute") and schema[stamp] == pl.Date:
+                    continue
+                if p_lo <= lo and hi <= p_hi:
+                    both = pl.col(c).is_not_null() & pl.col(stamp).is_not_null()
+                    equal = (pl.col(c) == _part_expr(pl.col(stamp), part)).filter(both)
+                    exprs.append(equal.mean().alias(f"{c}\x00{stamp}\x00{part}"))
+        if lo >= 0 and hi <= 2359 and hi >= 100:
+            hhmm = ((pl.col(c) % 100) < 60).filter(pl.col(c).is_not_null())
+            exprs.append(hhmm.mean().alias(f"{c}\x00\x00clock"))
+    shares = sample.select(exprs).row(0, named=True) if exprs else {}
+    for key, share in shares.items():
+        c, stamp, part = key.split("\x00")
+        if share is None or share < PART_MIN_SHARE or c in facts.calendar:
+            continue
+        if part == "clock":
+            continue
+        facts.calendar[c] = f"equals the {part} of {stamp} on {share:.1%} of sampled rows"
+    for c, lo, hi, distinct in integers:
+        if c in facts.calendar:
+            continue
+        share = shares.get(f"{c}\x00\x00clock")
+        match = _CALENDAR_NAME.search(name_tokens(c))
+        if match:
+            part = _PART_ALIASES.get(match["part"], match["part"])
+            p_lo, p_hi = CALENDAR_PARTS[part]
+            if p_lo <= lo and hi <= p_hi:
+                facts.calendar[c] = f"named like a {part} and within {p_lo}..{p_hi}"
+                continue
+        if share is not None and share >= PART_MIN_SHARE and distinct >= 30:
+            facts.clock[c] = (
+                f"HHMM clock time: integers {lo:.0f}..{hi:.0f}, last two digits below 60 on "
+                f"{share:.1%} of sampled rows"
+            )
+    return facts
+
+
+def _overrides(ctx: PhaseContext) -> dict[str, str]:
+    """The source option `roles`: {"table.column" or "column": role}."""
+    overrides = ctx.option("roles", {}) or {}
+    if not isinstance(overrides, dict):
+        raise AnalysisOptionError(
+            f"option roles must map 'table.column' to a role, got {type(overrides).__name__}"
+        )
+    for target, role in overrides.items():
+        if role not in ROLES:
+            raise AnalysisOptionError(
+                f"option roles: {target!r} -> {role!r} is not a role; use one of {', '.join(ROLES)}"
+            )
+    return overrides
 
 
 def run(ctx: PhaseContext) -> PhaseResult:
     statistics = ctx.result("statistics").tables["columns"]
     typing = ctx.results.get("typing")
     typing_columns = typing.tables.get("columns") if typing else None
+    relationships = ctx.results.get("relationships")
+    overrides = _overrides(ctx)
     rows_out: list[dict[str, Any]] = []
     for name, frame in ctx.tables.items():
         ctx.log(f"semantic {name}")
@@ -1036,12 +552,16 @@ def run(ctx: PhaseContext) -> PhaseResult:
             if typing_columns is not None
             else {}
         )
+        facts = _table_facts(name, frame, stats, relationships)
         for row in stats.iter_rows(named=True):
-            rows_out.append(
-                classify(
-                    row, typing_rows.get(row["column"]), shares.get(row["column"], {}), frame.height
-                )
+            found = classify(
+                row, typing_rows.get(row["column"]), shares.get(row["column"], {}), frame.height
             )
+            role, why = role_of(row, found, facts)
+            chosen = overrides.get(f"{name}.{row['column']}", overrides.get(row["column"]))
+            if chosen is not None:
+                role, why = chosen, f"set by the source option roles (found: {role}, {why})"
+            rows_out.append(found | {"role": role, "role_evidence": why})
     semantic = pl.DataFrame(rows_out, schema=SEMANTIC_SCHEMA)
     found = semantic.filter(
         ~pl.col("semantic_type").is_in(["number", "text", "category", "identifier", "boolean"])
@@ -1072,9 +592,19 @@ def run(ctx: PhaseContext) -> PhaseResult:
 
 SPEC = PhaseSpec(
     name="semantic",
-    needs=("statistics",),
+    needs=("statistics", "relationships"),
     run=run,
-    version="2",
-    description="Rule-based semantic type (email, url, country code, money, ...) and role (key, "
-    "foreign_key, measure, dimension, timestamp, attribute) per column, with evidence.",
+    version="3",
+    description="Rule-based semantic type (email, url, country code, money, ...) and role "
+    "(identifier, foreign_key, calendar_part, clock_time, timestamp, measure, dimension, "
+    "free_text, attribute) per column, with evidence; roles can be set with the option `roles`.",
 )
+
+
+def column_roles(ctx: PhaseContext) -> dict[tuple[str, str], str]:
+    """(table, column) -> role from the semantic result; empty when semantic did not run."""
+    result = ctx.results.get("semantic")
+    frame = result.tables.get("semantic") if result is not None else None
+    if frame is None or "role" not in frame.columns:
+        return {}
+    return {(t, c): r for t, c, r in frame.select("table", "column", "role").iter_rows() if r}

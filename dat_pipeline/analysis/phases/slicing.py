@@ -1,9 +1,11 @@
 """The best slice dimensions and per-slice statistics (SPEC 4, slicing).
 
-Candidate dimensions are columns with 2 to 50 distinct values and under 10 % nulls (nulls form
-their own slice), plus the weekday and month of each time column `temporal` analysed (named
-`<column>.weekday` / `<column>.month`). Measures are the columns `semantic` gives the role
-`measure` (numeric ones); without a semantic result, numeric columns not named like ids. Each
+Candidate dimensions are columns `semantic` calls a dimension, foreign key or calendar part with
+2 to 50 distinct values and under 10 % nulls (nulls form their own slice), plus the weekday (and
+the month, when the table has no calendar-part columns) of each time column `temporal` analysed
+(named `<column>.weekday` / `<column>.month`). Measures are the columns `semantic` gives the role
+`measure` (numeric ones); without a semantic result, numeric columns not named like ids. Every
+pair is kept in the artifact; `judge` says which are findings and why not. Each
 (dimension, measure) pair is scored by eta squared, the share of the measure's variance explained
 by the slice means: sum(n_g * (mean_g - mean)^2) / sum((x - mean)^2), computed with one group-by
 per dimension over all rows.
@@ -15,7 +17,13 @@ import json
 
 import polars as pl
 
-from dat_pipeline.analysis.phase import PhaseContext, PhaseResult, PhaseSpec
+from dat_pipeline.analysis.phase import (
+    FINDING_SCHEMA,
+    PhaseContext,
+    PhaseResult,
+    PhaseSpec,
+    verdict,
+)
 from dat_pipeline.analysis.phases import temporal as tm
 
 ROW_NUMBER = "_row_number"
@@ -23,14 +31,21 @@ MIN_VALUES, MAX_VALUES = 2, 50
 MAX_NULL_FRACTION = 0.10
 MAX_DIMENSIONS = 40
 MAX_MEASURES = 15
+MIN_ETA_SQUARED = 0.01
+MIN_SLICE_ROWS = 30
+MAX_P_VALUE = 0.001
 SCHEMA = {
     "table": pl.String,
     "dimension": pl.String,
     "measure": pl.String,
     "eta_squared": pl.Float64,
+    "p_value": pl.Float64,
+    "n": pl.Int64,
     "slices": pl.String,
+    **FINDING_SCHEMA,
 }
-NOT_DIMENSIONS = {"measure", "timestamp", "key"}
+# With semantic roles, dimensions are categories, low-cardinality foreign keys and calendar parts.
+DIMENSION_ROLES = {"dimension", "foreign_key", "calendar_part"}
 
 
 def _semantic(ctx: PhaseContext) -> pl.DataFrame | None:
@@ -98,15 +113,17 @@ def _dimension_exprs(
     schema = frame.schema  # building a Schema is costly on wide frames: once per table
     candidates = []
     for column, dtype in schema.items():
-        if column == ROW_NUMBER or roles.get(column) in NOT_DIMENSIONS:
+        if column == ROW_NUMBER or (roles and roles.get(column) not in DIMENSION_ROLES):
             continue
         if dtype == pl.Date or isinstance(dtype, pl.Datetime) or dtype.is_float():
             continue
         candidates.append((column, pl.col(column), None))
+    parts = {roles.get(c) for c in schema if roles.get(c) == "calendar_part"}
     for column in time_cols:
         stamp = tm.naive(pl.col(column), schema[column])
         candidates.append((f"{column}.weekday", stamp.dt.weekday(), _label_weekday))
-        candidates.append((f"{column}.month", stamp.dt.month(), _label_month))
+        if not parts:  # a table with calendar-part columns slices by them
+            candidates.append((f"{column}.month", stamp.dt.month(), _label_month))
     if not candidates:
         return []
     unknown = [(n, e) for n, e, _ in candidates if n not in known]
@@ -183,7 +200,8 @@ def _score(
             .sort("count", "__dim", descending=[True, False], nulls_last=True)
         )
         between = float((groups["count"] * (groups["mean"] - total_mean) ** 2).sum())
-        eta = between / total_ss if total_ss > 0 else 0.0
+        eta = min(1.0, between / total_ss if total_ss > 0 else 0.0)
+        n, k = int(groups["count"].sum()), groups.height
         slices = [
             {
                 "value": value,
@@ -198,11 +216,81 @@ def _score(
                 "table": table,
                 "dimension": name,
                 "measure": measure,
-                "eta_squared": min(1.0, eta),
+                "eta_squared": eta,
+                "p_value": _f_test(eta, n, k),
+                "n": n,
                 "slices": json.dumps(slices),
             }
         )
     return rows
+
+
+def _f_test(eta: float, n: int, k: int) -> float | None:
+    """p-value of the one-way ANOVA F test behind eta squared."""
+    from scipy import stats
+
+    if k < 2 or n <= k:
+        return None
+    if eta >= 1.0:
+        return 0.0
+    f = (eta / (k - 1)) / ((1 - eta) / (n - k))
+    return float(stats.f.sf(f, k - 1, n - k))
+
+
+def judge(rows: list[dict], linked: set[frozenset], height: int, options: dict) -> list[dict]:
+    """Finding columns: a slice is worth naming when its eta squared reaches `slice_min_eta2`,
+    at least two slices hold `slice_min_rows` rows, the F test is significant, the pair is not
+    linked by a functional dependency and no stronger dimension splits the measure the same way."""
+    min_eta = float(options.get("slice_min_eta2", MIN_ETA_SQUARED))
+    min_rows = int(options.get("slice_min_rows", MIN_SLICE_ROWS))
+    seen: dict[tuple, str] = {}
+    judged = []
+    for row in sorted(rows, key=lambda r: -r["eta_squared"]):
+        slices = json.loads(row["slices"])
+        big = [s for s in slices if s["count"] >= min_rows]
+        signature = (
+            row["measure"],
+            round(row["eta_squared"], 9),
+            tuple(sorted(s["count"] for s in slices)),
+        )
+        dimension, measure = row["dimension"], row["measure"]
+        if frozenset((dimension, measure)) in linked:
+            reason = "linked by a functional dependency"
+        elif row["eta_squared"] < min_eta:
+            reason = f"eta squared {row['eta_squared']:.3f} < {min_eta}"
+        elif len(big) < 2:
+            reason = f"fewer than 2 slices of at least {min_rows} rows"
+        elif row["p_value"] is None or row["p_value"] >= MAX_P_VALUE:
+            reason = "not significant (F test)"
+        elif signature in seen:
+            reason = f"the same split as `{seen[signature]}`"
+        else:
+            reason = None
+        seen.setdefault(signature, dimension)
+        high = max(big, key=lambda s: s["mean"]) if big else None
+        low = min(big, key=lambda s: s["mean"]) if big else None
+        text = f"`{dimension}` explains {row['eta_squared']:.1%} of the variance of `{measure}`"
+        if high and low:
+            text += (
+                f": mean {high['mean']:.3g} for {high['value']} vs {low['mean']:.3g} for "
+                f"{low['value']} (eta² = {row['eta_squared']:.3f}, p = {row['p_value']:.1g}, "
+                f"n = {row['n']:,})"
+            )
+        about = [dimension.split(".")[0], measure]
+        coverage = row["n"] / height if height else 0.0
+        effect = row["eta_squared"] ** 0.5
+        judged.append(row | verdict(reason, text, effect, coverage, about))
+    return judged
+
+
+def _linked(ctx: PhaseContext, table: str) -> set[frozenset]:
+    """Column pairs a functional dependency links (either way), from `correlations`."""
+    result = ctx.results.get("correlations")
+    frame = result.tables.get("functional_dependencies") if result is not None else None
+    if frame is None:
+        return set()
+    rows = frame.filter(pl.col("table") == table).select("determinant", "dependent").iter_rows()
+    return {frozenset((det[0], dep)) for det, dep in rows}
 
 
 def run(ctx: PhaseContext) -> PhaseResult:
@@ -239,8 +327,10 @@ def run(ctx: PhaseContext) -> PhaseResult:
             ]
         )
         totals = _totals(floats)
+        scored = []
         for name, expr, label in dims:
-            rows += _score(frame, floats, totals, name, expr, label, table)
+            scored += _score(frame, floats, totals, name, expr, label, table)
+        rows += judge(scored, _linked(ctx, table), frame.height, ctx.options)
     result = pl.DataFrame(rows, schema=SCHEMA).sort(
         ["table", "eta_squared"], descending=[False, True], nulls_last=True
     )
@@ -255,10 +345,15 @@ def run(ctx: PhaseContext) -> PhaseResult:
 
 
 def _summary(result: pl.DataFrame, notes: list[str], no_semantic: bool) -> str:
-    lines = [f"**{result.height} dimension x measure pairs** ranked by eta squared."]
+    lines = [
+        f"**{result.filter(pl.col('kept')).height} slices worth naming** of {result.height} "
+        "dimension x measure pairs, ranked by eta squared."
+    ]
     if no_semantic:
         lines.append("No semantic result: measures are numeric columns not named like ids.")
-    best = result.sort("eta_squared", descending=True, nulls_last=True).head(15)
+    best = (
+        result.filter(pl.col("kept")).sort("eta_squared", descending=True, nulls_last=True).head(15)
+    )
     if best.height:
         lines += ["", "| table | dimension | measure | eta^2 |", "|---|---|---|---|"]
         for r in best.iter_rows(named=True):
@@ -272,9 +367,10 @@ def _summary(result: pl.DataFrame, notes: list[str], no_semantic: bool) -> str:
 
 SPEC = PhaseSpec(
     name="slicing",
-    needs=("temporal", "semantic"),
+    needs=("temporal", "semantic", "correlations"),
+    findings=("slices",),
     run=run,
-    version="1",
+    version="2",
     description="Low-cardinality slice dimensions ranked by the variance they explain (eta "
     "squared), with per-slice count, mean and std.",
 )

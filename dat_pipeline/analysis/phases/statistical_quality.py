@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from dat_pipeline.analysis.phase import PhaseContext, PhaseResult, PhaseSpec
-from dat_pipeline.analysis.phases.statistics import NUMERIC, ROW_NUMBER, select_row
+from dat_pipeline.analysis.phases.column_profiles import NUMERIC, ROW_NUMBER, select_row
 
 BENFORD_MIN_N = 300
 BENFORD_MIN_ORDERS = 2.0

@@ -14,7 +14,7 @@ For every Date/Datetime column of the typed tables:
 - freshness: days between the newest value and the `as_of` option (default: today).
 
 Series longer than `MAX_POINTS` periods are rolled up to a coarser unit for trend and seasonality
-(the reason column says so). `business_cycles` reuses the series helpers of this module.
+(the note column says so). `business_cycles` reuses the series helpers of this module.
 """
 
 from __future__ import annotations
@@ -27,7 +27,14 @@ import warnings
 import numpy as np
 import polars as pl
 
-from dat_pipeline.analysis.phase import PhaseContext, PhaseResult, PhaseSpec
+from dat_pipeline.analysis.phase import (
+    FINDING_SCHEMA,
+    PhaseContext,
+    PhaseResult,
+    PhaseSpec,
+    verdict,
+)
+from dat_pipeline.analysis.phases.semantic import column_roles
 
 ROW_NUMBER = "_row_number"
 UNIT_SECONDS = {
@@ -58,8 +65,11 @@ SCHEMA = {
     "trend_p_value": pl.Float64,
     "seasonal_strength": pl.Float64,
     "freshness_days": pl.Float64,
-    "reason": pl.String,
+    "note": pl.String,
+    **FINDING_SCHEMA,
 }
+MAX_TREND_P = 0.001
+MIN_TREND_POINTS = 12
 
 
 def time_columns(frame: pl.DataFrame) -> list[str]:
@@ -272,8 +282,17 @@ def as_of_datetime(option) -> dt.datetime:
     return dt.datetime.fromisoformat(str(option)).replace(tzinfo=None)
 
 
-def profile_column(frame: pl.DataFrame, table: str, column: str, as_of: dt.datetime) -> dict:
+def profile_column(
+    frame: pl.DataFrame,
+    table: str,
+    column: str,
+    as_of: dt.datetime,
+    measure: str | bool | None = False,
+) -> dict:
+    """One time column; `measure` is the series' measure (None: the row count; False: pick the
+    table's main measure by name and type)."""
     row = {name: None for name in SCHEMA} | {"table": table, "column": column}
+    row |= verdict("no significant trend", "", 0.0, 0.0, [column])
     dtype = frame.schema[column]
     stamps = (
         frame.select(naive(pl.col(column), dtype).alias("t"))
@@ -283,13 +302,13 @@ def profile_column(frame: pl.DataFrame, table: str, column: str, as_of: dt.datet
         .sort()
     )
     if stamps.len() == 0:
-        row["reason"] = "table is empty" if frame.height == 0 else "no non-null values"
+        row["note"] = "table is empty" if frame.height == 0 else "no non-null values"
         return row
     start, end = stamps[0], stamps[-1]
     row["freshness_days"] = (as_of - end).total_seconds() / 86400
     if stamps.len() == 1:
         row["start"] = row["end"] = iso(start, "day" if dtype == pl.Date else "")
-        row["reason"] = "single timestamp: no step, granularity or trend"
+        row["note"] = "single timestamp: no step, granularity or trend"
         return row
     steps = stamps.diff().drop_nulls().dt.total_microseconds().to_numpy() / 1e6
     unit = granularity_from_steps(steps)
@@ -307,11 +326,12 @@ def profile_column(frame: pl.DataFrame, table: str, column: str, as_of: dt.datet
     reasons = []
     work_unit, points = analysis_unit(first, last, unit)
     if work_unit is None:
-        row["reason"] = "span too long for trend analysis"
+        row["note"] = "span too long for trend analysis"
         return row
     if work_unit != unit:
         reasons.append(f"trend and seasonality computed per {work_unit} ({points} points)")
-    measure = main_measure(frame)
+    if measure is False:
+        measure = main_measure(frame)
     _, values, _ = series(frame, column, work_unit, measure)
     basis = f"sum of {measure}" if measure else "row count"
     finite = np.isfinite(values)
@@ -322,6 +342,15 @@ def profile_column(frame: pl.DataFrame, table: str, column: str, as_of: dt.datet
         row["trend_p_value"] = float(p_value)
         significant = p_value < 0.05
         row["trend"] = "none" if not significant else ("increasing" if tau > 0 else "decreasing")
+        if p_value < MAX_TREND_P and finite.sum() >= MIN_TREND_POINTS:
+            text = (
+                f"{basis} per {work_unit} is {row['trend']} over "
+                f"{row['start']} .. {row['end']} (Mann-Kendall tau = {tau:.2f}, "
+                f"p = {p_value:.1g}, {int(finite.sum())} {work_unit}s)"
+            )
+            row |= verdict(
+                None, text, abs(float(tau)), row["coverage"], [column, measure or column]
+            )
     else:
         row["trend"] = "none"
         reasons.append(f"too few or constant periods for a trend ({basis})")
@@ -336,17 +365,34 @@ def profile_column(frame: pl.DataFrame, table: str, column: str, as_of: dt.datet
             row["seasonal_strength"] = 0.0
         else:
             row["seasonal_strength"] = seasonal_strength(filled, period)
-    row["reason"] = "; ".join(reasons) or None
+    row["note"] = "; ".join(reasons) or None
     return row
+
+
+def _role_measure(ctx: PhaseContext, table: str, frame: pl.DataFrame) -> str | bool | None:
+    """The table's main measure from the semantic roles (a float one first); False without roles."""
+    roles = column_roles(ctx)
+    if not roles:
+        return False
+    schema = frame.schema
+    measures = [
+        c
+        for (t, c), role in roles.items()
+        if t == table and role == "measure" and c in schema and schema[c].is_numeric()
+    ]
+    floats = [c for c in measures if schema[c].is_float() or schema[c].is_decimal()]
+    return (floats or measures or [None])[0]
 
 
 def run(ctx: PhaseContext) -> PhaseResult:
     as_of = as_of_datetime(ctx.option("as_of", None))
     rows = []
     for table, frame in ctx.tables.items():
-        for column in time_columns(frame):
+        columns = time_columns(frame)
+        measure = _role_measure(ctx, table, frame) if columns else None
+        for column in columns:
             ctx.log(f"temporal: {table}.{column}")
-            rows.append(profile_column(frame, table, column, as_of))
+            rows.append(profile_column(frame, table, column, as_of, measure))
     result = pl.DataFrame(rows, schema=SCHEMA)
     return PhaseResult(
         tables={"temporal": result},
@@ -378,16 +424,17 @@ def _summary(result: pl.DataFrame, as_of: dt.datetime) -> str:
             f"| {r['start'] or ''} .. {r['end'] or ''} | {_fmt(r['coverage'], '{:.1%}')} "
             f"| {r['trend'] or ''} ({_fmt(r['trend_p_value'], '{:.2g}')}) "
             f"| {_fmt(r['seasonal_strength'], '{:.2f}')} | {_fmt(r['freshness_days'], '{:.1f}')} "
-            f"| {r['reason'] or ''} |"
+            f"| {r['note'] or ''} |"
         )
     return "\n".join(lines)
 
 
 SPEC = PhaseSpec(
     name="temporal",
-    needs=("typing",),
+    needs=("typing", "semantic"),
+    findings=("temporal",),
     run=run,
-    version="2",
+    version="3",
     description="Time columns: granularity, coverage and gaps, Mann-Kendall trend, STL "
     "seasonal strength, freshness.",
 )

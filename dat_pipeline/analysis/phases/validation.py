@@ -3,8 +3,8 @@
 - `email_format`: columns `semantic` types as email: non-null values not shaped `local@domain.tld`;
 - `latitude_range` / `longitude_range`: semantic latitude / longitude values outside [-90, 90] /
   [-180, 180] (or not numeric);
-- `key_unique`: candidate keys from `relationships` plus columns `semantic` gives the role `key`:
-  rows that are null or repeat an earlier row's key (rows - distinct non-null keys);
+- `key_unique`: candidate keys from `relationships` plus id-named columns `semantic` calls
+  identifiers: rows that are null or repeat an earlier row's key (rows - distinct non-null keys);
 - `foreign_key_resolves`: every relationship: referencing rows whose (non-null) value is missing
   from the referenced key;
 - `date_not_future`: every date/datetime column: values after the `as_of` option (default: today;
@@ -20,8 +20,15 @@ import json
 
 import polars as pl
 
-from dat_pipeline.analysis.phase import PhaseContext, PhaseResult, PhaseSpec
+from dat_pipeline.analysis.phase import (
+    FINDING_SCHEMA,
+    PhaseContext,
+    PhaseResult,
+    PhaseSpec,
+    verdict,
+)
 from dat_pipeline.analysis.phases import temporal as tm
+from dat_pipeline.analysis.phases.semantic import is_id_name
 
 ROW_NUMBER = "_row_number"
 EMAIL = r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}$"
@@ -32,6 +39,14 @@ SCHEMA = {
     "column": pl.String,
     "failed": pl.Int64,
     "examples": pl.String,
+    **FINDING_SCHEMA,
+}
+WORDS = {
+    "email_format": "are not valid e-mail addresses",
+    "latitude_range": "are not latitudes in -90..90",
+    "longitude_range": "are not longitudes in -180..180",
+    "key_unique": "are null or repeat another row's key",
+    "date_not_future": "lie in the future",
 }
 
 
@@ -103,7 +118,10 @@ def _key_checks(ctx: PhaseContext) -> list[dict]:
             relationships.tables["candidate_keys"].select("table", "columns").iter_rows()
         ):
             keys.append((table, tuple(columns)))
-    keys += [(t, (c,)) for t, c in _semantic_columns(ctx, "key", field="role")]
+    # identifiers named like one are meant to be unique (`flights.flight`, a flight number, is not)
+    keys += [
+        (t, (c,)) for t, c in _semantic_columns(ctx, "identifier", field="role") if is_id_name(c)
+    ]
     rows = []
     for table, columns in dict.fromkeys(keys):
         frame = ctx.tables.get(table)
@@ -180,7 +198,8 @@ def run(ctx: PhaseContext) -> PhaseResult:
     rows = []
     for builder in (_email_checks, _range_checks, _key_checks, _fk_checks, _future_checks):
         rows += builder(ctx)
-    checks = pl.DataFrame(rows, schema=SCHEMA)
+    heights = {t: f.height for t, f in ctx.tables.items()}
+    checks = pl.DataFrame([_judged(r, heights.get(r["table"], 0)) for r in rows], schema=SCHEMA)
     failing = checks.filter(pl.col("failed") > 0)
     missing = [p for p in ("semantic", "relationships") if p not in ctx.results]
     return PhaseResult(
@@ -188,6 +207,23 @@ def run(ctx: PhaseContext) -> PhaseResult:
         summary=_summary(checks, failing, missing),
         figures={"checks": checks.height, "failing_checks": failing.height},
     )
+
+
+def _judged(row: dict, height: int) -> dict:
+    """A failing check is a finding, but for unresolved foreign keys (relationships says it)."""
+    if not row["failed"]:
+        reason = "passes"
+    elif row["check"] == "foreign_key_resolves":
+        reason = "reported by relationships as orphans"
+    else:
+        reason = None
+    share = row["failed"] / height if height else 0.0
+    text = (
+        f"{row['failed']:,} values ({share:.1%}) of `{row['table']}.{row['column']}` "
+        f"{WORDS.get(row['check'], 'fail ' + row['check'])}"
+    )
+    about = [c.strip() for c in row["column"].split(",")]
+    return row | verdict(reason, text, min(1.0, 0.5 + share), 1.0, about)
 
 
 def _summary(checks: pl.DataFrame, failing: pl.DataFrame, missing: list[str]) -> str:
@@ -204,8 +240,13 @@ def _summary(checks: pl.DataFrame, failing: pl.DataFrame, missing: list[str]) ->
 SPEC = PhaseSpec(
     name="validation",
     needs=("semantic", "relationships"),
+    findings=("checks",),
+    checks={
+        "derived_checks_pass": "Every check the validation phase derived (emails, ranges, keys, "
+        "foreign keys, dates) passes."
+    },
     run=run,
-    version="1",
+    version="2",
     description="Checks derived from the findings (emails, coordinates, unique keys, resolving "
     "foreign keys, no future dates) with failing counts and example rows.",
 )

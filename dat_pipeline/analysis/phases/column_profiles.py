@@ -13,7 +13,7 @@ from typing import Any
 import polars as pl
 
 from dat_pipeline.analysis.phase import PhaseContext, PhaseResult, PhaseSpec
-from dat_pipeline.analysis.phases.typing import dtype_type
+from dat_pipeline.analysis.phases.type_inference import dtype_type
 
 ROW_NUMBER = "_row_number"
 NUMERIC = ("integer", "decimal", "float")

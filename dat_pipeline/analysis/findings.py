@@ -1,0 +1,130 @@
+"""The ranked findings of a source: what a person should read first (issue 19).
+
+Every phase marks the rows of its findings tables (`PhaseSpec.findings`) with `kept` and, when
+kept, a plain `statement` with its numbers, an `effect` and a `coverage` (both 0..1). The report
+ranks the kept rows of all phases by an interest score:
+
+    score = weight(phase) * effect * (0.5 + 0.5 * coverage)
+
+- effect: |r| or Cramér's V for correlations, eta (the square root of eta squared) for slices, the
+  autocorrelation at the period for cycles, Kendall's |tau| for trends, the support of a
+  dependency, a foreign key's confidence (at least 0.9 when it has orphans: a broken reference is
+  worth reading), 0.5 plus the failing share for a failed check;
+- coverage: the share of the table's rows the finding rests on;
+- weight, the surprise against the columns' roles: effects in measures (cycles, slices,
+  correlations) are what an analyst looks for (1.0, 0.95); trends 0.85; failed checks 0.8;
+  dependencies between attributes 0.75; foreign keys are expected in a multi-table source (0.7).
+
+At most `MAX_FINDINGS`; two findings about the same columns of the same table from the same phase
+say the same thing, and only the higher-scored one is listed (a cycle's period is part of what it
+says: a daily and a weekly cycle of one measure are two findings); so do a measure's daily,
+weekly or yearly cycle and its slice by hour, weekday or month.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import polars as pl
+
+MAX_FINDINGS = 25
+WEIGHTS = {
+    "business_cycles": 1.0,
+    "slicing": 1.0,
+    "correlations": 0.95,
+    "temporal": 0.85,
+    "validation": 0.8,
+    "relationships": 0.7,
+}
+FD_WEIGHT = 0.75
+EVIDENCE = (
+    "method",
+    "value",
+    "n",
+    "p_value",
+    "ci_low",
+    "ci_high",
+    "support",
+    "determinant_values",
+    "eta_squared",
+    "period",
+    "unit",
+    "methods",
+    "spread",
+    "strength",
+    "peak_at",
+    "peak_ratio",
+    "containment",
+    "orphans",
+    "cardinality",
+    "confidence",
+    "failed",
+    "trend",
+    "trend_p_value",
+)
+
+
+def _weight(phase: str, table_name: str) -> float:
+    if table_name == "functional_dependencies":
+        return FD_WEIGHT
+    return WEIGHTS.get(phase, 0.6)
+
+
+def candidates(
+    findings_tables: Mapping[str, Iterable[str]],
+    load: Callable[[str, str], pl.DataFrame | None],
+) -> list[dict[str, Any]]:
+    """The kept rows of every phase's findings tables as unranked findings."""
+    found = []
+    for phase, names in findings_tables.items():
+        for name in names:
+            frame = load(phase, name)
+            if frame is None or "kept" not in frame.columns:
+                continue
+            for row in frame.filter(pl.col("kept")).iter_rows(named=True):
+                score = _weight(phase, name) * row["effect"] * (0.5 + 0.5 * row["coverage"])
+                found.append(
+                    {
+                        "phase": phase,
+                        "table": row.get("table"),
+                        "columns": list(row.get("about") or []),
+                        "statement": row["statement"],
+                        "score": round(score, 4),
+                        "evidence": {k: row[k] for k in EVIDENCE if row.get(k) is not None},
+                        "_period": round(row["period"]) if row.get("period") else None,
+                        "_part": _part(row),
+                    }
+                )
+    return found
+
+
+CYCLE_PARTS = {("hour", 24): "hour", ("day", 7): "weekday", ("month", 12): "month"}
+SLICE_PARTS = {"hour": "hour", "weekday": "weekday", "dow": "weekday", "month": "month"}
+
+
+def _part(row: Mapping[str, Any]) -> tuple | None:
+    """(table, measure, calendar part) of a daily/weekly/yearly cycle or of a slice by hour,
+    weekday or month: a measure's daily cycle and its slice by hour say the same thing."""
+    if row.get("period") and row.get("measure"):
+        part = CYCLE_PARTS.get((row.get("unit"), round(row["period"])))
+        return (row.get("table"), row["measure"], part) if part else None
+    if row.get("dimension") and row.get("measure"):
+        part = SLICE_PARTS.get(row["dimension"].rsplit(".", 1)[-1].lower())
+        return (row.get("table"), row["measure"], part) if part else None
+    return None
+
+
+def rank(found: list[dict[str, Any]], limit: int = MAX_FINDINGS) -> list[dict[str, Any]]:
+    """The best `limit` findings, one per thing said, numbered from 1."""
+    ranked, said = [], set()
+    for item in sorted(found, key=lambda f: (-f["score"], f["phase"], f["statement"])):
+        key = (item["phase"], item["table"], frozenset(item["columns"]), item.pop("_period"))
+        part = item.pop("_part")
+        if key in said or (part is not None and part in said):
+            continue
+        said.update({key, part} - {None})
+        ranked.append({"rank": len(ranked) + 1, **item})
+        if len(ranked) == limit:
+            break
+    return ranked
