@@ -6,11 +6,13 @@ state goes through `dat_pipeline.services`, the functions the CLI and the API ca
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from dat_pipeline.errors import NotFoundError
+from dat_pipeline.paths import resolve_inside
 from dat_pipeline.services import dat as dat_service
 from dat_pipeline.services.context import ServiceContext
 
@@ -54,6 +56,20 @@ def artifact(ctx: ServiceContext, run_id: str, stage: str) -> pl.DataFrame | Non
     except NotFoundError:
         dat_service.get_run(ctx, run_id)  # an unknown run stays an error
         return None
+
+
+def export_table_file(ctx: ServiceContext, run_id: str, table: str, file_format: str) -> Path:
+    """The file of one table of the run's dataset in one format (from its manifest)."""
+    manifest = dat_service.export(ctx, run_id)["manifest"]
+    for entry in manifest.get("tables", []):
+        if entry["name"] == table and file_format in entry.get("files", {}):
+            return resolve_inside(ctx.data_root, entry["files"][file_format])
+    raise NotFoundError(
+        f"dataset of run {run_id} has no {file_format} file of table {table!r}; "
+        "re-lock export with that format",
+        table=table,
+        format=file_format,
+    )
 
 
 def folders(ctx: ServiceContext, depth: int = 3) -> list[str]:

@@ -9,9 +9,8 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, RedirectResponse
 
-from dat_pipeline.console import session
+from dat_pipeline.console import actions, session
 from dat_pipeline.console.common import set_context
-from dat_pipeline.services import dat as dat_service
 from dat_pipeline.services.context import ServiceContext
 
 
@@ -40,13 +39,13 @@ def mount_console(app: FastAPI, context: ServiceContext) -> None:
         response.delete_cookie(session.COOKIE)
         return response
 
-    @app.get("/console/runs/{run_id}/export/{file_format}", include_in_schema=False)
-    def download(run_id: str, file_format: str, request: Request):  # type: ignore[no-untyped-def]
+    @app.get("/console/runs/{run_id}/export/{table}/{file_format}", include_in_schema=False)
+    def download(run_id: str, table: str, file_format: str, request: Request):  # type: ignore[no-untyped-def]
         caller = session.caller(context.store, request)
         if caller is None:
             return RedirectResponse("/login", status_code=303)
-        path, name = dat_service.export_file(context.for_caller(caller), run_id, file_format)
-        return FileResponse(path, filename=name)
+        path = actions.export_table_file(context.for_caller(caller), run_id, table, file_format)
+        return FileResponse(path, filename=f"{run_id}_{path.name}")
 
     ui.run_with(
         app,

@@ -113,20 +113,26 @@ def grid(
     selectable: str | None = None,
     selected: str | None = None,
     grey: str | None = None,
+    row_rules: dict[str, str] | None = None,
     page_size: int | None = None,
     cell_rules: dict[str, dict[str, str]] | None = None,
     height: str = "h-72",
 ) -> ui.aggrid:
     """A sortable, filterable AG Grid of `rows`. `select`: checkboxes; `selectable`, `selected`
     and `grey` are JavaScript conditions on `data` (which rows may be picked, start picked, and
-    are greyed out)."""
+    are greyed out); `row_rules` and `cell_rules` map CSS classes to conditions on `data` and
+    the cell value `x`."""
     rows = [json_safe(row) for row in rows]
     columns = columns or (list(rows[0]) if rows else [])
     column_defs = []
     for name in columns:
         definition: dict[str, Any] = {"field": name, "headerName": name}
         if cell_rules and name in cell_rules:
-            definition["cellClassRules"] = cell_rules[name]
+            rules = ", ".join(
+                f"'{css}': (p) => {{ const x = p.value; return {cond}; }}"
+                for css, cond in cell_rules[name].items()
+            )
+            definition[":cellClassRules"] = f"{{{rules}}}"
         column_defs.append(definition)
     options: dict[str, Any] = {
         "columnDefs": column_defs,
@@ -144,8 +150,16 @@ def grid(
                 f"(p) => p.api.forEachNode((node) => {{ const data = node.data; "
                 f"node.setSelected(Boolean({selected})); }})"
             )
-    if grey:
-        options["rowClassRules"] = {"dat-grey": f"(p) => {{ const data = p.data; return {grey}; }}"}
+    row_rules = {**(row_rules or {}), **({"dat-grey": grey} if grey else {})}
+    if row_rules:
+        options[":rowClassRules"] = (
+            "{"
+            + ", ".join(
+                f"'{css}': (p) => {{ const data = p.data; return {cond}; }}"
+                for css, cond in row_rules.items()
+            )
+            + "}"
+        )
     if page_size:
         options["pagination"] = True
         options["paginationPageSize"] = page_size

@@ -288,9 +288,9 @@ class RunPage:
         ).classes("text-sm")
         tables = frame_.select("_source_file", "_source_table").unique(maintain_order=True)
         with ui.tabs().classes("w-full") as tabs:
-            names = [f"{f}:{t}" for f, t in tables.iter_rows()]
+            names = [f"{f}: {t}" for f, t in tables.iter_rows()]
             for name in names:
-                ui.tab(name)
+                ui.tab(name).props("no-caps")
         with ui.tab_panels(tabs, value=names[0]).classes("w-full"):
             for (file, table), name in zip(tables.iter_rows(), names, strict=True):
                 part = frame_.filter(
@@ -309,32 +309,37 @@ class RunPage:
                         columns,
                         page_size=10,
                         cell_rules=cell_rules,
-                        grey=None,
+                        row_rules={"dat-rejected": "data._kept === false"},
                         height="h-96",
                     ).props(f"data-testid=preview-{table}")
 
     def export_view(self) -> None:
         exported = dat_service.export(self.ctx, self.run_id)
         manifest = exported["manifest"]
-        ui.label(f"Dataset {exported['dataset_id']} · {exported['row_count']} rows").classes(
-            "font-semibold"
-        )
-        with ui.row().classes("gap-4"):
-            for file_format in exported["files"]:
-                ui.link(
-                    f"download {file_format}",
-                    f"/console/runs/{self.run_id}/export/{file_format}",
-                ).props(f"download data-testid=download-{file_format}")
-        lineage = manifest.get("lineage", {})
-        sources = lineage.get("sources", lineage) if isinstance(lineage, dict) else lineage
-        if isinstance(sources, list) and sources:
+        ui.label(
+            f"Dataset {exported['dataset_id']} · {exported['row_count']} rows in "
+            f"{len(manifest.get('tables', []))} tables · formats {', '.join(exported['formats'])}"
+        ).classes("font-semibold")
+        with ui.list().props("bordered separator dense").classes("w-full"):
+            for table in manifest.get("tables", []):
+                with ui.item(), ui.item_section():
+                    ui.label(
+                        f"{table['name']}: {table['row_count']} rows, "
+                        f"{len(table['columns'])} columns, from "
+                        + ", ".join(f"{s['source_file']}:{s['table']}" for s in table["sources"])
+                    ).classes("text-sm")
+                    with ui.row().classes("gap-3"):
+                        for file_format in table.get("files", {}):
+                            ui.link(
+                                f"download {file_format}",
+                                f"/console/runs/{self.run_id}/export/{table['name']}/{file_format}",
+                            ).props(f"download data-testid=download-{table['name']}-{file_format}")
+        lineage = manifest.get("lineage") or []
+        if lineage:
             ui.label("Lineage").classes("text-sm font-semibold")
             grid(
-                [
-                    {k: json.dumps(v) if isinstance(v, dict | list) else v for k, v in s.items()}
-                    for s in sources
-                ],
-                height="h-40",
+                [{k: v for k, v in source.items() if k != "stage_ids"} for source in lineage],
+                height="h-48",
             )
         with ui.expansion("Manifest").classes("w-full"):
             ui.code(json.dumps(manifest, indent=2), language="json").classes("w-full")
