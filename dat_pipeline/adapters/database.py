@@ -29,7 +29,6 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Connection, MetaData, Table, Text, cast, func, inspect, select, text
 from sqlalchemy import types as sqltypes
-from sqlalchemy.dialects import mysql
 
 from dat_pipeline.adapters.base import (
     Adapter,
@@ -40,6 +39,7 @@ from dat_pipeline.adapters.base import (
     columns_of,
 )
 from dat_pipeline.paths import DB_SCHEME, is_db_path
+from dat_pipeline.reverse_etl.types import MAX_DECIMAL_PRECISION, polars_type
 from dat_pipeline.settings import get_settings
 from dat_pipeline.sources import (
     DatabaseSource,
@@ -53,41 +53,6 @@ from dat_pipeline.store import ControlStore
 
 DEFAULT_CHUNK_ROWS = 50_000
 QUERY_TABLE = "(query)"
-_MAX_DECIMAL_PRECISION = 38
-
-
-def polars_type(column_type: sqltypes.TypeEngine[Any]) -> pl.DataType:
-    """The Polars type a database column reads as (String for anything without a better match)."""
-    unsigned = bool(getattr(column_type, "unsigned", False))
-    if isinstance(column_type, sqltypes.Boolean):
-        return pl.Boolean()
-    if isinstance(column_type, mysql.TINYINT):
-        return pl.UInt8() if unsigned else pl.Int8()
-    if isinstance(column_type, sqltypes.SmallInteger):
-        return pl.UInt16() if unsigned else pl.Int16()
-    if isinstance(column_type, sqltypes.BigInteger):
-        return pl.UInt64() if unsigned else pl.Int64()
-    if isinstance(column_type, sqltypes.Integer):
-        return pl.UInt32() if unsigned else pl.Int32()
-    if isinstance(column_type, sqltypes.Float):
-        return pl.Float64()
-    if isinstance(column_type, sqltypes.Numeric):
-        precision, scale = column_type.precision, column_type.scale
-        if precision and precision <= _MAX_DECIMAL_PRECISION:
-            return pl.Decimal(precision, scale or 0)
-        return pl.String()  # unconstrained NUMERIC: exact as text rather than a lossy float
-    if isinstance(column_type, sqltypes.DateTime):
-        utc = column_type.timezone or isinstance(column_type, mysql.TIMESTAMP)
-        return pl.Datetime("us", "UTC" if utc else None)
-    if isinstance(column_type, sqltypes.Date):
-        return pl.Date()
-    if isinstance(column_type, sqltypes.Time):
-        return pl.Time()
-    if isinstance(column_type, sqltypes.Interval):
-        return pl.Duration("us")
-    if isinstance(column_type, sqltypes.LargeBinary | sqltypes._Binary):
-        return pl.Binary()
-    return pl.String()
 
 
 def _to_text(value: Any) -> Any:
@@ -106,6 +71,10 @@ def _series(name: str, values: Sequence[Any], dtype: pl.DataType | None) -> pl.S
         return pl.Series(name, values)
     if dtype == pl.String:
         values = [_to_text(v) for v in values]
+    elif dtype == pl.Boolean:  # MySQL's BOOLEAN is TINYINT(1): 0 and 1
+        values = [None if v is None else bool(v) for v in values]
+    elif dtype == pl.Float64:  # an unconstrained NUMERIC comes as Decimal
+        values = [float(v) if isinstance(v, decimal.Decimal) else v for v in values]
     elif dtype == pl.Binary:
         values = [bytes(v) if isinstance(v, memoryview | bytearray) else v for v in values]
     elif isinstance(dtype, pl.Datetime) and dtype.time_zone:
@@ -137,10 +106,10 @@ def _infer_types(rows: Sequence[Sequence[Any]], names: Sequence[str], descriptio
             precision = scale = None
             if description is not None and len(description[index]) > 5:
                 precision, scale = description[index][4], description[index][5]
-            if precision and scale is not None and precision <= _MAX_DECIMAL_PRECISION:
+            if precision and scale is not None and precision <= MAX_DECIMAL_PRECISION:
                 types.append(pl.Decimal(precision, scale))
             else:
-                types.append(pl.Decimal(_MAX_DECIMAL_PRECISION, _widest_scale(values)))
+                types.append(pl.Decimal(MAX_DECIMAL_PRECISION, _widest_scale(values)))
         elif isinstance(first, dt.datetime):
             types.append(pl.Datetime("us", "UTC" if first.tzinfo else None))
         elif isinstance(first, dt.date):

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 
 from dat_pipeline.reverse_etl.errors import ReverseEtlError
 from dat_pipeline.reverse_etl.introspect import TableInfo
+from dat_pipeline.reverse_etl.types import polars_type
 
 DEFAULT_CHUNK_ROWS = 50_000
 
@@ -35,7 +36,7 @@ def utc_session(connection: Connection) -> None:
 
 
 def target_schema(info: TableInfo) -> dict[str, pl.DataType]:
-    return {c.name: c.logical.polars_dtype() for c in info.columns}
+    return {c.name: polars_type(c.type_) for c in info.columns}
 
 
 def select_list(info: TableInfo) -> list[sa.ColumnElement[Any]]:

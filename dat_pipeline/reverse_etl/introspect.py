@@ -377,7 +377,7 @@ def _analyze_duckdb(connection: Connection, table: str, schema: str | None) -> d
                 logical=logical,
                 nullable=bool(nullable),
                 default=default,
-                type_=sqlalchemy_type_for(logical),
+                type_=sqlalchemy_type_for(logical, data_type),
             )
         )
     constraint_rows = connection.execute(

@@ -34,6 +34,7 @@ from dat_pipeline.reverse_etl.constraints import (
 )
 from dat_pipeline.reverse_etl.errors import ConstraintError, ReverseEtlError
 from dat_pipeline.reverse_etl.introspect import TableInfo
+from dat_pipeline.reverse_etl.types import polars_type
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -132,7 +133,7 @@ def build_model_spec(info: TableInfo, constraints: list[str] | tuple[str, ...] =
                 attribute=attribute,
                 sql_type=column.sql_type,
                 rules=rules,
-                dtype=logical.polars_dtype(),
+                dtype=polars_type(column.type_),
             )
         )
     labels = tuple(dict.fromkeys(f"{c.column}:{c.label}" for c in parsed))

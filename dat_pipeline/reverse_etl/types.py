@@ -1,5 +1,6 @@
 """SQL types to logical types (SPEC 3): integer, decimal, float, string, boolean, date, datetime,
-binary; and each logical type's Polars and Arrow types.
+binary; and the one SQL -> Polars type map (`polars_type`) that ingestion, backfill and the
+database tables of DAT runs all read with.
 
 SQLAlchemy types (from the inspector) are mapped by class; DuckDB's catalog gives type names, which
 go through the same table by name.
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 
 import polars as pl
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 
 LOGICAL_TYPES = ("integer", "decimal", "float", "string", "boolean", "date", "datetime", "binary")
 # Arrow decimals beyond this precision would not fit decimal128; such columns travel as float.
@@ -36,25 +38,6 @@ class LogicalType:
             and self.precision is not None
             and self.precision <= MAX_DECIMAL_PRECISION
         )
-
-    def polars_dtype(self) -> pl.DataType:
-        if self.kind == "integer":
-            return pl.Int64()
-        if self.kind == "decimal":
-            if self.exact_decimal:
-                return pl.Decimal(self.precision, self.scale or 0)
-            return pl.Float64()
-        if self.kind == "float":
-            return pl.Float64()
-        if self.kind == "boolean":
-            return pl.Boolean()
-        if self.kind == "date":
-            return pl.Date()
-        if self.kind == "datetime":
-            return pl.Datetime("us", "UTC" if self.timezone else None)
-        if self.kind == "binary":
-            return pl.Binary()
-        return pl.String()
 
 
 def _generic(type_: sa.types.TypeEngine) -> sa.types.TypeEngine:
@@ -142,11 +125,15 @@ def logical_from_name(sql_type: str) -> LogicalType:
     return LogicalType("string", max_length=length)
 
 
-def sqlalchemy_type_for(logical: LogicalType) -> sa.types.TypeEngine:
+_INTEGER_WIDTHS = {"TINYINT": sa.SmallInteger, "SMALLINT": sa.SmallInteger, "INTEGER": sa.Integer}
+
+
+def sqlalchemy_type_for(logical: LogicalType, sql_type: str = "") -> sa.types.TypeEngine:
     """A generic SQLAlchemy type that reads a column of this logical type (for catalogs, such as
-    DuckDB's, whose columns are not reflected as SQLAlchemy types)."""
+    DuckDB's, whose columns are not reflected as SQLAlchemy types); `sql_type`, the catalog's
+    name, keeps the width of small integers."""
     if logical.kind == "integer":
-        return sa.BigInteger()
+        return _INTEGER_WIDTHS.get(sql_type.strip().upper(), sa.BigInteger)()
     if logical.kind == "decimal":
         return sa.Numeric(logical.precision, logical.scale)
     if logical.kind == "float":
@@ -160,3 +147,42 @@ def sqlalchemy_type_for(logical: LogicalType) -> sa.types.TypeEngine:
     if logical.kind == "binary":
         return sa.LargeBinary()
     return sa.String(logical.max_length)
+
+
+def polars_type(type_: sa.types.TypeEngine) -> pl.DataType:
+    """The Polars type a database column reads as: the width and signedness of integers kept,
+    DECIMAL(p <= 38, s) exact, an unconstrained NUMERIC as Float64 (decimal128 cannot hold every
+    value), TIMESTAMP WITH TIME ZONE and MySQL TIMESTAMP (read in a UTC session) as UTC instants,
+    MySQL's TINYINT(1) (its BOOLEAN) as Boolean, JSON and anything unknown as text."""
+    unsigned = bool(getattr(type_, "unsigned", False))
+    if isinstance(type_, mysql.TINYINT):
+        if getattr(type_, "display_width", None) == 1:
+            return pl.Boolean()
+        return pl.UInt8() if unsigned else pl.Int8()
+    if isinstance(type_, sa.Boolean):
+        return pl.Boolean()
+    if isinstance(type_, sa.SmallInteger):
+        return pl.UInt16() if unsigned else pl.Int16()
+    if isinstance(type_, sa.BigInteger):
+        return pl.UInt64() if unsigned else pl.Int64()
+    if isinstance(type_, sa.Integer):
+        return pl.UInt32() if unsigned else pl.Int32()
+    if isinstance(type_, sa.Float):
+        return pl.Float64()
+    if isinstance(type_, sa.Numeric):
+        precision, scale = type_.precision, type_.scale
+        if precision and precision <= MAX_DECIMAL_PRECISION:
+            return pl.Decimal(precision, scale or 0)
+        return pl.Float64()
+    if isinstance(type_, sa.DateTime):
+        utc = type_.timezone or isinstance(type_, mysql.TIMESTAMP)
+        return pl.Datetime("us", "UTC" if utc else None)
+    if isinstance(type_, sa.Date):
+        return pl.Date()
+    if isinstance(type_, sa.Time):
+        return pl.Time()
+    if isinstance(type_, sa.Interval):
+        return pl.Duration("us")
+    if isinstance(type_, sa.LargeBinary | sa.types._Binary):
+        return pl.Binary()
+    return pl.String()

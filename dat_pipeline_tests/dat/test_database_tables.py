@@ -15,7 +15,10 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from dat_pipeline.adapters.database import DatabaseAdapter
 from dat_pipeline.dat.workflow import DatWorkflow
+from dat_pipeline.reverse_etl.extract import read_frame
+from dat_pipeline.reverse_etl.introspect import analyze_table
 from dat_pipeline.settings import get_settings
 from dat_pipeline.sources import add_database_source, make_source
 from dat_pipeline.store import ControlStore
@@ -148,3 +151,52 @@ def test_an_unknown_source_is_refused_at_lock(flow: DatWorkflow):
     run = flow.create_run().run_id
     with pytest.raises(Exception, match=r"discovery source 'nope'"):
         flow.lock(run, "discovery", {"source": "nope"})
+
+
+TYPED = (
+    "CREATE TABLE typed (s SMALLINT, i INTEGER, b BIGINT, d DECIMAL(10,2), f DOUBLE PRECISION, "
+    "t TIMESTAMP, v VARCHAR(20))"
+)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "duckdb", "postgresql", "mysql"])
+def test_ingestion_backfill_and_dat_read_a_column_as_the_same_type(
+    kind: str, data_root: Path, request: pytest.FixtureRequest
+):
+    """One SQL -> Polars type map: a SMALLINT is Int16 for every reader (it was Int64 in one)."""
+    if kind in ("sqlite", "duckdb"):
+        url = f"{kind}:///{data_root / f'typed.{kind}'}"
+    else:
+        url = request.getfixturevalue("pg_url" if kind == "postgresql" else "mariadb_url")
+    typed = TYPED.replace("DOUBLE PRECISION", "DOUBLE") if kind == "duckdb" else TYPED
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text(typed))
+        connection.execute(
+            text("INSERT INTO typed VALUES (1, 2, 3, 4.50, 0.5, '2024-01-02 03:04:05', 'x')")
+        )
+    with engine.connect() as connection:
+        info = analyze_table(connection, "typed")
+        backfill = read_frame(connection, info)
+    engine.dispose()
+    store = ControlStore(get_settings().store_url)
+    try:
+        parsed = make_url(url)
+        fields = (
+            {"database": f"typed.{kind}"}
+            if kind in ("sqlite", "duckdb")
+            else {
+                "host": parsed.host,
+                "port": parsed.port,
+                "database": parsed.database,
+                "user": parsed.username,
+            }
+        )
+        source = add_database_source(store, make_source(name="typed", kind=kind, **fields), None)
+        table = "typed" if kind != "postgresql" else url.rsplit("%3D", 1)[-1] + ".typed"
+        ingestion = DatabaseAdapter(store, source).read(table)
+    finally:
+        store.dispose()
+    assert backfill.schema == ingestion.schema
+    assert backfill.schema["s"] == pl.Int16 and backfill.schema["d"] == pl.Decimal(10, 2)
+    assert backfill.rows() == ingestion.rows()
