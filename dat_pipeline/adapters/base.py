@@ -33,6 +33,15 @@ class ColumnInfo:
     dtype: str
 
 
+@dataclass(frozen=True)
+class HeaderRows:
+    """Where a table's header is: `header_row` is its line (1-based, as a spreadsheet shows it;
+    the lines above are skipped) and `skip_rows` the lines right below it to skip (units, dashes)."""
+
+    header_row: int = 1
+    skip_rows: int = 0
+
+
 @dataclass
 class ProbeResult:
     table: str
@@ -43,6 +52,8 @@ class ProbeResult:
     error: str | None = None
     encoding: str | None = None
     probe_seconds: float = 0.0
+    # Where the probe found the header (preamble and title rows above it are skipped).
+    header: HeaderRows | None = None
 
     def __post_init__(self) -> None:
         if self.status not in PROBE_STATUSES:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from dat_pipeline.adapters.base import (
     INFER_ROWS,
     Adapter,
     AdapterError,
+    HeaderRows,
     ProbeResult,
     check_chunk_rows,
     columns_of,
@@ -54,6 +56,9 @@ class Dialect:
     eol: str = "\n"
     # The header as written, when it repeats a name: the reader renames the repeats.
     header: tuple[str, ...] | None = None
+    # Lines above the header (a `#` preamble, title rows) and data lines skipped below it.
+    skip_lines: int = 0
+    skip_after_header: int = 0
 
     def names(self, columns: list[str]) -> list[str]:
         """Column names as this adapter gives them: repeats suffixed `_2`, `_3`..."""
@@ -96,8 +101,9 @@ class DelimitedAdapter(Adapter):
                 "check the file is the one you meant and re-export it as CSV."
             )
 
-    def sniff(self, path: Path) -> tuple[Dialect, TextSample]:
-        """Encoding, delimiter and header from the first MiB of whole lines."""
+    def sniff(self, path: Path, header: HeaderRows | None = None) -> tuple[Dialect, TextSample]:
+        """Encoding, delimiter, the header's line and whether there is one, from the first MiB of
+        whole lines; `header` (table_selection's `header_rows`) overrides where the header is."""
         self.validate(path)
         sample = sample_text(path)
         if not sample.text:
@@ -105,19 +111,32 @@ class DelimitedAdapter(Adapter):
                 f"{file_label(path)}: line 1 is longer than {SAMPLE_BYTES >> 20} MiB with no "
                 "line break; this is not a delimited table. Check the file and its line endings."
             )
-        separator = sniff_delimiter(sample.text[: 64 * 1024])
-        rows = [fields for _, fields in parse_rows(sample.text, separator, SNIFF_ROWS)]
-        has_header = sniff_header(rows)
+        lines = sample.text[: 256 * 1024].split(sample.eol)
+        preamble = 0 if header else _preamble_lines(lines)
+        separator = sniff_delimiter(sample.eol.join(lines[preamble:])[: 64 * 1024])
+        skip = header.header_row - 1 if header else preamble
+        parsed = parse_rows(sample.eol.join(lines[skip:]), separator, SNIFF_ROWS)
+        if header is None:
+            titles = _title_rows([fields for _, fields in parsed])
+            if titles:  # skip to the header's line (a header is one line)
+                skip += parsed[titles][0] - 1
+                parsed = parse_rows(sample.eol.join(lines[skip:]), separator, SNIFF_ROWS)
+        after = header.skip_rows if header else 0
+        rows = [fields for _, fields in parsed]
+        rows = rows[:1] + rows[1 + after :]
+        has_header = header is not None or sniff_header(rows)
         decimal_comma = sniff_decimal_comma(rows[1:] if has_header else rows, separator)
-        header = rows[0] if has_header and rows else []
-        repeated = len(set(header)) != len(header)
+        names = rows[0] if has_header and rows else []
+        repeated = len(set(names)) != len(names)
         dialect = Dialect(
             sample.encoding,
             separator,
             has_header,
             decimal_comma,
             sample.eol,
-            tuple(header) if repeated else None,
+            tuple(names) if repeated else None,
+            skip,
+            after,
         )
         return dialect, sample
 
@@ -129,32 +148,34 @@ class DelimitedAdapter(Adapter):
                 table, "empty", [], 0, True, probe_seconds=time.perf_counter() - start
             )
         dialect, sample = self.sniff(path)
-        data = sample.text.encode("utf-8")
+        body = sample.eol.join(sample.text.split(sample.eol)[dialect.skip_lines :])
+        data = body.encode("utf-8")
+        options = {
+            "separator": dialect.separator,
+            "has_header": dialect.has_header,
+            "eol_char": dialect.eol,
+            "truncate_ragged_lines": True,
+            "raise_if_empty": False,
+        }
         with reader_errors(path, table, _FIX):
             head = pl.read_csv(
                 data,
-                separator=dialect.separator,
-                has_header=dialect.has_header,
                 n_rows=sample_rows,
                 infer_schema_length=sample_rows,
                 decimal_comma=dialect.decimal_comma,
-                eol_char=dialect.eol,
-                truncate_ragged_lines=True,
-                raise_if_empty=False,
                 with_column_names=dialect.names,
+                **options,
             )
-            rows = pl.read_csv(
-                data,
-                separator=dialect.separator,
-                has_header=dialect.has_header,
-                infer_schema=False,
-                eol_char=dialect.eol,
-                truncate_ragged_lines=True,
-                raise_if_empty=False,
-            ).height
+            rows = pl.read_csv(data, infer_schema=False, **options).height
         estimate, exact = sample.estimate_rows(rows)
-        problem = _first_ragged_line(sample.text, dialect, len(head.columns), sample_rows)
+        problem = _first_ragged_line(body, dialect, len(head.columns), sample_rows)
         problem = problem or _repeated_names(dialect, head.columns) or sample.problem
+        if dialect.skip_lines and not problem:
+            problem = (
+                f"the header is on line {dialect.skip_lines + 1}; the {dialect.skip_lines} "
+                "line(s) above it (a '#' preamble or title rows) are skipped. Set header_rows in "
+                "table_selection if the header is elsewhere"
+            )
         if not rows and not sample.complete:
             problem = (
                 f"no complete data row in the first {SAMPLE_BYTES >> 20} MiB (line 2 is longer); "
@@ -171,6 +192,7 @@ class DelimitedAdapter(Adapter):
             error=error,
             encoding=dialect.encoding,
             probe_seconds=time.perf_counter() - start,
+            header=HeaderRows(dialect.skip_lines + 1, 0) if dialect.has_header else None,
         )
 
     def _scan(self, source: Path, dialect: Dialect) -> pl.LazyFrame:
@@ -184,11 +206,13 @@ class DelimitedAdapter(Adapter):
             truncate_ragged_lines=True,
             raise_if_empty=False,
             with_column_names=dialect.names,
+            skip_lines=dialect.skip_lines,
+            skip_rows_after_header=dialect.skip_after_header,
         )
 
-    def read(self, path: Path, table: str) -> pl.DataFrame:
+    def read(self, path: Path, table: str, header: HeaderRows | None = None) -> pl.DataFrame:
         self.check_table(path, table)
-        dialect, _ = self.sniff(path)
+        dialect, _ = self.sniff(path, header)
         try:
             with (
                 utf8_path(path, dialect.encoding, bom_ok=True) as source,
@@ -204,10 +228,16 @@ class DelimitedAdapter(Adapter):
         ):
             return self._scan(source, dialect).collect()
 
-    def stream(self, path: Path, table: str, chunk_rows: int = 100_000) -> Iterator[pl.DataFrame]:
+    def stream(
+        self,
+        path: Path,
+        table: str,
+        chunk_rows: int = 100_000,
+        header: HeaderRows | None = None,
+    ) -> Iterator[pl.DataFrame]:
         check_chunk_rows(chunk_rows)
         self.check_table(path, table)
-        dialect, _ = self.sniff(path)
+        dialect, _ = self.sniff(path, header)
         done = 0
         try:
             with (
@@ -229,6 +259,41 @@ class DelimitedAdapter(Adapter):
         ):
             rest = self._scan(source, dialect).slice(done)
             yield from rest.collect_batches(chunk_size=chunk_rows)
+
+
+def _preamble_lines(lines: list[str]) -> int:
+    """Leading `#` comment lines and blank lines (what legacy tools write above the header)."""
+    count = 0
+    for line in lines[:-1]:
+        if line.strip() and not line.lstrip().startswith("#"):
+            break
+        count += 1
+    return count
+
+
+def _filled(fields: list[str]) -> int:
+    return sum(1 for field in fields if field.strip())
+
+
+def _is_title(fields: list[str]) -> bool:
+    """A title row fills its first cell alone (an unnamed index column fills another one)."""
+    return all(not field.strip() for field in fields[1:])
+
+
+def _title_rows(rows: list[list[str]]) -> int:
+    """How many leading records are titles above the header: a title fills its first cell alone
+    where the table's rows fill at least two cells (and half of its width)."""
+    if len(rows) < 3:
+        return 0
+    width = Counter(_filled(fields) for fields in rows[1:]).most_common(1)[0][0]
+    if width < 2:
+        return 0
+    for index, fields in enumerate(rows[:10]):
+        if _filled(fields) >= max(2, (width + 1) // 2):
+            return index
+        if not _is_title(fields):
+            return 0
+    return 0
 
 
 def _repeated_names(dialect: Dialect, columns: list[str]) -> str | None:

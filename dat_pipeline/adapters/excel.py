@@ -22,6 +22,7 @@ from dat_pipeline.adapters import xlsx_sample
 from dat_pipeline.adapters.base import (
     Adapter,
     AdapterError,
+    HeaderRows,
     ProbeResult,
     columns_of,
     file_label,
@@ -99,22 +100,51 @@ class ExcelAdapter(Adapter):
             if table not in workbook.sheet_parts:
                 raise missing_table(path, table, workbook.sheets)
             sample = workbook.sample(table, sample_rows)
+        header = HeaderRows(sample.header_row) if sample.header_row else None
+        titled = sample.titled
         return ProbeResult(
             table=table,
-            status="available" if sample.rows else "empty",
+            status="partial" if titled else ("available" if sample.rows else "empty"),
             columns=columns_of(sample.frame.schema),
             row_estimate=sample.rows,
             row_estimate_exact=sample.rows_exact,
+            error=(
+                f"{file_label(path)} table {table!r}: the header is on row {sample.header_row}; "
+                "the title rows above it are skipped. Set header_rows in table_selection if the "
+                "header is elsewhere"
+                if titled
+                else None
+            ),
             probe_seconds=time.perf_counter() - start,
+            header=header,
         )
 
-    def read(self, path: Path, table: str) -> pl.DataFrame:
+    def _header(self, path: Path, table: str) -> HeaderRows | None:
+        """Where the probe finds the header, when title rows sit above it (else None)."""
+        with zipfile.ZipFile(path) as archive:
+            sample = xlsx_sample.XlsxWorkbook(archive).sample(table, 20)
+        return HeaderRows(sample.header_row) if sample.titled and sample.header_row else None
+
+    def read(self, path: Path, table: str, header: HeaderRows | None = None) -> pl.DataFrame:
         reader = self._reader(path)
         if table not in reader.sheet_names:
             raise missing_table(path, table, list(reader.sheet_names))
         with reader_errors(path, table, _FIX):
+            header = header or self._header(path, table)
+            # calamine counts rows from the sheet's first row, from 0.
+            options = (
+                {"header_row": header.header_row - 1, "skip_rows": header.skip_rows or None}
+                if header
+                else {}
+            )
             # Eager loading goes straight to Arrow: a little faster than the lazy sheet.
-            return cast(pl.DataFrame, pl.from_arrow(reader.load_sheet_eager(table)))
+            return cast(pl.DataFrame, pl.from_arrow(reader.load_sheet_eager(table, **options)))
 
-    def stream(self, path: Path, table: str, chunk_rows: int = 100_000) -> Iterator[pl.DataFrame]:
-        return slices(self.read(path, table), chunk_rows)
+    def stream(
+        self,
+        path: Path,
+        table: str,
+        chunk_rows: int = 100_000,
+        header: HeaderRows | None = None,
+    ) -> Iterator[pl.DataFrame]:
+        return slices(self.read(path, table, header), chunk_rows)

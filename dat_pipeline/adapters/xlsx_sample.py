@@ -58,6 +58,14 @@ class SheetSample:
     frame: pl.DataFrame
     rows: int
     rows_exact: bool
+    # The sheet row (from 1) of the header, below any title rows, and the first row with a value.
+    header_row: int | None = None
+    first_row: int | None = None
+
+    @property
+    def titled(self) -> bool:
+        """Whether title rows sit above the header."""
+        return bool(self.header_row and self.first_row and self.header_row > self.first_row)
 
 
 def _local(tag: str) -> str:
@@ -253,7 +261,7 @@ class XlsxWorkbook:
         with self.archive.open(info) as raw:
             stream = _CountingReader(raw)
             scan = _scan_rows(stream, sample_rows)
-        header_row, last_row = scan.header_row, scan.last_row
+        header_row, last_row = _header_below_titles(scan), scan.last_row
         if header_row is None:
             return SheetSample(frame=pl.DataFrame(), rows=0, rows_exact=True)
         if scan.complete:
@@ -266,7 +274,7 @@ class XlsxWorkbook:
             rows = max(round(sampled * info.file_size / max(stream.consumed, 1)), sampled)
             exact = False
         frame = self._frame(scan, header_row, min(last_row, header_row + sample_rows))
-        return SheetSample(frame=frame, rows=rows, rows_exact=exact)
+        return SheetSample(frame, rows, exact, header_row, scan.header_row)
 
     def _frame(self, scan: _Scan, header_row: int, end_row: int) -> pl.DataFrame:
         shared_needed = [
@@ -349,6 +357,25 @@ def _scan_rows(stream: _CountingReader, sample_rows: int) -> _Scan:
             first_col, last_col = min(first_col, min(cells)), max(last_col, max(cells))
     root.clear()
     return _Scan(rows, header_row, last_row, first_col, last_col, complete, dimension_last_row)
+
+
+def _header_below_titles(scan: _Scan) -> int | None:
+    """The header row: the first row with values, unless it is a title (one cell, in the first
+    column) above rows that fill at least two cells, then the first row filling half of them."""
+    numbers = sorted(scan.rows)
+    if len(numbers) < 3:
+        return scan.header_row
+    widths = [len(scan.rows[n]) for n in numbers[1:]]
+    width = max(set(widths), key=widths.count)
+    if width < 2:
+        return scan.header_row
+    for number in numbers[:10]:
+        cells = scan.rows[number]
+        if len(cells) >= max(2, (width + 1) // 2):
+            return number
+        if min(cells) != scan.first_col:
+            break
+    return scan.header_row
 
 
 def _cells(row: ET.Element, ns: str) -> Iterator[tuple[int, tuple[str, str, int]]]:

@@ -261,16 +261,18 @@ class _Extraction:
             stream = adapter.stream(source, self.selected.table, self.config.chunk_rows)
             yield from checksummed(stream, self.checksum)
             return
+        options = self.selected.read_options
         if source.stat().st_size > get_settings().stream_threshold_bytes:
             yielded = False
-            for chunk in adapter.stream(source, self.selected.table, self.config.chunk_rows):
+            chunks = adapter.stream(source, self.selected.table, self.config.chunk_rows, **options)
+            for chunk in chunks:
                 yielded = True
                 yield chunk
             if yielded:
                 return
         # Small file, or a stream with no chunk at all: read whole (keeps the schema of an
         # empty table).
-        yield adapter.read(source, self.selected.table)
+        yield adapter.read(source, self.selected.table, **options)
 
     def cleaned(
         self, source: Path, stack: contextlib.ExitStack, rejects: Path
@@ -394,6 +396,8 @@ def _parse_table(
             f"{selected.path} is no longer in the data root; restore it, or unlock "
             "table_selection and select other tables"
         )
+    if not database:
+        selected.check_unchanged(source)
     # The checksum reads the file once more; hashlib releases the GIL, so it overlaps the read.
     if selected.path not in hashes:
         # A database table's checksum is taken while its rows stream (`checksummed`).

@@ -71,7 +71,7 @@ def first_rows(table: SelectedTable, data_root: Path, limit: int) -> pl.DataFram
 
 
 def _first_chunk(table: SelectedTable, source: Path, limit: int) -> pl.DataFrame | None:
-    chunks = table.reader().stream(source, table.table, chunk_rows=limit)
+    chunks = table.reader().stream(source, table.table, chunk_rows=limit, **table.read_options)
     try:
         head = next(iter(chunks), None)
     finally:

@@ -15,9 +15,16 @@ import polars as pl
 from pydantic import Field
 
 from dat_pipeline.adapters import AdapterError, ProbeResult, detect, get_adapter, probe_table
+from dat_pipeline.adapters.database import probe_db_table
 from dat_pipeline.dat.stages.base import StageConfig, StageInputs, StageSpec
-from dat_pipeline.dat.stages.tables import columns_to_json, relative_message, source_path
+from dat_pipeline.dat.stages.tables import (
+    columns_to_json,
+    file_version,
+    relative_message,
+    source_path,
+)
 from dat_pipeline.errors import StageConfigError
+from dat_pipeline.paths import is_db_path
 
 AVAILABILITY_SCHEMA = {
     "path": pl.String,
@@ -32,6 +39,11 @@ AVAILABILITY_SCHEMA = {
     "encoding": pl.String,
     "error": pl.String,
     "probe_seconds": pl.Float64,
+    # Where the probe found the header (1-based line or sheet row), and the file's size and
+    # modification time when probed: parse refuses a file that changed since.
+    "header_row": pl.Int64,
+    "size_bytes": pl.Int64,
+    "modified_ns": pl.Int64,
 }
 
 
@@ -57,6 +69,9 @@ def _file_row(
         "encoding": None,
         "error": error,
         "probe_seconds": seconds,
+        "header_row": None,
+        "size_bytes": None,
+        "modified_ns": None,
     }
 
 
@@ -76,11 +91,16 @@ def _table_row(
         "encoding": probe.encoding,
         "error": relative_message(probe.error, absolute, relative),
         "probe_seconds": probe.probe_seconds,
+        "header_row": probe.header.header_row if probe.header else None,
+        **file_version(absolute),
     }
 
 
 def probe_file(data_root: Path, relative: str, timeout_s: float = 1.0) -> list[dict]:
     """Artifact rows for one file: one per table, or one `missing`/`error` row for the file."""
+    if is_db_path(relative):  # a database table (db://SOURCE/TABLE)
+        probe = probe_db_table(relative, timeout_s)
+        return [_table_row(relative, Path(relative), "database", "database", probe)]
     started = time.perf_counter()
     try:
         absolute = source_path(data_root, relative)

@@ -1,16 +1,17 @@
 """table_selection: the tables this run parses, with column mappings and cleaning rules.
 
 `tables` maps a file to the tables to take from it (`["*"]`: every available table of it); a file
-key may be a glob (`sample/sales_*.csv`) standing for every matching probed file. Only
-tables that table_availability found `available` or `partial` can be selected, and tables whose
-probe timed out (parse reads them whole; mappings and rules apply to the columns found then). `column_mappings`
-renames (or, mapped to null, drops) a source column in every selected table that has it.
+key may be a glob (`sample/sales_*.csv`) standing for every matching probed file. Only tables that
+table_availability found `available` or `partial` can be selected, and tables whose probe timed
+out (parse reads them whole; mappings and rules apply to the columns found then).
+`column_mappings` renames (or, mapped to null, drops) a source column in every selected table that
+has it. `header_rows` says where a CSV's or a sheet's header is when the probe's guess is wrong.
 `rules` are the cleaning rules (SPEC 2.3) that preview and parse run on the mapped columns; each
-rule applies to the tables that have all of its columns.
-"""
+rule applies to the tables that have all of its columns."""
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import json
 from typing import Any
@@ -18,7 +19,8 @@ from typing import Any
 import polars as pl
 from pydantic import Field, field_validator
 
-from dat_pipeline.adapters import ColumnInfo
+from dat_pipeline.adapters import AdapterError, ColumnInfo, get_adapter
+from dat_pipeline.adapters.base import HeaderRows, columns_of
 from dat_pipeline.cleaning import RuleError, check_rules_against_schema, parse_rules
 from dat_pipeline.dat.stages.base import StageConfig, StageInputs, StageSpec
 from dat_pipeline.dat.stages.tables import (
@@ -29,6 +31,8 @@ from dat_pipeline.dat.stages.tables import (
     dry_run_rules,
     is_selectable,
     mapped_columns,
+    relative_message,
+    source_path,
 )
 from dat_pipeline.datasets.tables import union_groups
 from dat_pipeline.errors import StageConfigError
@@ -43,7 +47,19 @@ SELECTION_SCHEMA = {
     "mapping": pl.String,
     "row_estimate": pl.Int64,
     "union_group": pl.Int64,
+    "header_rows": pl.String,
+    "size_bytes": pl.Int64,
+    "modified_ns": pl.Int64,
 }
+# Adapters whose `read` and `stream` take a header position.
+HEADER_ADAPTERS = ("csv", "excel")
+
+
+class HeaderRowsConfig(StageConfig):
+    header_row: int = Field(
+        1, ge=1, description="Line (CSV) or sheet row (Excel) of the column names, from 1."
+    )
+    skip_rows: int = Field(0, ge=0, description="Lines right below the header to skip (units).")
 
 
 class TableSelectionConfig(StageConfig):
@@ -59,6 +75,11 @@ class TableSelectionConfig(StageConfig):
     rules: list[dict[str, Any]] = Field(
         default_factory=list,
         description="Cleaning rules (see `dat rules templates`), run by preview and parse.",
+    )
+    header_rows: dict[str, HeaderRowsConfig] = Field(
+        default_factory=dict,
+        description='"file:table" -> {header_row, skip_rows}: where the header is, when the '
+        "probe's guess (it skips '#' preamble lines and title rows) is wrong.",
     )
     union: list[list[str]] = Field(
         default_factory=list,
@@ -214,6 +235,50 @@ def _mapped(row: dict, mappings: dict[str, str | None]) -> tuple[list[ColumnInfo
     return after, mapping
 
 
+def _apply_header_rows(
+    inputs: StageInputs, chosen: list[dict], header_rows: dict[str, HeaderRowsConfig]
+) -> list[dict]:
+    """Re-read the first rows of each table with a header override: its columns change."""
+    by_key = {f"{row['path']}:{row['table']}": row for row in chosen}
+    unknown = [key for key in header_rows if key not in by_key]
+    if unknown:
+        raise StageConfigError(
+            f"table_selection header_rows names {', '.join(map(repr, unknown))}, not selected "
+            f'tables; use "file:table" of a selected table, e.g. {next(iter(by_key))!r}'
+        )
+    result = []
+    for key, row in by_key.items():
+        override = header_rows.get(key)
+        if override is None:
+            result.append(row)
+            continue
+        if row["adapter"] not in HEADER_ADAPTERS:
+            raise StageConfigError(
+                f"table_selection header_rows {key!r}: a {row['format']} table has no header "
+                f"rows to set; header_rows applies to {' and '.join(HEADER_ADAPTERS)} tables"
+            )
+        header = HeaderRows(override.header_row, override.skip_rows)
+        source = source_path(inputs.data_root, row["path"])
+        try:
+            chunks = get_adapter(row["adapter"]).stream(
+                source, row["table"], chunk_rows=1000, header=header
+            )
+            first = next(iter(chunks), None)
+            getattr(chunks, "close", lambda: None)()
+        except (AdapterError, OSError) as exc:
+            message = relative_message(str(exc), source, row["path"])
+            raise StageConfigError(f"table_selection header_rows {key!r}: {message}") from None
+        columns = columns_of(first.schema) if first is not None else []
+        result.append(
+            {
+                **row,
+                "columns": columns_to_json(columns),
+                "header_rows": json.dumps(dataclasses.asdict(header)),
+            }
+        )
+    return result
+
+
 def select_tables(inputs: StageInputs, config: TableSelectionConfig) -> pl.DataFrame:
     """Validate the config against the availability artifact and build the selection artifact."""
     availability = inputs.upstream("table_availability")
@@ -227,6 +292,7 @@ def select_tables(inputs: StageInputs, config: TableSelectionConfig) -> pl.DataF
             f"table_selection: the patterns {sorted(config.tables)} match no probed file with an "
             "available table; check them against table_availability"
         )
+    chosen = _apply_header_rows(inputs, chosen, config.header_rows)
     _check_mapping_sources(chosen, config.column_mappings)
     mapped = [(row, *_mapped(row, config.column_mappings)) for row in chosen]
     union: list[str] = []
@@ -257,6 +323,9 @@ def select_tables(inputs: StageInputs, config: TableSelectionConfig) -> pl.DataF
                 "columns": columns_to_json(after),
                 "mapping": json.dumps(mapping, ensure_ascii=False),
                 "row_estimate": row["row_estimate"],
+                "header_rows": row.get("header_rows"),
+                "size_bytes": row.get("size_bytes"),
+                "modified_ns": row.get("modified_ns"),
             }
         )
     groups = union_groups(config.union, [(row["path"], row["table"]) for row in rows])

@@ -16,6 +16,7 @@ from typing import Any
 import polars as pl
 
 from dat_pipeline.adapters import Adapter, ColumnInfo, get_adapter
+from dat_pipeline.adapters.base import HeaderRows
 from dat_pipeline.adapters.registry import PROBE_TIMEOUT
 from dat_pipeline.cleaning import Rule, RuleError, apply_rules, parse_rules, rule_label
 from dat_pipeline.errors import DatError, StageConfigError
@@ -49,6 +50,29 @@ class SelectedTable:
     mapping: ColumnMapping = field(default_factory=dict)
     columns: list[ColumnInfo] = field(default_factory=list)
     row_estimate: int | None = None
+    # table_selection's header_rows for this table (None: where the probe found the header).
+    header: HeaderRows | None = None
+    # The file as table_availability probed it (None for a database table or an old artifact).
+    size_bytes: int | None = None
+    modified_ns: int | None = None
+
+    @property
+    def read_options(self) -> dict[str, Any]:
+        """Keyword arguments of the adapter's `read`/`stream` for this table."""
+        return {"header": self.header} if self.header else {}
+
+    def check_unchanged(self, source: Path) -> None:
+        """Raise when the file is not the one table_availability probed (size or time differ):
+        its columns, header and row count may all be different now."""
+        if self.size_bytes is None:
+            return
+        now = file_version(source)
+        if (now["size_bytes"], now["modified_ns"]) != (self.size_bytes, self.modified_ns):
+            raise DatError(
+                f"{self.path} changed after table_availability probed it (size "
+                f"{self.size_bytes:,} -> {now['size_bytes'] or 0:,} bytes); lock discovery and "
+                "table_availability again to probe the new version, or restore the file"
+            )
 
     @property
     def label(self) -> str:
@@ -61,6 +85,16 @@ class SelectedTable:
 
     def reader(self) -> Adapter:
         return get_adapter(self.adapter)
+
+
+def file_version(path: Path) -> dict[str, int | None]:
+    """Size and modification time of a file (None for what is not a file, e.g. a database table):
+    what tells parse that a file changed after table_availability probed it."""
+    try:
+        stat = Path(path).stat()
+    except (OSError, ValueError):
+        return {"size_bytes": None, "modified_ns": None}
+    return {"size_bytes": stat.st_size, "modified_ns": stat.st_mtime_ns}
 
 
 def source_path(data_root: Path, relative: str) -> Path:
@@ -141,6 +175,9 @@ def selected_tables(frame: pl.DataFrame) -> list[SelectedTable]:
             mapping=mapping_from_json(row["mapping"]),
             columns=columns_from_json(row["columns"]),
             row_estimate=row["row_estimate"],
+            header=HeaderRows(**json.loads(row["header_rows"])) if row.get("header_rows") else None,
+            size_bytes=row.get("size_bytes"),
+            modified_ns=row.get("modified_ns"),
         )
         for row in frame.iter_rows(named=True)
     ]
