@@ -5,7 +5,6 @@ Assets are built from the stage graph (the default, or the YAML of DAT_STAGE_GRA
 registry, so a new stage appears here with no change to this module.
 """
 
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +15,7 @@ from dat_pipeline.dat.follow import chain, follow_stage
 from dat_pipeline.dat.graph import load_graph
 from dat_pipeline.dat.stages import STAGES
 from dat_pipeline.dat.workflow import DatWorkflow, StageOutcome
-from dat_pipeline.defs.resources import DatResource
+from dat_pipeline.defs.resources import DAT_RESOURCE, DatResource
 from dat_pipeline.errors import DatError
 from dat_pipeline.frames import markdown_preview, schema_of
 from dat_pipeline.settings import get_settings
@@ -45,7 +44,7 @@ class DatArtifactIOManager(dg.ConfigurableIOManager):
     dat: dg.ResourceDependency[DatResource]
 
     def handle_output(self, context: dg.OutputContext, obj: StageOutcome) -> None:
-        status = self.dat.workflow().commit(obj)
+        status = self.dat.workflow().acting_for(context.run_id).commit(obj)
         context.add_output_metadata(
             {"path": dg.MetadataValue.path(str(obj.path)), "completed": status.completed}
         )
@@ -167,13 +166,11 @@ def build_stage_asset(stage: str) -> dg.AssetsDefinition:
             context.log.info(f"{stage} {outcome.stage_id} already materialized: reused")
         status = workflow.stage_status(run_id, stage)
         follow = workflow.get_run(run_id).follow
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", dg.BetaWarning)  # data_version is what we rely on
-            return dg.Output(
-                outcome,
-                data_version=dg.DataVersion(outcome.stage_id),
-                metadata=stage_metadata(outcome, frame, status, follow),
-            )
+        return dg.Output(
+            outcome,
+            data_version=dg.DataVersion(outcome.stage_id),
+            metadata=stage_metadata(outcome, frame, status, follow),
+        )
 
     return _stage_asset
 
@@ -408,3 +405,11 @@ def materialize_stages(
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         raise_on_error=False,
     )
+
+
+defs = dg.Definitions(
+    assets=dat_stage_assets,
+    jobs=[dat_stages_job, dat_unlock],
+    sensors=[dat_lock_sensor],
+    resources={"dat": DAT_RESOURCE, "dat_io_manager": DatArtifactIOManager(dat=DAT_RESOURCE)},
+)

@@ -64,9 +64,24 @@ def test_locking_selection_before_discovery_names_the_missing_stage(workflow: Da
         workflow.lock(run, "selection", {"files": SAMPLE_FILES})
 
 
-def test_export_needs_parse_completed_not_only_locked(workflow: DatWorkflow):
-    rule = workflow.graph.rule("export")
-    assert rule.requires_completed == ("parse",)
+def test_export_is_refused_while_parse_is_locked_and_allowed_once_parse_completed(
+    workflow: DatWorkflow,
+):
+    run = locked_through_selection(workflow)
+    lock_and_build(workflow, run, "table_availability", {})
+    lock_and_build(workflow, run, "table_selection", {"tables": {"sample/*": ["*"]}})
+    workflow.lock(run, "parse", {})
+    before = workflow.store.run_events(run)
+    with pytest.raises(GateError, match=r"cannot lock export: parse has not completed"):
+        workflow.lock(run, "export", {"formats": ["parquet"]})
+    assert workflow.store.run_events(run) == before, "a refused lock left a trace"
+    assert not workflow.stage_status(run, "export").locked
+
+    workflow.materialize(run, "parse")
+    status = workflow.lock(run, "export", {"formats": ["parquet"]})
+    assert status.locked
+    workflow.materialize(run, "export")
+    assert workflow.stage_status(run, "export").completed
 
 
 def test_selection_of_an_unknown_file_names_it(workflow: DatWorkflow):

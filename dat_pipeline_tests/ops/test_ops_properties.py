@@ -1,15 +1,17 @@
-"""Property tests: the lock state machine keeps the stage graph's invariants under any sequence of
-lock/unlock/skip/materialize; stage ids do not depend on key order or path spelling; cleaning
+"""Property tests: the lock state machine keeps the stage graph's gate rules and invariants under
+any interleaving of lock/unlock/skip/materialize (a rule-based machine that reaches export); stage ids do not depend on key order or path spelling; cleaning
 keeps every row exactly once (rows in = kept + rejected)."""
 
 from __future__ import annotations
 
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 from pydantic import Field
 
 from dat_pipeline import ids
@@ -41,17 +43,6 @@ def _tiny(stage: str) -> StageSpec:
 # The real graph and gates with trivial stages: what is tested is the state machine, not I/O.
 TINY_STAGES = {stage: _tiny(stage) for stage in STAGE_NAMES}
 
-operations = st.lists(
-    st.one_of(
-        st.tuples(st.just("lock"), st.sampled_from(STAGE_NAMES), st.integers(0, 2)),
-        st.tuples(st.just("unlock"), st.sampled_from(STAGE_NAMES), st.just(0)),
-        st.tuples(st.just("skip"), st.sampled_from(OPTIONAL), st.just(0)),
-        st.tuples(st.just("materialize"), st.sampled_from(STAGE_NAMES), st.just(0)),
-    ),
-    min_size=1,
-    max_size=25,
-)
-
 
 def snapshot(flow: DatWorkflow, run: str) -> dict:
     return {s.stage: (s.state, s.stage_id, s.completed) for s in flow.status(run)}
@@ -80,34 +71,102 @@ def check_invariants(flow: DatWorkflow, run: str) -> None:
     assert seqs == sorted(set(seqs))
 
 
-@settings(
-    max_examples=40,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
-@given(operations)
-def test_any_sequence_of_lock_unlock_skip_keeps_the_graph_invariants(ops):
-    with tempfile.TemporaryDirectory() as tmp:
-        store = ControlStore(f"sqlite:///{Path(tmp) / 'store.db'}")
-        flow = DatWorkflow(store, Path(tmp) / "data", stages=TINY_STAGES)
-        run = flow.create_run(run_id="prop").run_id
+LOCKS_REACHED: Counter[str] = Counter()
+
+
+class GateMachine(RuleBasedStateMachine):
+    """Any interleaving of lock, unlock, skip and materialize, with a rule biased toward the next
+    gate so runs reach parse and export: each action succeeds exactly when the graph's gate
+    allows it, a refused action changes nothing, and the invariants hold after every step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tmp = tempfile.TemporaryDirectory()
+        self.store = ControlStore(f"sqlite:///{Path(self.tmp.name) / 'store.db'}")
+        self.flow = DatWorkflow(self.store, Path(self.tmp.name) / "data", stages=TINY_STAGES)
+        self.run = self.flow.create_run(run_id="prop").run_id
+
+    def gate_met(self, stage: str) -> bool:
+        statuses = {s.stage: s for s in self.flow.status(self.run)}
+        rule = DEFAULT_GRAPH.rule(stage)
+        return all(statuses[name].locked for name in rule.requires) and all(
+            statuses[name].completed for name in rule.requires_completed
+        )
+
+    def attempt(self, allowed: bool, action) -> None:  # type: ignore[no-untyped-def]
+        before = snapshot(self.flow, self.run)
         try:
-            for verb, stage, value in ops:
-                before = snapshot(flow, run)
-                try:
-                    if verb == "lock":
-                        flow.lock(run, stage, {"x": value})
-                    elif verb == "unlock":
-                        flow.unlock(run, stage)
-                    elif verb == "skip":
-                        flow.skip(run, stage)
-                    else:
-                        flow.materialize(run, stage)
-                except GateError:
-                    assert snapshot(flow, run) == before, f"a refused {verb} changed state"
-                check_invariants(flow, run)
-        finally:
-            store.dispose()
+            action()
+        except GateError:
+            assert not allowed, "an action the gate allows was refused"
+            assert snapshot(self.flow, self.run) == before, "a refused action changed state"
+            return
+        assert allowed, "an action the gate forbids went through"
+
+    def do_lock(self, stage: str, x: int) -> None:
+        allowed = self.gate_met(stage)
+        self.attempt(allowed, lambda: self.flow.lock(self.run, stage, {"x": x}))
+        if allowed:
+            LOCKS_REACHED[stage] += 1
+
+    @rule(stage=st.sampled_from(STAGE_NAMES), x=st.integers(0, 2))
+    def lock(self, stage: str, x: int) -> None:
+        self.do_lock(stage, x)
+
+    @rule(stage=st.sampled_from(STAGE_NAMES))
+    def unlock(self, stage: str) -> None:
+        cascade = {stage, *DEFAULT_GRAPH.cascade(stage)}
+        self.flow.unlock(self.run, stage)
+        assert not any(s.locked for s in self.flow.status(self.run) if s.stage in cascade)
+
+    @rule(stage=st.sampled_from(OPTIONAL))
+    def skip(self, stage: str) -> None:
+        self.attempt(self.gate_met(stage), lambda: self.flow.skip(self.run, stage))
+
+    @rule(stage=st.sampled_from(STAGE_NAMES))
+    def materialize(self, stage: str) -> None:
+        locked = self.flow.stage_status(self.run, stage).locked
+        self.attempt(locked, lambda: self.flow.materialize(self.run, stage))
+
+    @rule(x=st.integers(0, 2), steps=st.integers(1, 6))
+    def next_gates(self, x: int, steps: int) -> None:
+        """Work down the graph as a person does, `steps` actions: build the first locked stage
+        without an artifact, else lock the first stage whose gate is met."""
+        for _ in range(steps):
+            statuses = self.flow.status(self.run)
+            building = next((s for s in statuses if s.locked and not s.completed), None)
+            if building is not None:
+                self.materialize(building.stage)
+                continue
+            ready = next((s for s in statuses if not s.locked and self.gate_met(s.stage)), None)
+            if ready is None:
+                return
+            self.do_lock(ready.stage, x)
+            check_invariants(self.flow, self.run)
+
+    @invariant()
+    def graph_invariants(self) -> None:
+        check_invariants(self.flow, self.run)
+
+    def teardown(self) -> None:
+        self.store.dispose()
+        self.tmp.cleanup()
+
+
+def test_any_interleaving_keeps_the_gate_rules_and_reaches_every_stage():
+    LOCKS_REACHED.clear()
+    run_state_machine_as_test(
+        GateMachine,
+        settings=settings(
+            max_examples=40,
+            stateful_step_count=30,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        ),
+    )
+    print("locks reached per stage:", dict(LOCKS_REACHED))
+    missing = [stage for stage in STAGE_NAMES if not LOCKS_REACHED[stage]]
+    assert not missing, f"the machine never locked {missing}: {dict(LOCKS_REACHED)}"
 
 
 json_values = st.recursive(
