@@ -115,12 +115,45 @@ def _part(row: Mapping[str, Any]) -> tuple | None:
     return None
 
 
-def rank(found: list[dict[str, Any]], limit: int = MAX_FINDINGS) -> list[dict[str, Any]]:
-    """The best `limit` findings, one per thing said, numbered from 1."""
+def derived_aliases(
+    load: Callable[[str, str], pl.DataFrame | None],
+) -> dict[tuple[str, str], str]:
+    """(table, column) -> the column it is a linear function of (correlations says `derived`):
+    what is said of `fare_eur` when it is `0.9 * fare` is said of `fare`."""
+    frame = load("correlations", "correlations")
+    if frame is None or "reason" not in frame.columns:
+        return {}
+    rows = frame.filter(pl.col("reason").str.starts_with("derived"))
+    aliases: dict[tuple[str, str], str] = {}
+    for table, a, b in rows.select("table", "column_a", "column_b").iter_rows():
+        canonical = aliases.get((table, a), a)
+        aliases.setdefault((table, b), canonical)
+    return aliases
+
+
+def rank(
+    found: list[dict[str, Any]],
+    limit: int = MAX_FINDINGS,
+    aliases: Mapping[tuple[str, str], str] | None = None,
+) -> list[dict[str, Any]]:
+    """The best `limit` findings, one per thing said, numbered from 1; of findings that differ
+    only by a derived column, the one about the original column is listed."""
+    aliases = aliases or {}
+
+    def canonical(table: Any, columns: Iterable[str]) -> list[str]:
+        return [aliases.get((table, c), c) for c in columns]
+
+    def order(item: dict[str, Any]) -> tuple:
+        aliased = any((item["table"], c) in aliases for c in item["columns"])
+        return (-item["score"], aliased, item["phase"], item["statement"])
+
     ranked, said = [], set()
-    for item in sorted(found, key=lambda f: (-f["score"], f["phase"], f["statement"])):
-        key = (item["phase"], item["table"], frozenset(item["columns"]), item.pop("_period"))
+    for item in sorted(found, key=order):
+        columns = frozenset(canonical(item["table"], item["columns"]))
+        key = (item["phase"], item["table"], columns, item.pop("_period"))
         part = item.pop("_part")
+        if part is not None:
+            part = (part[0], aliases.get((part[0], part[1]), part[1]), part[2])
         if key in said or (part is not None and part in said):
             continue
         said.update({key, part} - {None})

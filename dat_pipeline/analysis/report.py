@@ -17,7 +17,7 @@ from typing import Any
 
 import polars as pl
 
-from dat_pipeline.analysis.findings import MAX_FINDINGS, candidates, rank
+from dat_pipeline.analysis.findings import MAX_FINDINGS, candidates, derived_aliases, rank
 from dat_pipeline.analysis.phase import FINDING_SCHEMA
 from dat_pipeline.analysis.runner import ANALYSIS_DIR, AnalysisRunner, PhaseState
 from dat_pipeline.cleaning.rules import ROW_NUMBER
@@ -265,7 +265,8 @@ def build_report(runner: AnalysisRunner, source_name: str) -> dict[str, Any]:
         for row in results.kept("slicing", "slices")
     ]
     findings_tables = {name: spec.findings for name, spec in runner.graph.specs.items()}
-    findings = rank(candidates(findings_tables, results.table))
+    found = candidates(findings_tables, results.table)
+    findings = rank(found, aliases=derived_aliases(results.table))
     validation = [
         {**row, "examples": _json_field(row.get("examples"), [])}
         for row in results.rows("validation", "checks")

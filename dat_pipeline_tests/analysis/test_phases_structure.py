@@ -233,6 +233,29 @@ def test_one_to_one_extension_keeps_one_direction_and_bridge_gets_composite_key(
     assert roles.filter(pl.col("table") == "enrollments")["role"].item() == "bridge"
 
 
+def test_foreign_key_with_orphans_is_kept_when_names_agree_and_the_target_is_a_key():
+    """SPEC 4.9: a fifth of the tail numbers have no plane row; containment 0.8 < 0.9 is still a
+    foreign key because the names agree; a column of another name with the same values is not."""
+    rng = np.random.default_rng(18)
+    tails = np.array([f"N{i:05d}" for i in range(1_000)])
+    planes = typed(pl.DataFrame({"tailnum": tails[:800], "seats": rng.integers(50, 300, 800)}))
+    picked = rng.choice(tails, 5_000)
+    flights = typed(
+        pl.DataFrame({"tailnum": picked, "registration": picked, "km": np.arange(5_000)})
+    )
+    result = run_phase(relationships, {"planes": planes, "flights": flights})
+    found = rel_rows(result)
+    tail = found[("flights", ("tailnum",), "planes", ("tailnum",))]
+    assert tail["containment"] == pytest.approx(0.8, abs=0.01)
+    assert tail["orphans"] == int((~np.isin(picked, tails[:800])).sum()) > 0
+    assert "orphan rows" in tail["statement"]
+    assert ("flights", ("registration",), "planes", ("tailnum",)) not in found
+    stricter = run_phase(
+        relationships, {"planes": planes, "flights": flights}, fk_named_min_containment=0.9
+    )
+    assert not rel_rows(stricter)
+
+
 # topology
 
 

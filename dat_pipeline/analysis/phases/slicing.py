@@ -225,6 +225,10 @@ def _score(
     return rows
 
 
+def _p(p_value: float) -> str:
+    return "< 1e-16" if p_value < 1e-16 else f"= {p_value:.1g}"
+
+
 def _f_test(eta: float, n: int, k: int) -> float | None:
     """p-value of the one-way ANOVA F test behind eta squared."""
     from scipy import stats
@@ -237,13 +241,21 @@ def _f_test(eta: float, n: int, k: int) -> float | None:
     return float(stats.f.sf(f, k - 1, n - k))
 
 
-def judge(rows: list[dict], linked: set[frozenset], height: int, options: dict) -> list[dict]:
+def judge(
+    rows: list[dict], dependencies: list[tuple[str, str]], height: int, options: dict
+) -> list[dict]:
     """Finding columns: a slice is worth naming when its eta squared reaches `slice_min_eta2`,
     at least two slices hold `slice_min_rows` rows, the F test is significant, the pair is not
-    linked by a functional dependency and no stronger dimension splits the measure the same way."""
+    linked by a functional dependency, no stronger dimension splits the measure the same way and
+    no kept dimension that determines this one (zone -> region) explains more of the measure."""
     min_eta = float(options.get("slice_min_eta2", MIN_ETA_SQUARED))
     min_rows = int(options.get("slice_min_rows", MIN_SLICE_ROWS))
+    linked = {frozenset(pair) for pair in dependencies}
+    determinants: dict[str, set[str]] = {}
+    for determinant, dependent in dependencies:
+        determinants.setdefault(dependent, set()).add(determinant)
     seen: dict[tuple, str] = {}
+    kept_dims: dict[str, set[str]] = {}
     judged = []
     for row in sorted(rows, key=lambda r: -r["eta_squared"]):
         slices = json.loads(row["slices"])
@@ -264,8 +276,11 @@ def judge(rows: list[dict], linked: set[frozenset], height: int, options: dict) 
             reason = "not significant (F test)"
         elif signature in seen:
             reason = f"the same split as `{seen[signature]}`"
+        elif finer := determinants.get(dimension, set()) & kept_dims.get(measure, set()):
+            reason = f"follows from the slice by `{min(finer)}`, which determines `{dimension}`"
         else:
             reason = None
+            kept_dims.setdefault(measure, set()).add(dimension)
         seen.setdefault(signature, dimension)
         high = max(big, key=lambda s: s["mean"]) if big else None
         low = min(big, key=lambda s: s["mean"]) if big else None
@@ -273,7 +288,7 @@ def judge(rows: list[dict], linked: set[frozenset], height: int, options: dict) 
         if high and low:
             text += (
                 f": mean {high['mean']:.3g} for {high['value']} vs {low['mean']:.3g} for "
-                f"{low['value']} (eta² = {row['eta_squared']:.3f}, p = {row['p_value']:.1g}, "
+                f"{low['value']} (eta² = {row['eta_squared']:.3f}, p {_p(row['p_value'])}, "
                 f"n = {row['n']:,})"
             )
         about = [dimension.split(".")[0], measure]
@@ -283,14 +298,14 @@ def judge(rows: list[dict], linked: set[frozenset], height: int, options: dict) 
     return judged
 
 
-def _linked(ctx: PhaseContext, table: str) -> set[frozenset]:
-    """Column pairs a functional dependency links (either way), from `correlations`."""
+def _linked(ctx: PhaseContext, table: str) -> list[tuple[str, str]]:
+    """(determinant, dependent) of the table's functional dependencies, from `correlations`."""
     result = ctx.results.get("correlations")
     frame = result.tables.get("functional_dependencies") if result is not None else None
     if frame is None:
-        return set()
+        return []
     rows = frame.filter(pl.col("table") == table).select("determinant", "dependent").iter_rows()
-    return {frozenset((det[0], dep)) for det, dep in rows}
+    return [(det[0], dep) for det, dep in rows]
 
 
 def run(ctx: PhaseContext) -> PhaseResult:
