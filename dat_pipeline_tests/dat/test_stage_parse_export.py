@@ -209,6 +209,25 @@ def test_streamed_parse_equals_the_whole_read(flow: DatWorkflow, monkeypatch: py
     )
 
 
+def test_parse_progress_is_throttled_and_each_finished_table_reports(
+    flow: DatWorkflow, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("DAT_STREAM_THRESHOLD_BYTES", "1")
+    monkeypatch.setattr(parse_module, "PROGRESS_INTERVAL_S", 3600.0)  # nothing is ever due
+    get_settings.cache_clear()
+    run = lock_through_table_selection(
+        flow, {Q2: ["sales_2024_q2_semicolon"], EVENTS: ["web_events"]}
+    )
+    messages: list[str] = []
+    flow.lock(run, "parse", {"chunk_rows": 7})
+    flow.materialize(run, "parse", log=messages.append)
+
+    chunk_reports = [m for m in messages if " rows of ~" in m]
+    assert len(chunk_reports) == 1  # the first chunk; the other 24 chunks fall in the interval
+    finished = [m for m in messages if "extracted," in m]
+    assert len(finished) == 2 and any("tables 2/2 done, 100%" in m for m in finished)
+
+
 def test_a_failed_table_completes_parse_with_the_others_and_marks_it(flow: DatWorkflow):
     run = lock_through_table_selection(
         flow, {Q2: ["sales_2024_q2_semicolon"], CUSTOMERS: ["customers"]}
@@ -270,7 +289,7 @@ def test_cancel_stops_between_chunks_without_a_partial_file(
     run = lock_through_table_selection(
         flow, {CUSTOMERS: ["customers"], Q2: ["sales_2024_q2_semicolon"]}
     )
-    flow.lock(run, "parse", {"chunk_rows": 10})
+    flow.lock(run, "parse", {"chunk_rows": 10, "workers": 1})  # one table after the other
 
     def cancel_in_second_table(message: str) -> None:
         if "sales_2024_q2_semicolon" in message and "20 rows" in message:

@@ -19,10 +19,11 @@ from __future__ import annotations
 import contextlib
 import itertools
 import re
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
@@ -75,6 +76,13 @@ ARTIFACT_SCHEMA = {
 class ParseConfig(StageConfig):
     chunk_rows: int = Field(
         100_000, gt=0, description="Rows per chunk when a file is streamed (bounded memory)."
+    )
+    workers: int = Field(
+        2,
+        ge=1,
+        le=8,
+        description="Tables extracted at the same time (each one is parallel inside already; "
+        "more than one overlaps the small tables' fixed costs and the checksums).",
     )
     strict: bool = Field(
         False,
@@ -173,6 +181,7 @@ class _ChunkWriter:
             self.close()
 
 
+_HASHES_LOCK = threading.Lock()
 # Progress reports (log lines, Dagster events) are at most this often: each one is a write.
 PROGRESS_INTERVAL_S = 1.0
 
@@ -187,24 +196,26 @@ class _Progress:
     done: int = 0
     rows: int = 0
     last: float = float("-inf")
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _report(self, message: str, percent: float, force: bool) -> None:
-        now = time.monotonic()
-        if not force and now - self.last < PROGRESS_INTERVAL_S:
-            return
-        self.last = now
-        self.inputs.log(message)
-        self.inputs.progress(
-            {
+        with self.lock:
+            now = time.monotonic()
+            if not force and now - self.last < PROGRESS_INTERVAL_S:
+                return
+            self.last = now
+            state = {
                 "tables_done": self.done,
                 "tables_total": self.total,
                 "rows": self.rows,
                 "percent": round(percent, 1),
             }
-        )
+        self.inputs.log(message)
+        self.inputs.progress(state)
 
     def chunk(self, selected: SelectedTable, rows: int, added: int) -> None:
-        self.rows += added
+        with self.lock:  # tables run in threads of their own
+            self.rows += added
         estimate = selected.row_estimate
         fraction = min(rows / estimate, 1.0) if estimate else 0.0
         percent = 100.0 * (self.done + fraction) / max(self.total, 1)
@@ -217,7 +228,8 @@ class _Progress:
         )
 
     def finished(self, result: TableResult) -> None:
-        self.done += 1
+        with self.lock:
+            self.done += 1
         percent = 100.0 * self.done / max(self.total, 1)
         what = {"done": "extracted", "resumed": "resumed (already extracted)"}.get(
             result.status, f"failed: {result.error}"
@@ -399,9 +411,10 @@ def _parse_table(
     if not database:
         selected.check_unchanged(source)
     # The checksum reads the file once more; hashlib releases the GIL, so it overlaps the read.
-    if selected.path not in hashes:
-        # A database table's checksum is taken while its rows stream (`checksummed`).
-        hashes[selected.path] = Future() if database else pool.submit(sha256_file, source)
+    with _HASHES_LOCK:  # tables of one file may run at the same time: hash the file once
+        if selected.path not in hashes:
+            # A database table's checksum is taken while its rows stream (`checksummed`).
+            hashes[selected.path] = Future() if database else pool.submit(sha256_file, source)
     extraction = _Extraction(inputs, config, selected, rules, progress)
     try:
         return extraction.run(source, output, rejects, hashes[selected.path])
@@ -461,21 +474,34 @@ def compute(inputs: StageInputs, config: ParseConfig) -> pl.DataFrame:
     rules = selection_rules(inputs.upstream_configs.get("table_selection"))
     progress = _Progress(inputs, total=len(tables))
     hashes: dict[str, Future[str]] = {}
-    results: list[TableResult] = []
     inputs.log(f"parse: {len(tables)} tables to extract into {inputs.work_dir}")
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dat-sha256") as pool:
-        for selected in tables:
-            started = time.perf_counter()
-            try:
-                result = _parse_table(inputs, config, selected, rules, progress, hashes, pool)
-            except StageCancelledError:
-                raise
-            except Exception as exc:  # one bad table never stops the others (SPEC 7)
-                result = TableResult(selected.path, selected.table, "error", error=str(exc))
-            result.seconds = round(time.perf_counter() - started, 4)
-            results.append(result)
-            progress.finished(result)
-            inputs.raise_if_cancelled()
+
+    def extract(selected: SelectedTable) -> TableResult:
+        started = time.perf_counter()
+        try:
+            result = _parse_table(inputs, config, selected, rules, progress, hashes, pool)
+        except StageCancelledError:
+            raise
+        except Exception as exc:  # one bad table never stops the others (SPEC 7)
+            result = TableResult(selected.path, selected.table, "error", error=str(exc))
+        result.seconds = round(time.perf_counter() - started, 4)
+        progress.finished(result)
+        inputs.raise_if_cancelled()
+        return result
+
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="dat-sha256") as pool,
+        ThreadPoolExecutor(
+            max_workers=config.workers, thread_name_prefix="dat-parse"
+        ) as tables_pool,
+    ):
+        futures = [tables_pool.submit(extract, selected) for selected in tables]
+        try:
+            results = [future.result() for future in futures]
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
     failed = [r for r in results if r.status == "error"]
     detail = "; ".join(r.error or f"{r.path} table {r.table!r}" for r in failed)
     if failed and (config.strict or len(failed) == len(results)):
