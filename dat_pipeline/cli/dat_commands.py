@@ -180,6 +180,11 @@ def runs_create(
         typer.echo(run["run_id"])
 
 
+def _when(iso: str | None) -> str:
+    """An ISO timestamp to the second, as a person reads it (the JSON keeps the full value)."""
+    return (iso or "")[:19].replace("T", " ")
+
+
 @runs_app.command("list")
 @handles_errors
 def runs_list(as_json: bool = JsonOption, wide: bool = WideOption) -> None:
@@ -201,7 +206,7 @@ def runs_list(as_json: bool = JsonOption, wide: bool = WideOption) -> None:
                     r["name"],
                     r["profile_id"],
                     "yes" if r["follow"] else "",
-                    r["created_at"],
+                    _when(r["created_at"]),
                 ]
                 for r in runs
             ],

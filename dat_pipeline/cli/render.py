@@ -74,23 +74,66 @@ def table_text(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> tuple[s
 
 
 def records_text(columns: Sequence[str], rows: Sequence[Sequence[Any]], width: int) -> str:
-    """One block per record: `name  value` lines, blocks separated by a numbered rule."""
+    """Records turned sideways: a column of names, then as many records side by side as fit;
+    a record too wide to share the width gets a block of its own, its text wrapped at spaces."""
     label = max((len(name) for name in columns), default=0)
     room = max(width - label - len(GAP), 20)
-    blocks = []
-    for number, row in enumerate(rows, 1):
-        lines = [f"-- {number} " + "-" * max(width - len(str(number)) - 5, 3)]
-        for name, value in zip(columns, row, strict=True):
-            text = cell(value)
-            wrapped = (
-                textwrap.wrap(text, room, break_long_words=False, break_on_hyphens=False)
-                if " " in text
-                else [text]
-            ) or [""]
-            lines.append(f"{name.ljust(label)}{GAP}{wrapped[0]}".rstrip())
-            lines += [f"{' ' * (label + len(GAP))}{more}" for more in wrapped[1:]]
-        blocks.append("\n".join(lines))
-    return "\n".join(blocks) + "\n" if blocks else ""
+    texts = [[cell(v) for v in row] for row in rows]
+    blocks: list[str] = []
+    group: list[int] = []
+
+    def flush() -> None:
+        if group:
+            blocks.append(_side_by_side(columns, texts, group, label))
+            group.clear()
+
+    for index, row in enumerate(texts):
+        needed = max([len(v) for v in row] + [len(str(index + 1))])
+        if needed > room:
+            flush()
+            blocks.append(_one_record(columns, row, index + 1, label, room, width))
+            continue
+        used = sum(max([len(v) for v in texts[i]] + [len(str(i + 1))]) for i in group)
+        if group and used + len(GAP) * len(group) + needed > room:
+            flush()
+        group.append(index)
+    flush()
+    return "\n".join(blocks)
+
+
+def _side_by_side(
+    columns: Sequence[str], texts: list[list[str]], group: list[int], label: int
+) -> str:
+    numbers = [str(i + 1) for i in group]
+    widths = [
+        max([len(texts[i][c]) for c in range(len(columns))] + [len(n)])
+        for i, n in zip(group, numbers, strict=True)
+    ]
+    rule = GAP.join("-" * w for w in widths)
+    lines = [
+        f"{'record'.ljust(label)}{GAP}"
+        + GAP.join(n.ljust(w) for n, w in zip(numbers, widths, strict=True)).rstrip(),
+        f"{'-' * label}{GAP}{rule}",
+    ]
+    for c, name in enumerate(columns):
+        values = GAP.join(texts[i][c].ljust(w) for i, w in zip(group, widths, strict=True))
+        lines.append(f"{name.ljust(label)}{GAP}{values}".rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def _one_record(
+    columns: Sequence[str], row: list[str], number: int, label: int, room: int, width: int
+) -> str:
+    lines = [f"-- {number} " + "-" * max(width - len(str(number)) - 4, 3)]
+    for name, text in zip(columns, row, strict=True):
+        wrapped = (
+            textwrap.wrap(text, room, break_long_words=False, break_on_hyphens=False)
+            if " " in text
+            else [text]
+        ) or [""]
+        lines.append(f"{name.ljust(label)}{GAP}{wrapped[0]}".rstrip())
+        lines += [f"{' ' * (label + len(GAP))}{more}" for more in wrapped[1:]]
+    return "\n".join(lines) + "\n"
 
 
 def render_records(
