@@ -455,6 +455,7 @@ class AnalysisRunner:
             read = read_source(source, self.data_root)
             tables = read.tables
             options["_source_problems"] = read.problems
+            options["_source_sampled"] = read.sampled
             options["_source_refs"] = {
                 name: {"path": ref.path, "table": ref.table} for name, ref in read.refs.items()
             }

@@ -1,9 +1,17 @@
-"""Analysis sources: named sets of tables kept in the control store (SPEC 4).
+"""Analysis sources: named sets of tables kept in the control store (SPEC 4, 4.9).
 
-A source is a folder (or one file) under the data root read through the format adapters, a DAT
-dataset (`ds_xxxxxxxx`, its `data.parquet`), or later a database source. The analysis sees every
-source table as raw text with a `_row_number` column (0 = first data row, as in cleaning), so the
-`typing` phase decides types from the values, whatever the file format claimed.
+A source is one of (`--from`):
+- a folder (or one file) under the data root, read through the format adapters (ingestion's
+  `*.rejects.parquet` files are never tables);
+- a DAT dataset `ds_xxxxxxxx`: each table of its manifest (`tables`), else its `data.parquet`;
+- `db://SOURCE`: each table of a registered database source, read through the database adapter,
+  at most `max_rows_per_table` rows (option, default 1,000,000) of a big table, with its exact
+  row count reported beside;
+- `upload:PROJECT`: ingestion's clean outputs of the project (`uploads/PROJECT/clean`), rejects
+  excluded.
+
+The analysis sees every source table as raw text with a `_row_number` column (0 = first data row,
+as in cleaning), so the `typing` phase decides types from the values, whatever the format claimed.
 """
 
 from __future__ import annotations
@@ -28,7 +36,10 @@ from dat_pipeline.settings import get_settings
 from dat_pipeline.store import ControlStore, utc_now
 from dat_pipeline.store import schema as store_schema
 
-SOURCE_KINDS = ("folder", "dataset", "database")
+DB_PREFIX = "db://"
+UPLOAD_PREFIX = "upload:"
+REJECTS_SUFFIX = ".rejects.parquet"
+MAX_ROWS_PER_TABLE = 1_000_000
 # Source names become partition keys, folder names and DuckDB schema names (case-insensitive).
 _SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _DATASET_ID = re.compile(r"^ds_[0-9a-f]{8}$")
@@ -61,11 +72,13 @@ class TableRef:
 
 @dataclass
 class SourceTables:
-    """The raw text tables of a source, and the files or tables that could not be read."""
+    """The raw text tables of a source, the files or tables that could not be read, and the
+    exact row count of each table read as a bounded sample."""
 
     tables: dict[str, pl.DataFrame]
     refs: dict[str, TableRef]
     problems: list[dict[str, str]]
+    sampled: dict[str, int] = field(default_factory=dict)
 
 
 # Schemas the warehouse already uses: a source of that name would mix its views with theirs.
@@ -92,20 +105,37 @@ def _data_root(data_root: Path | None) -> Path:
     return Path(data_root or get_settings().data_root).resolve()
 
 
-def _resolve_from(from_: str, data_root: Path) -> tuple[str, str]:
-    """The kind and stored location of `--from`: a dataset id, a path under the data root, or a
-    database source name (not supported yet)."""
+def _resolve_from(from_: str, data_root: Path, store: ControlStore) -> tuple[str, str]:
+    """The kind and stored location of `--from`: a dataset id, `db://SOURCE`, `upload:PROJECT`
+    or a path under the data root."""
     text = (from_ or "").strip()
     if not text:
-        raise AnalysisError("--from is empty: give a folder under the data root or a dataset id")
+        raise AnalysisError(
+            "--from is empty: give a folder under the data root, a dataset id (ds_...), "
+            "db://SOURCE or upload:PROJECT"
+        )
     if _DATASET_ID.match(text):
-        data = data_root / "datasets" / text / "data.parquet"
-        if not data.is_file():
+        folder = data_root / "datasets" / text
+        if not (folder / "manifest.json").is_file() and not (folder / "data.parquet").is_file():
             raise NotFoundError(
-                f"dataset {text} has no data.parquet under {data.parent}; export it first "
-                "(dat lock RUN export --materialize)"
+                f"dataset {text} has no manifest.json or data.parquet under {folder}; export it "
+                "first (dat lock RUN export --materialize)"
             )
         return "dataset", text
+    if text.startswith(DB_PREFIX):
+        from dat_pipeline.sources.database import get_database_source
+
+        name = text[len(DB_PREFIX) :].strip("/")
+        get_database_source(store, name)  # NotFoundError naming the known sources
+        return "database", name
+    if text.startswith(UPLOAD_PREFIX):
+        project = text[len(UPLOAD_PREFIX) :]
+        if not _clean_outputs(project, data_root):
+            raise NotFoundError(
+                f"project {project!r} has no clean ingestion output under "
+                f"{data_root / 'uploads' / project / 'clean'}; ingest an upload first (dat ingest)"
+            )
+        return "upload", project
     relative = normalize_relative(text)
     path = resolve_inside(data_root, relative)
     if path.exists():
@@ -113,10 +143,20 @@ def _resolve_from(from_: str, data_root: Path) -> tuple[str, str]:
     if "/" not in text and "\\" not in text and "." not in text:
         raise AnalysisError(
             f"{text!r} is neither a path under the data root {data_root} nor a dataset id; "
-            "analysing a database source is not supported yet: export its tables to a folder "
-            "or a DAT dataset and add that"
+            f"a database source is written db://{text}, a project's clean uploads upload:{text}"
         )
     raise NotFoundError(f"{text!r} does not exist under the data root {data_root}")
+
+
+def _clean_outputs(project: str, data_root: Path) -> list[Path]:
+    from dat_pipeline.ingestion.uploads import project_dir
+
+    folder = project_dir(data_root, project) / "clean"
+    if not folder.is_dir():
+        return []
+    return sorted(
+        p for p in folder.glob("*.parquet") if p.is_file() and not p.name.endswith(REJECTS_SUFFIX)
+    )
 
 
 def add_source(
@@ -130,7 +170,7 @@ def add_source(
     """Register a source; it must hold at least one readable table."""
     check_source_name(name)
     root = _data_root(data_root)
-    kind, location = _resolve_from(from_, root)
+    kind, location = _resolve_from(from_, root, store)
     source = Source(name, kind, location, follow, utc_now(), dict(options or {}))
     refs, problems = table_refs(source, root)
     if not refs:
@@ -219,14 +259,37 @@ def _unique(name: str, taken: set[str]) -> str:
     return candidate
 
 
+def _dataset_tables(source: Source, data_root: Path) -> list[tuple[str, Path]]:
+    """(table name, Parquet file) of each table of the dataset's manifest; a manifest without
+    `tables` (or none) gives its `data.parquet`, named after the dataset."""
+    folder = _dataset_folder(source, data_root)
+    manifest = folder / "manifest.json"
+    tables = []
+    if manifest.is_file():
+        try:
+            tables = json.loads(manifest.read_text(encoding="utf-8")).get("tables") or []
+        except (OSError, ValueError):
+            tables = []
+    found = []
+    for table in tables:
+        parquet = (table.get("files") or {}).get("parquet")
+        if table.get("name") and parquet:
+            found.append((str(table["name"]), resolve_inside(data_root, parquet)))
+    if len(found) > 1:
+        return found
+    return [(_dataset_table_name(folder), folder / "data.parquet")]
+
+
 def _source_files(source: Source, data_root: Path) -> list[Path]:
+    """The files a file-backed source reads (a database source has none)."""
     if source.kind == "dataset":
-        return [_dataset_folder(source, data_root) / "data.parquet"]
+        return [path for _, path in _dataset_tables(source, data_root)]
+    if source.kind == "upload":
+        return _clean_outputs(source.location, data_root)
+    if source.kind == "database":
+        return []
     if source.kind != "folder":
-        raise AnalysisError(
-            f"source {source.name!r} is a {source.kind} source; only folder and dataset sources "
-            "are supported by the analysis yet"
-        )
+        raise AnalysisError(f"source {source.name!r} has an unknown kind {source.kind!r}")
     path = resolve_inside(data_root, source.location)
     if path.is_file():
         return [path]
@@ -236,8 +299,23 @@ def _source_files(source: Source, data_root: Path) -> list[Path]:
         candidate
         for candidate in path.rglob("*")
         if candidate.is_file()
+        and not candidate.name.endswith(REJECTS_SUFFIX)
         and not any(part.startswith(".") for part in candidate.relative_to(path).parts)
     )
+
+
+def _database_refs(source: Source) -> tuple[dict[str, TableRef], list[dict[str, str]]]:
+    from dat_pipeline.adapters.database import catalog_source, db_path
+
+    try:
+        tables, _snapshot = catalog_source(source.location)
+    except DatError as exc:
+        return {}, [{"path": f"{DB_PREFIX}{source.location}", "reason": str(exc)}]
+    refs, taken = {}, set()
+    for table in tables:
+        name = _unique(_table_name(table), taken)
+        refs[name] = TableRef(name, db_path(source.location, table), table, "database")
+    return refs, []
 
 
 def table_refs(
@@ -246,9 +324,16 @@ def table_refs(
     """The tables of a source, named after the file (or the sheet of a multi-sheet workbook),
     lowercased to [a-z0-9_]; plus a reason for every file that cannot be read."""
     root = _data_root(data_root)
+    if source.kind == "database":
+        return _database_refs(source)
     refs: dict[str, TableRef] = {}
     problems: list[dict[str, str]] = []
     taken: set[str] = set()
+    dataset_names = (
+        {path: name for name, path in _dataset_tables(source, root)}
+        if source.kind == "dataset"
+        else {}
+    )
     for path in _source_files(source, root):
         relative = path.relative_to(root).as_posix()
         detection = detect(path)
@@ -262,7 +347,7 @@ def table_refs(
             continue
         for table in tables:
             if source.kind == "dataset":
-                base = _dataset_table_name(path.parent)
+                base = _table_name(dataset_names[path])
             elif len(tables) == 1:
                 base = _table_name(path.stem)
             else:
@@ -294,6 +379,10 @@ def fingerprint(source: Source, data_root: Path | None = None) -> str:
     """
     root = _data_root(data_root)
     entries: list[Any] = [source.kind, source.location]
+    if source.kind == "database":
+        from dat_pipeline.adapters.database import catalog_source
+
+        entries.append(catalog_source(source.location)[1])
     for path in _source_files(source, root):
         stat = path.stat()
         entries.append([path.relative_to(root).as_posix(), stat.st_size, stat.st_mtime_ns])
@@ -306,6 +395,8 @@ def _as_text(frame: pl.DataFrame) -> pl.DataFrame:
     for name, dtype in frame.schema.items():
         if dtype == pl.String:
             columns.append(pl.col(name))
+        elif dtype == pl.Binary:
+            columns.append(pl.col(name).bin.encode("hex").alias(name))
         elif isinstance(dtype, pl.Struct):
             columns.append(pl.col(name).struct.json_encode().alias(name))
         elif isinstance(dtype, pl.List | pl.Array):
@@ -316,9 +407,40 @@ def _as_text(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.select(columns)
 
 
-def read_raw_table(ref: TableRef, data_root: Path) -> pl.DataFrame:
-    """One source table as text with `_row_number`; delimited files are read without inference,
-    so `007` and `1,50` reach the typing phase exactly as written."""
+def _read_database_table(ref: TableRef, max_rows: int) -> tuple[pl.DataFrame, int | None]:
+    """At most `max_rows` rows of a database table (streamed, bounded memory) and its exact
+    row count when that is more."""
+    from dat_pipeline.adapters.database import open_source, split_db_path
+
+    name, table = split_db_path(ref.path)
+    chunks, rows = [], 0
+    with open_source(name) as adapter:
+        for chunk in adapter.stream(table, chunk_rows=min(100_000, max_rows)):
+            chunks.append(chunk.head(max_rows - rows))
+            rows += chunks[-1].height
+            if rows >= max_rows:
+                break
+        exact = None
+        if rows >= max_rows:
+            from dat_pipeline.adapters.database import _table_snapshot
+            from dat_pipeline.sources.database import connect
+
+            with connect(adapter.store, adapter.source) as connection:
+                exact = _table_snapshot(connection, adapter.source, table)["rows"]
+    frame = pl.concat(chunks, how="diagonal_relaxed") if chunks else pl.DataFrame()
+    return _as_text(frame), exact if exact and exact > rows else None
+
+
+def read_raw_table(
+    ref: TableRef, data_root: Path, max_rows: int = MAX_ROWS_PER_TABLE
+) -> tuple[pl.DataFrame, int | None]:
+    """One source table as text with `_row_number`, and its exact row count when only a bounded
+    sample of it was read; delimited files are read without inference, so `007` and `1,50` reach
+    the typing phase exactly as written."""
+    exact = None
+    if ref.adapter == "database":
+        frame, exact = _read_database_table(ref, max_rows)
+        return _numbered(frame), exact
     path = data_root / ref.path
     adapter = adapter_for(path)
     if isinstance(adapter, DelimitedAdapter):
@@ -337,6 +459,10 @@ def read_raw_table(ref: TableRef, data_root: Path) -> pl.DataFrame:
                 raise AdapterError(f"{ref.path}: {' '.join(str(exc).split())[:300]}") from exc
     else:
         frame = _as_text(adapter.read(path, ref.table))
+    return _numbered(frame), exact
+
+
+def _numbered(frame: pl.DataFrame) -> pl.DataFrame:
     if ROW_NUMBER in frame.columns:
         frame = frame.rename({ROW_NUMBER: f"{ROW_NUMBER}_source"})
     return frame.with_row_index(ROW_NUMBER).with_columns(pl.col(ROW_NUMBER).cast(pl.Int64))
@@ -346,13 +472,19 @@ def read_source(source: Source, data_root: Path | None = None) -> SourceTables:
     """Every readable table of the source as raw text; unreadable ones are listed, not fatal."""
     root = _data_root(data_root)
     refs, problems = table_refs(source, root)
+    max_rows = int(source.options.get("max_rows_per_table", MAX_ROWS_PER_TABLE))
     tables: dict[str, pl.DataFrame] = {}
+    sampled: dict[str, int] = {}
     for name, ref in refs.items():
         try:
-            tables[name] = read_raw_table(ref, root)
-        except AdapterError as exc:
-            problems.append({"path": ref.path, "table": ref.table, "reason": str(exc)})
-    return SourceTables(tables, {name: refs[name] for name in tables}, problems)
+            tables[name], exact = read_raw_table(ref, root, max_rows)
+        except Exception as exc:  # one unreadable table never stops the others
+            reason = " ".join(str(exc).split())[:300] or type(exc).__name__
+            problems.append({"path": ref.path, "table": ref.table, "reason": reason})
+            continue
+        if exact is not None:
+            sampled[name] = exact
+    return SourceTables(tables, {name: refs[name] for name in tables}, problems, sampled)
 
 
 def load_source_tables(source: Source, data_root: Path | None = None) -> dict[str, pl.DataFrame]:

@@ -140,7 +140,7 @@ def test_sources_are_checked_and_read_as_raw_text(data_root: Path, shop: str):
     store = open_store()
     with pytest.raises(AnalysisError, match="already exists"):
         add_source(store, "shop", "shop")
-    with pytest.raises(AnalysisError, match="not supported yet"):
+    with pytest.raises(AnalysisError, match="written db://crm_postgres"):
         add_source(store, "crm", "crm_postgres")
     with pytest.raises(AnalysisError, match="not valid"):
         add_source(store, "Bad Name", "shop")

@@ -89,6 +89,10 @@ class Upstream:
 
     def __init__(self, ctx: PhaseContext):
         self.missing = [p for p in ("typing", "semantic", "relationships") if p not in ctx.results]
+        # thresholds are per-source options with these defaults
+        self.block_nulls = float(ctx.option("entropy_block_nulls", BLOCK_NULLS))
+        self.block_type = float(ctx.option("entropy_block_type_confidence", BLOCK_TYPE_CONFIDENCE))
+        self.investigate = float(ctx.option("entropy_investigate", INVESTIGATE))
         self.typing = _lookup(
             _upstream(ctx, "typing", "columns"), ["confidence", "parsed", "failed"]
         )
@@ -219,18 +223,18 @@ def _column(
     blockers = []
     if rows == 0:
         blockers.append("table is empty")
-    elif null_share > BLOCK_NULLS:
+    elif null_share > up.block_nulls:
         blockers.append(f"{null_share:.0%} of values are null")
     if (
         type_confidence is not None
         and type_confidence == type_confidence
-        and type_confidence < BLOCK_TYPE_CONFIDENCE
+        and type_confidence < up.block_type
     ):
-        blockers.append(f"type confidence {type_confidence:.2f} < {BLOCK_TYPE_CONFIDENCE}")
+        blockers.append(f"type confidence {type_confidence:.2f} < {up.block_type}")
     high = [
-        f"{name} uncertainty {level:.2f} > {INVESTIGATE}"
+        f"{name} uncertainty {level:.2f} > {up.investigate}"
         for name, level in layers.items()
-        if level > INVESTIGATE
+        if level > up.investigate
     ]
     if blockers:
         readiness = "blocked"

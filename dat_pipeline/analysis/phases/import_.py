@@ -18,6 +18,7 @@ TABLES_SCHEMA = {
     "path": pl.String,
     "source_table": pl.String,
     "rows": pl.Int64,
+    "source_rows": pl.Int64,
     "columns": pl.Int64,
     "status": pl.String,
     "reason": pl.String,
@@ -26,6 +27,7 @@ TABLES_SCHEMA = {
 
 def run(ctx: PhaseContext) -> PhaseResult:
     files: dict[str, dict[str, str]] = ctx.option("_source_refs", {})
+    sampled: dict[str, int] = ctx.option("_source_sampled", {})
     rows: list[dict[str, object]] = []
     tables: dict[str, pl.DataFrame] = {}
     for name in sorted(ctx.tables):
@@ -43,12 +45,15 @@ def run(ctx: PhaseContext) -> PhaseResult:
             status, reason = "empty", "the table has no columns"
         elif text.height == 0:
             status, reason = "empty", "the table has a header but no data rows"
+        elif name in sampled:
+            reason = f"a bounded sample: the first {text.height:,} of {sampled[name]:,} rows"
         rows.append(
             {
                 "table": name,
                 "path": ref.get("path"),
                 "source_table": ref.get("table"),
                 "rows": text.height,
+                "source_rows": sampled.get(name, text.height),
                 "columns": len(data_columns),
                 "status": status,
                 "reason": reason,
@@ -61,6 +66,7 @@ def run(ctx: PhaseContext) -> PhaseResult:
                 "path": problem.get("path"),
                 "source_table": problem.get("table"),
                 "rows": None,
+                "source_rows": None,
                 "columns": None,
                 "status": "unreadable",
                 "reason": problem.get("reason"),
@@ -94,7 +100,7 @@ SPEC = PhaseSpec(
     name="import",
     needs=(),
     run=run,
-    version="1",
+    version="2",
     description="The source's tables as raw text with row numbers (`raw__<table>`), and a "
     "`tables` summary naming any file that could not be read and why.",
 )

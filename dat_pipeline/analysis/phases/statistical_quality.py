@@ -97,7 +97,11 @@ def _benford_candidates(columns: pl.DataFrame) -> tuple[list[str], list[str]]:
 
 
 def _benford(
-    name: str, frame: pl.DataFrame, candidates: list[str]
+    name: str,
+    frame: pl.DataFrame,
+    candidates: list[str],
+    min_n: int = BENFORD_MIN_N,
+    min_orders: float = BENFORD_MIN_ORDERS,
 ) -> tuple[list[dict], dict[str, str]]:
     def positive(c: str) -> pl.Expr:
         x = pl.col(c).cast(pl.Float64)
@@ -116,14 +120,13 @@ def _benford(
     tested = []
     for c in candidates:
         n, lo, hi = found[_key(c, "n")], found[_key(c, "lo")], found[_key(c, "hi")]
-        if n < BENFORD_MIN_N:
-            notes[c] = f"not tested: {n} positive values (< {BENFORD_MIN_N})"
+        if n < min_n:
+            notes[c] = f"not tested: {n} positive values (< {min_n})"
             continue
         orders = math.log10(hi / lo) if lo and hi else 0.0
-        if orders < BENFORD_MIN_ORDERS:
+        if orders < min_orders:
             notes[c] = (
-                f"not tested: values span {orders:.1f} orders of magnitude "
-                f"(< {BENFORD_MIN_ORDERS:.0f})"
+                f"not tested: values span {orders:.1f} orders of magnitude (< {min_orders:g})"
             )
             continue
         tested.append(c)
@@ -162,7 +165,13 @@ def _benford(
     return rows, notes
 
 
-def _outliers(name: str, frame: pl.DataFrame, columns: pl.DataFrame) -> list[dict]:
+def _outliers(
+    name: str,
+    frame: pl.DataFrame,
+    columns: pl.DataFrame,
+    iqr_k: float = IQR_K,
+    robust_z: float = ROBUST_Z,
+) -> list[dict]:
     numeric = [
         r for r in columns.iter_rows(named=True) if r["type"] in NUMERIC and (r["count"] or 0) > 0
     ]
@@ -185,14 +194,14 @@ def _outliers(name: str, frame: pl.DataFrame, columns: pl.DataFrame) -> list[dic
         c = r["column"]
         if r["p25"] is not None and r["p75"] is not None:
             iqr = r["p75"] - r["p25"]
-            fences.append((c, "iqr", r["p25"] - IQR_K * iqr, r["p75"] + IQR_K * iqr))
+            fences.append((c, "iqr", r["p25"] - iqr_k * iqr, r["p75"] + iqr_k * iqr))
         median, mad, meanad = (found[_key(c, k)] for k in ("median", "mad", "meanad"))
         if median is None:
             continue
         # Modified z-score (Iglewicz & Hoaglin); when MAD is 0 use the mean absolute deviation
         # scaled by 1.253314, as IBM SPSS does.
         spread = mad / 0.6745 if mad else 1.253314 * (meanad or 0.0)
-        fences.append((c, "robust_z", median - ROBUST_Z * spread, median + ROBUST_Z * spread))
+        fences.append((c, "robust_z", median - robust_z * spread, median + robust_z * spread))
     counts = select_row(
         frame,
         [
@@ -301,6 +310,11 @@ def _table_score(
 
 
 def run(ctx: PhaseContext) -> PhaseResult:
+    # thresholds are per-source options with these defaults (issue 18)
+    min_n = int(ctx.option("benford_min_n", BENFORD_MIN_N))
+    min_orders = float(ctx.option("benford_min_orders", BENFORD_MIN_ORDERS))
+    iqr_k = float(ctx.option("outlier_iqr_k", IQR_K))
+    robust_z = float(ctx.option("outlier_robust_z", ROBUST_Z))
     statistics = ctx.result("statistics").tables["columns"]
     typing = ctx.results.get("typing")
     typing_columns = typing.tables.get("columns") if typing else None
@@ -315,12 +329,12 @@ def run(ctx: PhaseContext) -> PhaseResult:
             else {}
         )
         candidates, skipped = _benford_candidates(columns)
-        rows, untested = _benford(name, frame, candidates)
+        rows, untested = _benford(name, frame, candidates, min_n, min_orders)
         skipped += [f"`{c}` ({note})" for c, note in untested.items()]
         benford_rows += rows
         if skipped:
             skipped_notes.append(f"- `{name}`: Benford skipped for " + ", ".join(skipped[:10]))
-        outliers = _outliers(name, frame, columns)
+        outliers = _outliers(name, frame, columns, iqr_k, robust_z)
         outlier_rows += outliers
         by_column: dict[str, dict[str, int]] = {}
         for o in outliers:
@@ -341,7 +355,7 @@ def run(ctx: PhaseContext) -> PhaseResult:
     tables = pl.DataFrame(table_rows, schema=TABLE_QUALITY_SCHEMA)
     summary = [
         f"Quality of {len(table_rows)} tables; Benford tested on {benford.height} amount columns "
-        f"(positive values, >= {BENFORD_MIN_N}, spanning >= {BENFORD_MIN_ORDERS:.0f} orders of "
+        f"(positive values, >= {min_n}, spanning >= {min_orders:g} orders of "
         "magnitude, first significant digit, Nigrini MAD).",
         "",
         "| table | score | reasons |",
