@@ -18,6 +18,7 @@ from dat_pipeline.cli.output import (
     emit_table,
     fail,
     handles_errors,
+    say,
     verbose,
 )
 from dat_pipeline.errors import DatError
@@ -81,13 +82,11 @@ def _print_status(flow: DatWorkflow, run_id: str, as_json: bool, wide: bool = Fa
     emit_table(f"run {run_id}", columns, rows, wide=wide)
     for s in statuses:
         if s.error:
-            typer.echo(f"{s.stage}: {s.error}")
+            say(f"{s.stage}: {s.error}")
     pending = [s.stage for s in statuses if s.locked and not s.completed]
     if pending:
-        typer.echo(
-            f"not built yet: {', '.join(pending)} (dat materialize {run_id}, "
-            "or the sensor under `make ui`)"
-        )
+        say(f"not built yet: {', '.join(pending)}")
+        say(f"build: dat materialize {run_id} (or let the sensor under `make ui` build it)")
 
 
 def _parse_sets(pairs: list[str]) -> dict[str, Any]:
@@ -239,10 +238,8 @@ def _locked_before(flow: DatWorkflow, run_id: str) -> set[str]:
 
 def _say_unlocked(run_id: str, unlocked: list[str]) -> None:
     if unlocked:
-        typer.echo(
-            f"unlocked: {', '.join(unlocked)} (their configs are kept; re-lock them in order "
-            f"with: dat lock {run_id} --chain)"
-        )
+        say(f"unlocked: {', '.join(unlocked)}")
+        say(f"their configs are kept; re-lock them in order: dat lock {run_id} --chain")
 
 
 def _chain(flow: DatWorkflow, run_id: str) -> list[tuple[str, str | None]]:
@@ -318,10 +315,8 @@ def lock(
         if not chained:
             _say_unlocked(run_id, [s for s in unlocked if s != stage])
         if not status.completed and not chain:
-            typer.echo(
-                f"build it: dat materialize {run_id} --stage {stage} (or let the sensor "
-                "under `make ui` do it)"
-            )
+            say(f"build it: dat materialize {run_id} --stage {stage}")
+            say("(or let the sensor under `make ui` build it)")
     for name, stage_id in chained:
         typer.echo(f"{name} re-locked as {stage_id} (built)")
     if chain and not chained:

@@ -87,6 +87,18 @@ def handles_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def say(text: str) -> None:
+    """A sentence for a person, wrapped at spaces to the terminal width (words, paths and ids
+    stay whole)."""
+    import textwrap
+
+    from dat_pipeline.cli.render import terminal_width
+
+    width = terminal_width()
+    lines = textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False)
+    typer.echo("\n".join(lines or [""]))
+
+
 def emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
 

@@ -125,7 +125,7 @@ def test_status_shows_skipped_stages_and_what_is_not_built(data_root: Path):
     out = text("status", run)
     rows = {line.split()[0]: line.split() for line in out.splitlines()[3:11]}
     assert rows["discovery"][1] == "LOCKED" and rows["selection"][3] == "no"
-    assert f"not built yet: selection (dat materialize {run}" in out
+    assert "not built yet: selection\n" in out and f"build: dat materialize {run} " in out
     dat("materialize", run)
     dat("skip", run, "context")
     rows = {line.split()[0]: line.split() for line in text("status", run).splitlines()[3:11]}
@@ -145,7 +145,8 @@ def test_relock_prints_the_cascade_and_chain_relocks_it_with_the_kept_configs(da
     before = {s["stage"]: s["stage_id"] for s in dat("status", run)["stages"]}
     out = text("lock", run, "discovery", "--set", "root=sample", "--set", "include=[*.tsv]")
     assert "unlocked: selection, table_availability, table_selection" in out
-    assert "configs are kept" in out and f"dat lock {run} --chain" in out
+    assert "configs are kept" in out and f"dat lock {run} --chain\n" in out
+    assert all(len(line) <= 80 for line in out.splitlines())
 
     text("lock", run, "discovery", "--set", "root=sample", "--materialize")
     chained = text("lock", run, "--chain")
