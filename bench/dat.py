@@ -4,6 +4,8 @@
    on the same generated CSV, each in its own subprocess, with the peak RSS of each.
 2. Probe: `probe_table` on the CSV and on a generated 50 MB workbook.
 3. Excel read: the excel adapter's `read` vs `pl.read_excel(engine="calamine")`.
+4. Memory: the parse stage's peak RSS on a 500 MB JSON array and on a 200 MB workbook (each in
+   its own process; target < 1 GiB), `python -m bench dat --memory` (skips 1-3) or within all.
 
 Inputs are generated deterministically under `bench/out/dat/` (git-ignored) and reused when present.
 `--size-mb N` (or `DAT_BENCH_CSV_MB`) sets the CSV size for a quick run; the default is 1024.
@@ -132,6 +134,26 @@ def csv_input(size_mb: int) -> Path:
             batch += 1
     os.replace(tmp, target)
     print(f"  generated {target.name} in {time.perf_counter() - started:.0f} s")
+    return target
+
+
+def json_input(size_mb: int = 500) -> Path:
+    """A JSON array of order objects of about `size_mb` MiB, generated once and reused."""
+    target = OUT / f"orders_{size_mb}mb.json"
+    if target.is_file():
+        return target
+    OUT.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as handle:
+        handle.write(b"[\n")
+        batch = 0
+        while handle.tell() < size_mb << 20:
+            frame = _orders(batch, CSV_ROWS_PER_BATCH, batch * CSV_ROWS_PER_BATCH)
+            lines = frame.write_ndjson().rstrip("\n").replace("\n", ",\n")
+            handle.write((",\n" if batch else "").encode() + lines.encode())
+            batch += 1
+        handle.write(b"\n]\n")
+    os.replace(tmp, target)
     return target
 
 
@@ -272,7 +294,8 @@ def raw_worker(csv: Path, out: Path) -> None:
 
 
 def parse_worker(csv: Path, root: Path) -> None:
-    """The parse stage through DatWorkflow; only the parse materialization is timed."""
+    """The parse stage through DatWorkflow (every table of the file); only the parse
+    materialization is timed."""
     source = root / "src" / csv.name
     source.parent.mkdir(parents=True)
     try:
@@ -293,7 +316,7 @@ def parse_worker(csv: Path, root: Path) -> None:
         ("discovery", {"root": "src"}),
         ("selection", {"files": [path]}),
         ("table_availability", {}),
-        ("table_selection", {"tables": {path: [csv.stem]}}),
+        ("table_selection", {"tables": {path: ["*"]}}),
         ("parse", {}),
     ):
         flow.lock(run, stage, config)
@@ -427,6 +450,24 @@ def _machine() -> str:
     )
 
 
+def bench_memory(inputs: list[Path]) -> None:
+    """Peak RSS of the parse stage per format above the stream threshold, one process each."""
+    print(f"memory: parse stage peak RSS (target < {RSS_TARGET_MB} MiB for any size and format)")
+    for source in inputs:
+        work = OUT / f"work-{os.getpid()}-memory"
+        work.mkdir(parents=True)
+        try:
+            result = _in_subprocess("parse-worker", source, work / "root")
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        peak = result["peak_rss_mb"]
+        print(
+            f"  {source.name} ({source.stat().st_size / 2**20:,.0f} MiB): "
+            f"{result['rows']:,} rows in {result['seconds']:.1f} s, peak RSS {peak:,.0f} MiB "
+            f"({_verdict(peak < RSS_TARGET_MB)})"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench dat", description=__doc__)
     parser.add_argument(
@@ -436,12 +477,20 @@ def main() -> None:
         help="CSV size in MiB (env DAT_BENCH_CSV_MB, default 1024)",
     )
     parser.add_argument("--repeat", type=int, default=2, help="runs of each parse measurement")
+    parser.add_argument(
+        "--memory", action="store_true", help="only the memory figures (JSON array, workbook)"
+    )
     options, _ = parser.parse_known_args()
     print(_machine())
+    memory_inputs = [json_input()]
+    if options.memory:
+        bench_memory(memory_inputs)
+        return
     csv, xlsx = csv_input(options.size_mb), xlsx_input()
     bench_parse(csv, options.repeat)
     bench_probe(csv, xlsx)
     bench_excel(xlsx, max(options.repeat, 3))
+    bench_memory(memory_inputs)
     print(f"(load average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())})")
 
 

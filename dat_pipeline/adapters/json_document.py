@@ -1,25 +1,31 @@
 """JSON documents: an array of records is table "data"; an object gives one table per key holding one.
 
-A JSON document has no row boundaries, so it is parsed whole (probe included) and streamed as
-slices of the parsed table: for large record sets, NDJSON is the streaming format.
+A small document is parsed whole. Above `WHOLE_BYTES` the document is never held in memory: ijson
+(a C parser) streams its records, so a probe reads the first records only (the row count is then
+an estimate from the bytes they took) and `stream` builds one frame per chunk of records. Listing
+the tables of a large object document reads it through once, keeping only the keys.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import re
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+import ijson
 import polars as pl
 
 from dat_pipeline.adapters.base import (
     Adapter,
     AdapterError,
     ProbeResult,
+    check_chunk_rows,
     columns_of,
     file_label,
     missing_table,
@@ -33,6 +39,8 @@ from dat_pipeline.adapters.text import (
     head_text,
     looks_like_text,
     open_source,
+    read_head,
+    utf8_path,
 )
 
 ARRAY_TABLE = "data"
@@ -41,6 +49,8 @@ _JSON_START = re.compile(r'\s*(\[\s*([{\["\]\d-]|true|false|null)|\{\s*["}])')
 # Any JSON value start: trusted only when the extension says .json too (a bare `42` is also text).
 _VALUE_START = re.compile(r'\s*([\[{"\d-]|true|false|null)')
 _FIX = "Give an array of objects, or an object whose keys hold arrays of objects."
+# Documents up to this size are parsed whole (fast); larger ones are streamed (bounded memory).
+WHOLE_BYTES = 8 << 20
 
 
 def _is_records(value: Any) -> bool:
@@ -94,10 +104,75 @@ class JsonDocumentAdapter(Adapter):
                 return tables, encoding
         raise AdapterError(f"{label}: JSON is not tabular: it is {_describe(document)}. {_FIX}")
 
+    @staticmethod
+    def _streamed(path: Path) -> bool:
+        return Path(path).stat().st_size > WHOLE_BYTES
+
+    @contextlib.contextmanager
+    def _open(self, path: Path) -> Iterator[IO[bytes]]:
+        """The document as UTF-8 bytes (decompressed, transcoded to a temp file if needed)."""
+        encoding = detect_encoding(read_head(path))
+        with utf8_path(path, encoding) as source, open(source, "rb") as handle:
+            yield handle
+
+    # (file, mtime, size) -> its tables: listing a large object document reads it through.
+    _tables_cache: tuple[tuple, list[str]] | None = None
+
+    def _streamed_tables(self, path: Path) -> list[str]:
+        """Table names of a large document, from parser events: no value is built."""
+        stat = Path(path).stat()
+        key = (str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size)
+        cached = self._tables_cache
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        tables = self._list_streamed(path)
+        self._tables_cache = (key, tables)
+        return tables
+
+    def _list_streamed(self, path: Path) -> list[str]:
+        label = file_label(path)
+        with self._open(path) as handle, reader_errors(path, None, _FIX):
+            events = ijson.parse(handle)
+            _, kind, _ = next(events)
+            if kind == "start_array":
+                _, first, _ = next(events)
+                if first != "start_map":
+                    raise AdapterError(f"{label}: JSON is not tabular: {_describe([])}. {_FIX}")
+                return [ARRAY_TABLE]
+            if kind != "start_map":
+                raise AdapterError(f"{label}: JSON is not tabular: a single value. {_FIX}")
+            tables, key, previous = [], None, None
+            for prefix, kind, value in events:
+                if prefix == "" and kind == "map_key":
+                    key = value
+                elif previous == (key, "start_array") and kind == "start_map" and key is not None:
+                    tables.append(key)
+                previous = (prefix, kind)
+        if not tables:
+            raise AdapterError(
+                f"{label}: JSON is not tabular: an object with no key holding an array of "
+                f"objects. {_FIX}"
+            )
+        return tables
+
+    def _records(
+        self, handle: IO[bytes], path: Path, table: str, buf_size: int = 64 * 1024
+    ) -> Iterator[dict[str, Any]]:
+        tables = self.list_tables(path)
+        if table not in tables:
+            raise missing_table(path, table, tables)
+        prefix = "item" if tables == [ARRAY_TABLE] and table == ARRAY_TABLE else f"{table}.item"
+        return ijson.items(handle, prefix, use_float=True, buf_size=buf_size)
+
     def validate(self, path: Path) -> None:
-        self._load(path)
+        if self._streamed(path):
+            self._streamed_tables(path)
+        else:
+            self._load(path)
 
     def list_tables(self, path: Path) -> list[str]:
+        if self._streamed(path):
+            return self._streamed_tables(path)
         return list(self._load(path)[0])
 
     def _frame(
@@ -118,19 +193,46 @@ class JsonDocumentAdapter(Adapter):
 
     def probe_schema(self, path: Path, table: str, sample_rows: int = 1000) -> ProbeResult:
         start = time.perf_counter()
-        frame, rows, encoding = self._frame(path, table, limit=sample_rows)
+        if self._streamed(path):
+            frame, rows, exact = self._sample(path, table, sample_rows)
+            encoding = detect_encoding(read_head(path))
+        else:
+            frame, rows, encoding = self._frame(path, table, limit=sample_rows)
+            exact = True
         return ProbeResult(
             table=table,
             status="available" if rows else "empty",
             columns=columns_of(frame.schema),
             row_estimate=rows,
-            row_estimate_exact=True,
+            row_estimate_exact=exact,
             encoding=encoding,
             probe_seconds=time.perf_counter() - start,
         )
 
+    def _sample(self, path: Path, table: str, sample_rows: int) -> tuple[pl.DataFrame, int, bool]:
+        """The first records of a large document, and the row count they suggest."""
+        with self._open(path) as handle, reader_errors(path, table, _FIX):
+            # Small reads: the bytes read so far measure what the sample took.
+            items = self._records(handle, path, table, buf_size=4096)
+            records = list(itertools.islice(items, sample_rows + 1))
+            used, size = handle.tell(), Path(handle.name).stat().st_size
+        frame = pl.from_dicts(records[:sample_rows], infer_schema_length=None)
+        if len(records) <= sample_rows:
+            return frame, len(records), True
+        return frame, round(sample_rows * size / max(used, 1)), False
+
     def read(self, path: Path, table: str) -> pl.DataFrame:
+        if self._streamed(path):
+            chunks = list(self.stream(path, table))
+            return pl.concat(chunks, how="diagonal_relaxed") if chunks else pl.DataFrame()
         return self._frame(path, table)[0]
 
     def stream(self, path: Path, table: str, chunk_rows: int = 100_000) -> Iterator[pl.DataFrame]:
-        return slices(self.read(path, table), chunk_rows)
+        check_chunk_rows(chunk_rows)
+        if not self._streamed(path):
+            yield from slices(self.read(path, table), chunk_rows)
+            return
+        with self._open(path) as handle, reader_errors(path, table, _FIX):
+            records = self._records(handle, path, table)
+            while batch := list(itertools.islice(records, chunk_rows)):
+                yield pl.from_dicts(batch, infer_schema_length=None)
