@@ -16,6 +16,7 @@ BENCHMARKS = {
     "analysis": "bench.analysis",
     "follow": "bench.follow",
     "startup": "bench.startup",
+    "db_reader": "bench.db_reader",
 }
 
 

@@ -14,13 +14,10 @@ Datetime(UTC), JSON is its JSON text, BYTEA/BLOB is Binary. Streaming uses serve
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import decimal
 import hashlib
-import json
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -39,7 +36,9 @@ from dat_pipeline.adapters.base import (
     columns_of,
 )
 from dat_pipeline.paths import DB_SCHEME, is_db_path
-from dat_pipeline.reverse_etl.types import MAX_DECIMAL_PRECISION, polars_type
+from dat_pipeline.reverse_etl.errors import ReverseEtlError
+from dat_pipeline.reverse_etl.extract import read_batches
+from dat_pipeline.reverse_etl.types import polars_type
 from dat_pipeline.settings import get_settings
 from dat_pipeline.sources import (
     DatabaseSource,
@@ -53,85 +52,6 @@ from dat_pipeline.store import ControlStore
 
 DEFAULT_CHUNK_ROWS = 50_000
 QUERY_TABLE = "(query)"
-
-
-def _to_text(value: Any) -> Any:
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False, sort_keys=True)
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value).hex()
-    return str(value)
-
-
-def _series(name: str, values: Sequence[Any], dtype: pl.DataType | None) -> pl.Series:
-    """A column from driver values, converted to `dtype` without silent loss."""
-    if dtype is None:
-        return pl.Series(name, values)
-    if dtype == pl.String:
-        values = [_to_text(v) for v in values]
-    elif dtype == pl.Boolean:  # MySQL's BOOLEAN is TINYINT(1): 0 and 1
-        values = [None if v is None else bool(v) for v in values]
-    elif dtype == pl.Float64:  # an unconstrained NUMERIC comes as Decimal
-        values = [float(v) if isinstance(v, decimal.Decimal) else v for v in values]
-    elif dtype == pl.Binary:
-        values = [bytes(v) if isinstance(v, memoryview | bytearray) else v for v in values]
-    elif isinstance(dtype, pl.Datetime) and dtype.time_zone:
-        first = next((v for v in values if v is not None), None)
-        if isinstance(first, dt.datetime) and first.tzinfo is None:
-            # A UTC session returns naive values that are UTC instants.
-            naive = pl.Series(name, values, dtype=pl.Datetime("us"))
-            return naive.dt.replace_time_zone(dtype.time_zone)
-    return pl.Series(name, values, dtype=dtype, strict=True)
-
-
-def _infer_types(rows: Sequence[Sequence[Any]], names: Sequence[str], description: Any) -> list:
-    """Types of a query's columns from the driver's values (and decimal precision from the cursor
-    description); a column that is all NULL in the first chunk reads as String."""
-    types: list[pl.DataType] = []
-    columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
-    for index, values in enumerate(columns):
-        first = next((v for v in values if v is not None), None)
-        if first is None:
-            types.append(pl.String())
-        elif isinstance(first, bool):
-            types.append(pl.Boolean())
-        elif isinstance(first, int):
-            biggest = max((v for v in values if v is not None), default=0)
-            types.append(pl.UInt64() if biggest > 2**63 - 1 else pl.Int64())
-        elif isinstance(first, float):
-            types.append(pl.Float64())
-        elif isinstance(first, decimal.Decimal):
-            precision = scale = None
-            if description is not None and len(description[index]) > 5:
-                precision, scale = description[index][4], description[index][5]
-            if precision and scale is not None and precision <= MAX_DECIMAL_PRECISION:
-                types.append(pl.Decimal(precision, scale))
-            else:
-                types.append(pl.Decimal(MAX_DECIMAL_PRECISION, _widest_scale(values)))
-        elif isinstance(first, dt.datetime):
-            types.append(pl.Datetime("us", "UTC" if first.tzinfo else None))
-        elif isinstance(first, dt.date):
-            types.append(pl.Date())
-        elif isinstance(first, dt.time):
-            types.append(pl.Time())
-        elif isinstance(first, dt.timedelta):
-            types.append(pl.Duration("us"))
-        elif isinstance(first, bytes | bytearray | memoryview):
-            types.append(pl.Binary())
-        else:
-            types.append(pl.String())
-    return types
-
-
-def _widest_scale(values: Sequence[Any]) -> int:
-    scales = [
-        -v.as_tuple().exponent
-        for v in values
-        if isinstance(v, decimal.Decimal) and isinstance(v.as_tuple().exponent, int)
-    ]
-    return max(0, min(max(scales, default=0), 18))
 
 
 def _utc(frame: pl.DataFrame) -> pl.DataFrame:
@@ -317,55 +237,38 @@ class DatabaseAdapter:
         self, connection: Connection, name: str, chunk_rows: int
     ) -> Iterator[pl.DataFrame]:
         reflected = self._reflect(connection, name)
-        names = [c.name for c in reflected.columns]
-        types = [polars_type(c.type) for c in reflected.columns]
-        # JSON is read as the server's own text: no parse and re-serialise per row.
+        schema = {c.name: polars_type(c.type) for c in reflected.columns}
+        # Values read as text (JSON, UUID, arrays...) are cast by the server: no Python objects
+        # for Polars to guess at, and JSON stays the server's own text.
         columns = [
-            cast(c, Text).label(c.name) if isinstance(c.type, sqltypes.JSON) else c
+            cast(c, Text).label(c.name)
+            if schema[c.name] == pl.String and not isinstance(c.type, sqltypes.String)
+            else c
             for c in reflected.columns
         ]
-        result = connection.execution_options(stream_results=True, yield_per=chunk_rows).execute(
-            select(*columns)
-        )
-        yield from self._frames(result, names, types, f"table {name!r}")
+        try:
+            yield from read_batches(
+                connection, select(*columns), schema, chunk_rows, f"{self.source.label()} {name!r}"
+            )
+        except ReverseEtlError as exc:
+            raise AdapterError(str(exc)) from None
 
     def _stream_query(
         self, connection: Connection, query: str, chunk_rows: int, limit: int | None = None
     ) -> Iterator[pl.DataFrame]:
-        result = self._query_result(connection, query, chunk_rows, limit)
-        names = list(result.keys())
-        yield from self._frames(result, names, None, "the query", result.cursor.description)
-
-    def _frames(
-        self,
-        result: Any,
-        names: list[str],
-        types: list[pl.DataType] | None,
-        what: str,
-        description: Any = None,
-    ) -> Iterator[pl.DataFrame]:
-        produced = False
+        """The query's rows through the one reader, typed by its first batch's values (decimal
+        precision from the cursor description)."""
+        self._query_result(connection, query, 1, limit=0).close()  # bad SQL: a clear error now
+        body = query.strip().rstrip(";")
+        sql = (
+            f"SELECT * FROM ({body}) AS dat_query LIMIT {int(limit)}" if limit is not None else body
+        )
         try:
-            for rows in result.partitions():
-                if types is None:
-                    types = _infer_types(rows, names, description)
-                columns = list(zip(*rows, strict=True))
-                try:
-                    frame = pl.DataFrame(
-                        [_series(n, v, t) for n, v, t in zip(names, columns, types, strict=True)]
-                    )
-                except (pl.exceptions.PolarsError, TypeError, ValueError, OverflowError) as exc:
-                    raise AdapterError(
-                        f"{self.source.label()} {what}: a value does not fit its column type "
-                        f"({' '.join(str(exc).split())[:300]}); CAST it in a --query"
-                    ) from None
-                produced = True
-                yield frame
-        finally:
-            result.close()
-        if not produced:
-            schema = dict(zip(names, types or [pl.String()] * len(names), strict=True))
-            yield pl.DataFrame(schema=schema)
+            yield from read_batches(
+                connection, text(sql), None, chunk_rows, f"{self.source.label()} query"
+            )
+        except ReverseEtlError as exc:
+            raise AdapterError(f"{exc} (in a --query)") from None
 
     def _stream_duckdb(
         self, connection: Connection, name: str | None, query: str | None, chunk_rows: int

@@ -1,8 +1,12 @@
-"""Reading rows of an introspected table as typed Polars frames, streamed in chunks.
+"""The one database reader: rows of a table (or of a SELECT) as typed Polars frames, streamed.
 
-Every frame has the schema the model gives (`ModelSpec.polars_schema`), so chunks of one window,
-windows of one table and an empty window all agree. Sessions run in UTC so that time-zone-aware
-values and window bounds mean the same instant on every database.
+`read_batches` is what ingestion, backfill and the database tables of DAT runs read with:
+`pl.read_database(iter_batches=True)` over a server-side cursor, each batch cast to the schema of
+the one type map (`types.polars_type`), so chunks of one read, windows of one table and an empty
+read all agree. Measured with `python -m bench db_reader` (500,000 PostgreSQL rows, chunks of
+50,000): 0.80-0.85x the rows/s of one whole `pl.read_database`, where the two readers it replaced
+reached 0.63x (ingestion, value by value) and 0.73x (backfill). Sessions run in UTC so that
+time-zone-aware values and window bounds mean the same instant on every database.
 """
 
 from __future__ import annotations
@@ -74,25 +78,55 @@ def build_select(
     return statement
 
 
-def rows_to_frame(rows: list[Any], info: TableInfo, schema: dict[str, pl.DataType]) -> pl.DataFrame:
-    """One chunk of driver rows as a frame with exactly `schema` (a clear error naming the column
-    when a value does not fit its type)."""
-    names = list(schema)
-    if not rows:
-        return pl.DataFrame(schema=schema)
-    frame = pl.DataFrame(rows, schema=names, orient="row", infer_schema_length=None)
+def _conform(frame: pl.DataFrame, schema: dict[str, pl.DataType], where: str) -> pl.DataFrame:
+    """A batch with exactly `schema`, or an error naming the column whose values do not fit."""
+    if frame.schema == schema:
+        return frame
     try:
-        return frame.cast(schema)
+        return frame.cast(schema)  # type: ignore[arg-type]
     except Exception:  # find the column that does not fit, for the message
-        for name in names:
+        for name, dtype in schema.items():
             try:
-                frame.get_column(name).cast(schema[name])
+                frame.get_column(name).cast(dtype)
             except Exception as exc:
                 raise ReverseEtlError(
-                    f"table {info.qualified_name!r}, column {name!r}: values of type "
-                    f"{frame.schema[name]} do not fit {schema[name]}: {str(exc).splitlines()[0]}"
+                    f"{where}, column {name!r}: values of type {frame.schema[name]} do not fit "
+                    f"{dtype}: {str(exc).splitlines()[0]}; CAST the column in the database"
                 ) from None
         raise
+
+
+def read_batches(
+    connection: Connection,
+    statement: sa.Executable,
+    schema: dict[str, pl.DataType] | None,
+    chunk_rows: int,
+    where: str,
+) -> Iterator[pl.DataFrame]:
+    """Frames of at most `chunk_rows` rows of `statement`, in `schema` (None: the first batch's
+    types, a column that is all NULL there read as text); an empty result gives one empty frame
+    with the schema. A server-side cursor keeps memory bounded by one batch."""
+    if connection.dialect.name != "duckdb":  # duckdb-engine fetches in batches on its own
+        connection = connection.execution_options(stream_results=True, max_row_buffer=chunk_rows)
+    batches = pl.read_database(
+        statement,
+        connection,
+        iter_batches=True,
+        batch_size=chunk_rows,
+        schema_overrides=schema,
+        infer_schema_length=None,
+    )
+    produced = False
+    for frame in batches:
+        if schema is None:
+            schema = {
+                name: pl.String() if dtype == pl.Null else dtype
+                for name, dtype in frame.schema.items()
+            }
+        produced = True
+        yield _conform(frame, schema, where)
+    if not produced and schema is not None:
+        yield pl.DataFrame(schema=schema)
 
 
 def stream_frames(
@@ -103,19 +137,12 @@ def stream_frames(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     limit: int | None = None,
 ) -> Iterator[pl.DataFrame]:
-    """Frames of at most `chunk_rows` rows; a server-side cursor keeps memory bounded."""
-    schema = target_schema(info)
-    statement = build_select(info, where, limit)
+    """Frames of at most `chunk_rows` rows of the table (within `where`), in its schema."""
     utc_session(connection)
-    options: dict[str, Any] = {"stream_results": True, "max_row_buffer": chunk_rows}
-    if connection.dialect.name == "duckdb":
-        options = {}  # duckdb-engine fetches in batches on its own
-    result = connection.execution_options(**options).execute(statement)
-    try:
-        while rows := result.fetchmany(chunk_rows):
-            yield rows_to_frame(rows, info, schema)
-    finally:
-        result.close()
+    statement = build_select(info, where, limit)
+    yield from read_batches(
+        connection, statement, target_schema(info), chunk_rows, f"table {info.qualified_name!r}"
+    )
 
 
 def read_frame(
