@@ -12,7 +12,7 @@ import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,7 @@ class IngestRequest:
     table: str | None = None
     rules_yaml: str = ""
     chunk_rows: int = DEFAULT_CHUNK_ROWS
+    mapping: dict[str, str | None] | None = None  # field mapping: source -> new name, None drops
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -159,9 +160,39 @@ def _file_input(path: Path, label: str, table: str | None, rows: int | None, siz
 
 
 def open_input(
+    store: ControlStore,
+    data_root: Path,
+    kind: str,
+    ref: str,
+    table: str | None,
+    mapping: dict[str, str | None] | None = None,
+) -> _Input:
+    """The chunks of one table of an upload, a database source, or (for preview) any file,
+    renamed and trimmed by the field `mapping` (source column -> new name, None drops it)."""
+    item = _open_input(store, data_root, kind, ref, table)
+    if not mapping:
+        return item
+    from dat_pipeline.dat.stages.tables import apply_mapping  # the DAT stages' mapping rules
+
+    chunks = item.chunks
+
+    def mapped(rows: int) -> Iterator[pl.DataFrame]:
+        for chunk in chunks(rows):
+            absent = [column for column in mapping if column not in chunk.columns]
+            if absent:
+                raise IngestError(
+                    f"{item.label} table {item.table!r} has no column "
+                    f"{', '.join(map(repr, absent))} that the field mapping names "
+                    f"(columns: {', '.join(chunk.columns)})"
+                )
+            yield apply_mapping(chunk, mapping)
+
+    return replace(item, chunks=mapped)
+
+
+def _open_input(
     store: ControlStore, data_root: Path, kind: str, ref: str, table: str | None
 ) -> _Input:
-    """The chunks of one table of an upload, a database source, or (for preview) any file."""
     if kind == "database":
         source = get_database_source(store, ref)
         adapter = DatabaseAdapter(store, source)
@@ -221,6 +252,7 @@ def preview(
     rules_yaml: str = "",
     table: str | None = None,
     limit: int | None = None,
+    mapping: dict[str, str | None] | None = None,
 ) -> dict[str, Any]:
     """The first rows (up to `DAT_PREVIEW_ROW_LIMIT`) with each rule's verdict and whether the row
     would be kept. Reads nothing past those rows and writes nothing."""
@@ -233,7 +265,7 @@ def preview(
         kind = "path"
     rules = _parse_rules(rules_yaml)
     try:
-        item = open_input(store, data_root, kind, source, table)
+        item = open_input(store, data_root, kind, source, table, mapping)
         frame = next(iter(item.chunks(limit)), pl.DataFrame()).head(limit)
         result = RuleRunner(rules).apply(frame, 0)
     except (AdapterError, SourceError) as exc:
@@ -296,7 +328,9 @@ def run_ingestion(
     parts_dir = clean_dir / f".parts-{job_id}"
     try:
         rules = _parse_rules(request.rules_yaml)
-        item = open_input(store, data_root, request.kind, request.source, request.table)
+        item = open_input(
+            store, data_root, request.kind, request.source, request.table, request.mapping
+        )
         total = item.rows
         if total is None and request.kind == "database":
             total = measure(store, data_root, request)[1]

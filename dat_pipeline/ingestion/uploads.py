@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
 
 from dat_pipeline.adapters import AdapterError, adapter_for, detect
 from dat_pipeline.errors import DatError, NotFoundError
@@ -157,3 +157,23 @@ def upload_file(
             return _upload(row._mapping, duplicate=True)
         connection.execute(insert(table).values(**values))
     return _upload(values)
+
+
+def list_uploads(store: ControlStore, projects: tuple[str, ...] | None = None) -> list[Upload]:
+    """The uploads of `projects` (None: every project), newest first."""
+    table = store_schema.ingest_uploads
+    query = select(table).order_by(table.c.created_at.desc())
+    if projects is not None:
+        query = query.where(table.c.project.in_(projects))
+    with store.read() as connection:
+        return [_upload(row._mapping) for row in connection.execute(query)]
+
+
+def delete_upload(store: ControlStore, data_root: Path, upload_id: str) -> Upload:
+    """Forget an upload and delete its raw file (cleaned outputs and jobs are kept)."""
+    upload = get_upload(store, upload_id)
+    table = store_schema.ingest_uploads
+    with store.write() as connection:
+        connection.execute(delete(table).where(table.c.upload_id == upload_id))
+    resolve_inside(data_root, upload.path).unlink(missing_ok=True)
+    return upload

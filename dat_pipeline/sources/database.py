@@ -303,11 +303,14 @@ def connect(
     *,
     read_only: bool = True,
     connect_timeout: int = CONNECT_TIMEOUT_S,
+    password: str | None = None,
 ) -> Iterator[Connection]:
     """A connection to a source; connection failures become a redacted `SourceError`, and the
-    engine is disposed on exit."""
+    engine is disposed on exit. `password` is for a source not stored yet."""
     source = _resolve(store, name_or_source)
-    engine = engine_for(store, source, read_only=read_only, connect_timeout=connect_timeout)
+    engine = engine_for(
+        store, source, read_only=read_only, connect_timeout=connect_timeout, password=password
+    )
     try:
         try:
             connection = engine.connect()
@@ -378,11 +381,14 @@ def split_table(source: DatabaseSource, table: str) -> tuple[str | None, str]:
     return None, table
 
 
-def test_connection(store: ControlStore, name: str) -> tuple[bool, str]:
-    """Connect to source `name` (within 10 s) and check its table or query; (ok, message)."""
+def test_connection(
+    store: ControlStore, name: str | DatabaseSource, password: str | None = None
+) -> tuple[bool, str]:
+    """Connect to source `name` (within 10 s) and check its table or query; (ok, message).
+    A `DatabaseSource` not saved yet is tested with `password` (test before saving)."""
     try:
-        source = get_database_source(store, name)
-        with connect(store, source, read_only=True) as connection:
+        source = _resolve(store, name)
+        with connect(store, source, read_only=True, password=password) as connection:
             connection.execute(text("SELECT 1"))
             version = connection.dialect.server_version_info
             where = source.label()

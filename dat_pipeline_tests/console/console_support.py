@@ -22,7 +22,10 @@ class Console:
     log: Path
 
     def tail(self) -> str:
-        return self.log.read_text(errors="replace")[-3000:]
+        """The server log without the request lines (what explains a failure)."""
+        lines = self.log.read_text(errors="replace").splitlines()
+        noise = ("GET /", "POST /", "WebSocket /", "connection open", "connection closed")
+        return "\n".join(line for line in lines if not any(n in line for n in noise))[-6000:]
 
 
 def sign_in(page, console: Console, project: str) -> None:  # type: ignore[no-untyped-def]
