@@ -213,15 +213,24 @@ _XLSX_PARTS = {
 }
 
 
-def xlsx_input() -> Path:
-    """A one-sheet workbook of about 50 MB, written as SpreadsheetML directly (vectorized, fast):
-    shared strings, numbers and date-styled cells, like a workbook saved by Excel."""
-    target = OUT / f"orders_{XLSX_TARGET_MB}mb.xlsx"
+def xlsx_input(width: int = 1) -> Path:
+    """A one-sheet workbook of about 50 MB per `width`, written as SpreadsheetML directly
+    (vectorized, fast): shared strings, numbers and date-styled cells, like a workbook saved by
+    Excel. `width` repeats the order columns side by side (4: a 200 MB workbook)."""
+    target = OUT / f"orders_{XLSX_TARGET_MB * width}mb.xlsx"
     if target.is_file():
         return target
     OUT.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    frame = _orders(10_000, XLSX_ROWS, 0)
+    frame = pl.concat(
+        [
+            _orders(10_000 + copy, XLSX_ROWS, 0).rename(
+                lambda name, copy=copy: f"{name}_{copy}" if copy else name
+            )
+            for copy in range(width)
+        ],
+        how="horizontal",
+    )
     strings = [name for name, dtype in frame.schema.items() if dtype == pl.String]
     pool = pl.concat([frame[name] for name in strings]).unique(maintain_order=True)
     index = {value: i for i, value in enumerate(pool.to_list())}
@@ -482,7 +491,7 @@ def main() -> None:
     )
     options, _ = parser.parse_known_args()
     print(_machine())
-    memory_inputs = [json_input()]
+    memory_inputs = [json_input(), xlsx_input(width=4)]
     if options.memory:
         bench_memory(memory_inputs)
         return

@@ -2,7 +2,8 @@
 
 The zip central directory is checked before anything is inflated, so a zip bomb dressed as a
 workbook is refused from its declared sizes alone. Calamine parses a whole sheet at once, so `stream`
-slices the loaded sheet: memory is bounded by the sheet (Excel caps it at ~1M rows), not the chunk.
+slices the loaded sheet up to `STREAM_SHEET_BYTES` of sheet XML; a larger sheet is streamed row by
+row from its XML (`xlsx_sample.XlsxWorkbook.stream`), so memory stays bounded for any size.
 For the same reason `probe_schema` does not use calamine: `xlsx_sample` streams the sheet XML and
 stops after the sample, so a probe takes the same time on a 50 MB workbook as on a small one.
 """
@@ -32,7 +33,11 @@ from dat_pipeline.adapters.base import (
 )
 
 ZIP_MAGIC = b"PK\x03\x04"
-MAX_UNCOMPRESSED_BYTES = 1 << 30
+# Sheets are streamed above STREAM_SHEET_BYTES, so size alone costs time, not memory; the ratio
+# check below is what stops a zip bomb.
+MAX_UNCOMPRESSED_BYTES = 16 << 30
+# A sheet whose XML inflates beyond this is streamed row by row instead of loaded by calamine.
+STREAM_SHEET_BYTES = 64 << 20
 MAX_COMPRESSION_RATIO = 100
 # Small members (shared strings of a tiny workbook) can compress very well without harm.
 RATIO_CHECK_MIN_BYTES = 16 << 20
@@ -125,7 +130,19 @@ class ExcelAdapter(Adapter):
             sample = xlsx_sample.XlsxWorkbook(archive).sample(table, 20)
         return HeaderRows(sample.header_row) if sample.titled and sample.header_row else None
 
+    def _streamed(self, path: Path, table: str) -> bool:
+        with zipfile.ZipFile(path) as archive:
+            workbook = xlsx_sample.XlsxWorkbook(archive)
+            if table not in workbook.sheet_parts:
+                raise missing_table(path, table, workbook.sheets)
+            with reader_errors(path, table, _FIX):
+                return workbook.sheet_info(table).file_size > STREAM_SHEET_BYTES
+
     def read(self, path: Path, table: str, header: HeaderRows | None = None) -> pl.DataFrame:
+        self.validate(path)
+        if self._streamed(path, table):
+            chunks = list(self._stream_sheet(path, table, 100_000, header))
+            return pl.concat(chunks) if chunks else pl.DataFrame()
         reader = self._reader(path)
         if table not in reader.sheet_names:
             raise missing_table(path, table, list(reader.sheet_names))
@@ -147,4 +164,19 @@ class ExcelAdapter(Adapter):
         chunk_rows: int = 100_000,
         header: HeaderRows | None = None,
     ) -> Iterator[pl.DataFrame]:
-        return slices(self.read(path, table, header), chunk_rows)
+        self.validate(path)
+        if self._streamed(path, table):
+            yield from self._stream_sheet(path, table, chunk_rows, header)
+        else:
+            yield from slices(self.read(path, table, header), chunk_rows)
+
+    def _stream_sheet(
+        self, path: Path, table: str, chunk_rows: int, header: HeaderRows | None
+    ) -> Iterator[pl.DataFrame]:
+        """A large sheet row by row from its XML (bounded memory), see `xlsx_sample`."""
+        with zipfile.ZipFile(path) as archive, reader_errors(path, table, _FIX):
+            workbook = xlsx_sample.XlsxWorkbook(archive)
+            if header is None:
+                yield from workbook.stream(table, chunk_rows)
+            else:
+                yield from workbook.stream(table, chunk_rows, header.header_row, header.skip_rows)

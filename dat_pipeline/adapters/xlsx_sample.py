@@ -19,6 +19,11 @@ and custom `[h]`/`[m]`/`[s]` formats are Duration(ms), error cells are null, a c
 and booleans is Float64, any other mix or an all-blank column is String. Known difference: the
 column span is taken from the sampled rows, so a column holding values only past the sample is not
 listed (calamine would list it as `__UNNAMED__{i}`).
+
+`XlsxWorkbook.stream` reads a whole sheet the same way, chunk by chunk, for sheets too large for
+calamine's in-memory load: the types come from the first `SCHEMA_ROWS` rows (as calamine infers
+them) and later cells of another kind are coerced (text of a number, null for text in a number
+column); memory holds one chunk plus the shared strings.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from __future__ import annotations
 import datetime as dt
 import posixpath
 import re
+import sys
 import xml.etree.ElementTree as ET
 import zipfile
 from collections.abc import Iterator
@@ -47,6 +53,8 @@ _BUILTIN_DURATION_FORMATS = frozenset({46})
 _EPOCH_1900 = dt.datetime(1899, 12, 30)
 _EPOCH_1904 = dt.datetime(1904, 1, 1)
 
+# Rows the column types are inferred from (fastexcel's schema_sample_rows).
+SCHEMA_ROWS = 1000
 # Cell kinds, named after the fastexcel dtype they lead to.
 FLOAT, BOOL, STRING, DATETIME, DURATION = "float", "bool", "string", "datetime", "duration"
 
@@ -61,6 +69,7 @@ class SheetSample:
     # The sheet row (from 1) of the header, below any title rows, and the first row with a value.
     header_row: int | None = None
     first_row: int | None = None
+    first_col: int = 0
 
     @property
     def titled(self) -> bool:
@@ -227,9 +236,13 @@ class XlsxWorkbook:
                     self._style_kinds.append(number_format_kind(format_id, codes.get(format_id)))
         return self._style_kinds
 
-    def shared_strings(self, up_to: int) -> list[str]:
-        """Shared strings 0..`up_to`, streamed: the rest of the table is never inflated."""
-        if up_to < 0:
+    def shared_strings(self, up_to: int | None) -> list[str]:
+        """Shared strings 0..`up_to` (None: all), streamed: the rest is never inflated."""
+        if up_to is None:
+            if not self._shared_part or self._shared_part not in self.archive.NameToInfo:
+                return []
+            up_to = sys.maxsize
+        elif up_to < 0:
             return []
         if not self._shared_part or self._shared_part not in self.archive.NameToInfo:
             raise ValueError(
@@ -244,24 +257,33 @@ class XlsxWorkbook:
             except _EnoughStrings:
                 pass
         strings = collector.strings
-        if len(strings) <= up_to:
+        if len(strings) <= up_to < sys.maxsize:
             raise ValueError(
                 f"a cell refers to shared string {up_to}, but the table holds {len(strings)}"
             )
         return strings
 
-    def sample(self, sheet: str, sample_rows: int) -> SheetSample:
-        """The header and the first `sample_rows` rows of `sheet` (which must be in `sheets`)."""
+    def sheet_info(self, sheet: str) -> zipfile.ZipInfo:
+        """The zip member of a worksheet (its `file_size` is the inflated XML)."""
         part = self.sheet_parts[sheet]
         if part is None or part not in self.archive.NameToInfo:
             raise ValueError(
                 f"sheet {sheet!r} is not a worksheet (a chart sheet, or its part is missing)"
             )
-        info = self.archive.getinfo(part)
+        return self.archive.getinfo(part)
+
+    def sample(
+        self, sheet: str, sample_rows: int, header_row: int | None = None, skip_rows: int = 0
+    ) -> SheetSample:
+        """The header and the first `sample_rows` rows of `sheet` (which must be in `sheets`);
+        `header_row` and `skip_rows` say where the header is instead of the guess."""
+        info = self.sheet_info(sheet)
         with self.archive.open(info) as raw:
             stream = _CountingReader(raw)
-            scan = _scan_rows(stream, sample_rows)
-        header_row, last_row = _header_below_titles(scan), scan.last_row
+            scan = _scan_rows(stream, sample_rows + (header_row or 0) + skip_rows)
+        if header_row is None:
+            header_row = _header_below_titles(scan)
+        last_row = scan.last_row
         if header_row is None:
             return SheetSample(frame=pl.DataFrame(), rows=0, rows_exact=True)
         if scan.complete:
@@ -273,10 +295,41 @@ class XlsxWorkbook:
             sampled = max(last_row - header_row, 1)
             rows = max(round(sampled * info.file_size / max(stream.consumed, 1)), sampled)
             exact = False
-        frame = self._frame(scan, header_row, min(last_row, header_row + sample_rows))
-        return SheetSample(frame, rows, exact, header_row, scan.header_row)
+        end_row = min(last_row, header_row + skip_rows + sample_rows)
+        frame = self._frame(scan, header_row, end_row, skip_rows)
+        return SheetSample(frame, rows, exact, header_row, scan.header_row, scan.first_col)
 
-    def _frame(self, scan: _Scan, header_row: int, end_row: int) -> pl.DataFrame:
+    def stream(
+        self, sheet: str, chunk_rows: int, header_row: int | None = None, skip_rows: int = 0
+    ) -> Iterator[pl.DataFrame]:
+        """Every data row of `sheet`, `chunk_rows` rows per frame (see the module docstring)."""
+        sample = self.sample(sheet, SCHEMA_ROWS, header_row, skip_rows)
+        if sample.header_row is None:
+            return
+        schema = sample.frame.schema
+        columns = range(sample.first_col, sample.first_col + len(schema))
+        shared = self.shared_strings(None)
+        styles = self.style_kinds()
+        epoch = _EPOCH_1904 if self.date1904 else _EPOCH_1900
+        first_data = sample.header_row + skip_rows + 1
+        buffer: list[dict[int, tuple[str, str, int]]] = []
+        previous = first_data - 1
+        with self.archive.open(self.sheet_info(sheet)) as raw:
+            for number, cells in _rows(raw):
+                if number < first_data:
+                    continue
+                buffer += [{}] * (number - previous - 1)  # blank rows inside the range
+                buffer.append(cells)
+                previous = number
+                while len(buffer) >= chunk_rows:
+                    chunk, buffer = buffer[:chunk_rows], buffer[chunk_rows:]
+                    yield _chunk_frame(chunk, schema, columns, shared, styles, epoch)
+        if buffer:
+            yield _chunk_frame(buffer, schema, columns, shared, styles, epoch)
+
+    def _frame(
+        self, scan: _Scan, header_row: int, end_row: int, skip_rows: int = 0
+    ) -> pl.DataFrame:
         shared_needed = [
             int(value)
             for cells in scan.rows.values()
@@ -305,7 +358,7 @@ class XlsxWorkbook:
         for name, col in zip(names, range(first_col, last_col + 1), strict=True):
             cells = [
                 _typed(scan.rows.get(row, {}).get(col), shared, styles, epoch)
-                for row in range(header_row + 1, end_row + 1)
+                for row in range(header_row + 1 + skip_rows, end_row + 1)
             ]
             columns.append(_column(name, cells))
         return pl.DataFrame(columns)
@@ -357,6 +410,56 @@ def _scan_rows(stream: _CountingReader, sample_rows: int) -> _Scan:
             first_col, last_col = min(first_col, min(cells)), max(last_col, max(cells))
     root.clear()
     return _Scan(rows, header_row, last_row, first_col, last_col, complete, dimension_last_row)
+
+
+def _rows(raw: IO[bytes]) -> Iterator[tuple[int, dict[int, tuple[str, str, int]]]]:
+    """(row number, cells) of every row holding a value, streamed from the sheet XML."""
+    events = ET.iterparse(raw, events=("start", "end"))
+    _event, root = next(events)
+    ns = _namespace(root.tag)
+    row_tag, data_tag = f"{ns}row", f"{ns}sheetData"
+    parent = root
+    row_number = 0
+    for event, element in events:
+        if event == "start":
+            if element.tag == data_tag:
+                parent = element
+        elif element.tag == row_tag:
+            row_number = int(element.get("r") or row_number + 1)
+            cells = dict(_cells(element, ns))
+            parent.clear()  # drop the finished rows from the tree: memory stays one row
+            if cells:
+                yield row_number, cells
+
+
+def _chunk_frame(
+    rows: list[dict[int, tuple[str, str, int]]],
+    schema: pl.Schema,
+    columns: range,
+    shared: list[str],
+    styles: list[str],
+    epoch: dt.datetime,
+) -> pl.DataFrame:
+    """Rows of cells as a frame of `schema`, each cell coerced to its column's type."""
+    series = []
+    for (name, dtype), col in zip(schema.items(), columns, strict=True):
+        cells = [_typed(row.get(col), shared, styles, epoch) for row in rows]
+        series.append(pl.Series(name, _coerced(cells, dtype), dtype=dtype))
+    return pl.DataFrame(series)
+
+
+def _coerced(cells: list[tuple[str | None, object]], dtype: pl.DataType) -> list[object]:
+    if dtype == pl.String:
+        return [_as_text(kind, value) for kind, value in cells]
+    if dtype == pl.Float64:
+        return [float(v) if k in (FLOAT, BOOL) else None for k, v in cells]  # type: ignore[arg-type]
+    if dtype == pl.Boolean:
+        kind = BOOL
+    elif isinstance(dtype, pl.Datetime):
+        kind = DATETIME
+    else:
+        kind = DURATION if isinstance(dtype, pl.Duration) else None
+    return [value if k == kind else None for k, value in cells]
 
 
 def _header_below_titles(scan: _Scan) -> int | None:
