@@ -15,6 +15,7 @@ BENCHMARKS = {
     "backfill": "bench.backfill",
     "analysis": "bench.analysis",
     "follow": "bench.follow",
+    "latency": "bench.latency",
     "startup": "bench.startup",
     "db_reader": "bench.db_reader",
 }

@@ -1,0 +1,305 @@
+"""`python -m bench latency [--repeats N] [--parse-mb MB]`: what a person waits for (SPEC 12,
+issue 17), through the paths a person takes, p50/p90 over the repeats, anchors in the same run.
+
+- follow: re-lock `selection` of a follow-mode run (3 sample files) until its new export exists,
+  under a real `dagster-daemon` (lock sensor, run queue, one run for the chain); plus the
+  timeline of the last chain from Dagster's event log and the daemon's log.
+- lock: `dat lock RUN discovery --materialize` end to end (a new process each time), beside
+  `python -c pass`, `python -c "import dagster"` and the domain function alone.
+- parse: `dat lock RUN parse --materialize` on a generated CSV (default ~1 GB) against
+  `pl.scan_csv().sink_parquet()` in a process of its own, alternating.
+- analysis: `dat analysis run` against DuckDB's load + SUMMARIZE, from `bench.analysis`
+  (`latency_figures`), which owns that measurement.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+FILES = ["sample/customers.parquet", "sample/sales_2024_q1.csv", "sample/stores.tsv"]
+BUILD = [
+    ("discovery", {"root": "sample"}),
+    ("selection", {"files": FILES}),
+    ("table_availability", {}),
+    ("table_selection", {"tables": {"sample/*": ["*"]}}),
+    ("parse", {}),
+    ("export", {"formats": ["parquet"]}),
+]
+# A new file subset each repeat: every chain step does new work (no artifact to reuse).
+SUBSETS = [FILES[1:], FILES[:2], [FILES[0], FILES[2]], FILES[:1], FILES[1:2], FILES[2:]]
+
+
+def option(name: str, default: int) -> int:
+    args = sys.argv
+    return int(args[args.index(name) + 1]) if name in args else default
+
+
+def p50_p90(times: list[float]) -> tuple[float, float]:
+    ordered = sorted(times)
+    return statistics.median(ordered), ordered[math.ceil(0.9 * len(ordered)) - 1]
+
+
+def row(what: str, times: list[float], note: str = "") -> str:
+    p50, p90 = p50_p90(times)
+    return f"{what:<46} {p50:7.2f} {p90:7.2f}  {note}"
+
+
+def machine() -> str:
+    versions = ", ".join(
+        f"{name} {metadata.version(name)}" for name in ("dagster", "polars", "duckdb")
+    )
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return (
+        f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores, load {load}; "
+        f"Python {platform.python_version()}, {versions}"
+    )
+
+
+class Workspace:
+    """A data root with the sample files, a control store and a Dagster home of its own."""
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="dat_latency_"))
+        shutil.copytree(PROJECT / "data" / "sample", self.dir / "data" / "sample")
+        (self.dir / "home").mkdir()
+        shutil.copyfile(PROJECT / "dagster.yaml", self.dir / "home" / "dagster.yaml")
+        self.env = {
+            **os.environ,
+            "DAT_DATA_ROOT": str(self.dir / "data"),
+            "DAT_STORE_URL": f"sqlite:///{self.dir / 'control.db'}",
+            "DAGSTER_HOME": str(self.dir / "home"),
+        }
+        os.environ.update(self.env)
+        from dat_pipeline.settings import get_settings
+
+        get_settings.cache_clear()
+
+    def workflow(self):  # type: ignore[no-untyped-def]
+        from dat_pipeline.dat.workflow import DatWorkflow
+        from dat_pipeline.store import open_store
+
+        return DatWorkflow(open_store(), self.dir / "data")
+
+    def timed(self, argv: list[str]) -> float:
+        started = time.perf_counter()
+        subprocess.run(argv, check=True, cwd=PROJECT, env=self.env, capture_output=True)
+        return time.perf_counter() - started
+
+    def close(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out after {timeout_s:.0f} s waiting for {what}")
+        time.sleep(0.02)
+
+
+def follow(repeats: int) -> list[str]:
+    import dagster as dg
+
+    ws = Workspace()
+    flow = ws.workflow()
+    run = flow.create_run(name="latency", follow=True).run_id
+    for stage, config in BUILD:
+        flow.lock(run, stage, config)
+        flow.materialize(run, stage)
+    log = ws.dir / "daemon.log"
+    daemon = subprocess.Popen(
+        [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"],
+        cwd=PROJECT,
+        env=ws.env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    times: list[float] = []
+    lines: list[str] = []
+    chain_runs = dg.RunsFilter(tags={"dat/run": run})
+    try:
+        with dg.DagsterInstance.get() as instance:
+            # the sensor's first tick adds the run's partition: it has read the build's events
+            wait_for(lambda: instance.has_dynamic_partition("dat_runs", run), 180, "the sensor")
+            for files in SUBSETS[:repeats]:
+                old = flow.stage_status(run, "export").stage_id
+                locked_at = time.time()
+                flow.lock(run, "selection", {"files": files})
+
+                def rebuilt(old: str | None = old) -> bool:
+                    export = flow.stage_status(run, "export")
+                    return export.completed and export.stage_id != old
+
+                wait_for(rebuilt, 300, "the new export")
+                times.append(time.time() - locked_at)
+                wait_for(
+                    lambda: all(r.is_finished for r in instance.get_runs(chain_runs)), 60, "the run"
+                )
+            lines = timeline(instance, run, locked_at)
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=60)
+    runs = len(SUBSETS[:repeats])
+    out = [row("re-lock selection -> new export (daemon)", times, f"{runs} chains")]
+    out += lines
+    daemon_lines = [
+        line.rstrip()
+        for line in log.read_text(errors="replace").splitlines()
+        if "dat_lock_sensor" in line or "QueuedRunCoordinatorDaemon" in line
+    ]
+    out += ["  daemon log (last chain):"] + [f"    {line[:110]}" for line in daemon_lines[-6:]]
+    ws.close()
+    return out
+
+
+def timeline(instance, run: str, locked_at: float) -> list[str]:  # type: ignore[no-untyped-def]
+    """The last chain, seconds after the re-lock: run created, started, each step, ended."""
+    import dagster as dg
+
+    [record] = instance.get_run_records(dg.RunsFilter(tags={"dat/run": run}), limit=1)
+    marks = [("run created (sensor tick)", record.create_timestamp.timestamp())]
+    marks.append(("run started (dequeued, launched)", record.start_time or 0.0))
+    kinds = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS}
+    for event in instance.all_logs(record.dagster_run.run_id, of_type=kinds):
+        verb = (
+            "start" if event.dagster_event.event_type == dg.DagsterEventType.STEP_START else "done"
+        )
+        marks.append((f"{event.step_key.removeprefix('dat__')} {verb}", event.timestamp))
+    marks.append(("run ended", record.end_time or 0.0))
+    return [f"  +{at - locked_at:6.2f} s  {what}" for what, at in marks]
+
+
+def lock_materialize(repeats: int) -> list[str]:
+    ws = Workspace()
+    flow = ws.workflow()
+    dat = str(BIN / "dat")
+    cli, domain, bare, dagster_import = [], [], [], []
+    for i in range(repeats):
+        run = flow.create_run(name=f"lock {i}").run_id
+        config = f'include=["*{i}*", "*.csv"]'
+        argv = [dat, "lock", run, "discovery", "--set", "root=sample", "--set", config]
+        cli.append(ws.timed([*argv, "--materialize"]))
+        started = time.perf_counter()
+        other = flow.create_run(name=f"domain {i}").run_id
+        flow.lock(other, "discovery", {"root": "sample", "include": [f"*{i}*", "*.csv"]})
+        flow.materialize(other, "discovery")
+        domain.append(time.perf_counter() - started)
+        bare.append(ws.timed([sys.executable, "-c", "pass"]))
+        dagster_import.append(ws.timed([sys.executable, "-c", "import dagster"]))
+    ws.close()
+    return [
+        row("dat lock RUN discovery --materialize", cli, "end to end, new process"),
+        row("  anchor: python -c pass", bare),
+        row("  anchor: python -c 'import dagster'", dagster_import),
+        row("  anchor: lock + materialize, domain only", domain, "in this process"),
+    ]
+
+
+def generate_csv(path: Path, megabytes: int) -> None:
+    import polars as pl
+
+    rows = 200_000
+    with path.open("wb") as handle:
+        first = True
+        seed = 0
+        while handle.tell() < megabytes * 1_000_000:
+            frame = pl.DataFrame(
+                {
+                    "id": pl.int_range(seed, seed + rows, eager=True),
+                    "store": (pl.int_range(0, rows, eager=True) % 97).cast(pl.String),
+                    "amount": pl.int_range(0, rows, eager=True) * 0.37,
+                    "when": pl.Series(["2024-03-01 10:15:00"] * rows),
+                    "note": pl.Series(["lorem ipsum dolor sit amet"] * rows),
+                }
+            )
+            frame.write_csv(handle, include_header=first)
+            first = False
+            seed += rows
+
+
+def parse(repeats: int, megabytes: int) -> list[str]:
+    ws = Workspace()
+    big = ws.dir / "data" / "big"
+    big.mkdir()
+    csv = big / "sales.csv"
+    generate_csv(csv, megabytes)
+    size_gb = csv.stat().st_size / 1e9
+    flow = ws.workflow()
+    run = flow.create_run(name="parse latency").run_id
+    for stage, config in [
+        ("discovery", {"root": "big"}),
+        ("selection", {"files": ["big/sales.csv"]}),
+        ("table_availability", {}),
+        ("table_selection", {"tables": {"big/sales.csv": ["*"]}}),
+    ]:
+        flow.lock(run, stage, config)
+        flow.materialize(run, stage)
+    raw_code = "import polars as pl, sys; pl.scan_csv(sys.argv[1]).sink_parquet(sys.argv[2])"
+    ours, raw = [], []
+    for i in range(repeats):
+        # a new chunk size each time: a new stage id, so the parse does all its work again
+        ours.append(
+            ws.timed(
+                [
+                    str(BIN / "dat"),
+                    "lock",
+                    run,
+                    "parse",
+                    "--set",
+                    f"chunk_rows={100_000 + i}",
+                    "--materialize",
+                ]
+            )
+        )
+        out = ws.dir / f"raw_{i}.parquet"
+        raw.append(ws.timed([sys.executable, "-c", raw_code, str(csv), str(out)]))
+        out.unlink()
+    ratio = [r / o for o, r in zip(ours, raw, strict=True)]
+    ws.close()
+    return [
+        row(f"dat lock RUN parse --materialize ({size_gb:.2f} GB)", ours, "end to end"),
+        row("  anchor: pl.scan_csv().sink_parquet()", raw, "own process"),
+        f"{'  throughput ratio raw/ours (p50, min)':<46} {statistics.median(ratio):7.2f} "
+        f"{min(ratio):7.2f}  target >= 0.8",
+    ]
+
+
+def analysis(repeats: int) -> list[str]:
+    try:
+        from bench.analysis import latency_figures  # type: ignore[attr-defined]
+    except ImportError:
+        return ["dat analysis run vs DuckDB SUMMARIZE: see python -m bench analysis"]
+    return list(latency_figures(repeats))
+
+
+def main() -> None:
+    repeats = option("--repeats", 5)
+    megabytes = option("--parse-mb", 1000)
+    print(machine())
+    print(f"{'what (seconds)':<46} {'p50':>7} {'p90':>7}  ({repeats} repeats)")
+    for lines in (
+        follow(repeats),
+        lock_materialize(repeats),
+        parse(repeats, megabytes),
+        analysis(repeats),
+    ):
+        print("\n".join(lines))
+    print(f"load at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()
