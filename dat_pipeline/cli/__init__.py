@@ -11,7 +11,6 @@ import importlib
 import warnings
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -81,7 +80,34 @@ LAZY: dict[str, tuple[str, str, str]] = {
 }
 
 
-def load_lazy(name: str) -> click.Command:
+_WORDS = {"str": "TEXT", "int": "N", "float": "NUMBER", "Path": "FILE", "datetime": "TIME"}
+
+
+def readable_help(command: Any) -> Any:
+    """Help a person reads: `RUN_ID`, `--set TEXT`, `--limit N`, not `<str>`, `<list[str]>`;
+    plain text (no boxes) for every group. Applied to each command as it is loaded."""
+    for param in command.params:
+        if param.metavar is not None or getattr(param, "is_flag", False):
+            continue
+        if param.param_type_name == "argument":
+            param.metavar = param.name.upper()
+            param.display_type_rich = lambda ctx=None: None  # the name says it: no `<str>`
+            continue
+        descriptor = param.type_descriptor
+        if descriptor.is_choice:
+            param.metavar = "|".join(str(c) for c in descriptor.choices or ())
+            continue
+        bare = param.bare_type()
+        inner = bare[5:-1] if bare.startswith("list[") else bare
+        param.metavar = _WORDS.get(inner, inner.upper())
+    if hasattr(command, "rich_markup_mode"):
+        command.rich_markup_mode = None
+    for sub in getattr(command, "commands", {}).values():
+        readable_help(sub)
+    return command
+
+
+def load_lazy(name: str) -> Any:
     """Import the module behind a lazily registered command and build its click command."""
     module, attribute, _summary = LAZY[name]
     target: Any = getattr(importlib.import_module(module), attribute)
@@ -92,21 +118,22 @@ def load_lazy(name: str) -> click.Command:
         single.command(name)(target)
         command = typer.main.get_command(single)
     command.name = name
-    return command
+    return readable_help(command)
 
 
 class LazyGroup(TyperGroup):
     """The top-level group: eager commands as usual, lazy ones imported on first use."""
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def list_commands(self, ctx: Any) -> list[str]:
         return [*super().list_commands(ctx), *LAZY]
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
         if cmd_name in LAZY:
             return load_lazy(cmd_name)
-        return super().get_command(ctx, cmd_name)
+        command = super().get_command(ctx, cmd_name)
+        return None if command is None else readable_help(command)
 
-    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
         eager = [(name, self.commands[name]) for name in super().list_commands(ctx)]
         rows = [(name, command.get_short_help_str(60)) for name, command in eager]
         rows += [(name, summary) for name, (_m, _a, summary) in LAZY.items()]

@@ -71,9 +71,7 @@ def handles_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         except (typer.Exit, typer.Abort, KeyboardInterrupt, SystemExit):
             raise
         except Exception as exc:
-            import click
-
-            if isinstance(exc, click.exceptions.ClickException):
+            if isinstance(exc, typer.exceptions.TyperException):  # usage errors: exit 2
                 raise
             if verbose():
                 traceback.print_exc(file=sys.stderr)

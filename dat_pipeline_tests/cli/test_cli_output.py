@@ -170,3 +170,21 @@ def test_help_names_json_wide_and_verbose_and_no_spec_sections():
     show = runner.invoke(app, ["show", "--help"]).stdout
     assert "--json" in show and "--wide" in show and "--columns" in show
     assert "SPEC" not in runner.invoke(app, ["rules", "--help"]).stdout
+
+
+def test_every_help_shows_readable_types_and_no_internal_references():
+    import typer
+
+    from dat_pipeline.cli import LAZY, load_lazy
+
+    root = typer.main.get_command(app)
+    names = [*root.commands, *LAZY]
+    paths = [[name] for name in names]
+    for name in names:
+        command = load_lazy(name) if name in LAZY else root.commands[name]
+        paths += [[name, sub] for sub in getattr(command, "commands", {})]
+    for path in paths:
+        out = runner.invoke(app, [*path, "--help"], env=NARROW).stdout
+        assert "Usage" in out, path
+        for marker in ("<bool>", "<str>", "<int>", "<path>", "list[str]", "SPEC ", "╭"):
+            assert marker not in out, (path, marker)
