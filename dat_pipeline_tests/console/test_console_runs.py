@@ -98,6 +98,18 @@ def test_a_run_locked_stage_by_stage_exports_a_csv_that_matches_its_manifest(
     assert exported.rows() == parquet.cast(pl.String).rows()
     assert exported["quantity"].cast(pl.Int64).is_between(0, 5).all()  # the rule dropped the rest
 
+    page.get_by_role("link", name="Datasets").click()
+    page.get_by_text(manifest["dataset_id"]).first.click()
+    expect(page.get_by_text("sales_2024: ")).to_be_visible()
+    screenshot(page, "datasets")
+
+    page.get_by_role("link", name="Analysis").click()
+    page.get_by_label("Name").fill("q1_sales")
+    page.get_by_label("From").fill(manifest["dataset_id"])
+    page.get_by_role("button", name="Add source").click()
+    expect(page.get_by_text("import: missing")).to_be_visible()
+    screenshot(page, "analysis")
+
     TIMINGS.parent.mkdir(parents=True, exist_ok=True)
     TIMINGS.write_text(json.dumps({"click_lock_to_materialized_s": seconds}, indent=2))
 
