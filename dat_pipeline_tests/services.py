@@ -14,6 +14,10 @@ PG_ADMIN_URL = os.environ.get(
 MARIADB_ADMIN_URL = os.environ.get(
     "DAT_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test"
 )
+# A MariaDB user with a real password, created by `.ci/run services` (same values there).
+MARIADB_CRED_URL = os.environ.get(
+    "DAT_TEST_MARIADB_CRED_URL", "mysql+pymysql://dat_cred:dat-cred-7Qm2xV9pLk@127.0.0.1:3306"
+)
 REQUIRE_SERVICES = os.environ.get("DAT_REQUIRE_SERVICES") == "1"
 REQUIRE_SERVICES_NOTE = "DAT_REQUIRE_SERVICES=1, where every test must run"
 
