@@ -14,6 +14,7 @@ import polars as pl
 from dat_pipeline.dat.follow import chain, follow_stage
 from dat_pipeline.dat.graph import load_graph
 from dat_pipeline.dat.stages import STAGES
+from dat_pipeline.dat.stages.parse import failed_tables
 from dat_pipeline.dat.workflow import DatWorkflow, StageOutcome
 from dat_pipeline.defs.resources import DAT_RESOURCE, DatResource
 from dat_pipeline.errors import DatError
@@ -90,7 +91,7 @@ def stage_metadata(
     outcome: StageOutcome, frame: pl.DataFrame, status: StageStatus, follow: bool
 ) -> dict[str, Any]:
     """What the UI shows per run (partition): the stage's lock, kept config and id, and the data."""
-    return {
+    metadata = {
         "stage_id": outcome.stage_id,
         "dat_run": outcome.run_id,
         "state": status.state,
@@ -105,6 +106,9 @@ def stage_metadata(
         "preview": dg.MetadataValue.md(markdown_preview(frame)),
         "dagster/row_count": frame.height,
     }
+    if False:  # the tables parse could not read, with their reasons
+        metadata["failed_tables"] = dg.MetadataValue.json(failed_tables(frame))
+    return metadata
 
 
 def _failure(stage: str, run_id: str, exc: DatError) -> dg.Failure:
@@ -397,7 +401,7 @@ def materialize_stages(
     selection = with_ancestors(workflow, run_id, stages)
     job = dg.Definitions(
         assets=dat_stage_assets, jobs=[dat_stages_job], resources=resources
-    ).get_job_def(dat_stages_job.name)
+    ).resolve_job_def(dat_stages_job.name)
     return job.get_subset(asset_selection={stage_key(s) for s in selection}).execute_in_process(
         instance=instance,
         partition_key=run_id,

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import dagster as dg
 import pytest
+import yaml
 
 from dat_pipeline.dat.workflow import DatWorkflow
 from dat_pipeline.definitions import RESOURCES, defs
 from dat_pipeline.defs.dat import (
+    RUN_TAG,
     dat_lock_sensor,
     dat_runs,
     dat_stage_assets,
     dat_unlock,
     ensure_run_partition,
+    materialize_stages,
     stage_key,
 )
 from dat_pipeline.store import open_store
@@ -194,3 +199,125 @@ def test_dagster_validates_the_workspace(data_root: Path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Validation successful" in result.stderr + result.stdout
+
+
+def test_a_partition_added_in_dagster_is_a_dat_run(data_root: Path, tmp_path: Path, flow):
+    # what the UI's "Add new partition" does, then a materialization with a lock config
+    with dg.DagsterInstance.get() as home:
+        home.add_dynamic_partitions(dat_runs.name, ["analyst-ui-created"])
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        yaml.safe_dump({"ops": {"dat__discovery": {"config": {"lock": {"root": "sample"}}}}})
+    )
+    project = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [
+            *(str(Path(sys.executable).with_name("dagster")), "asset", "materialize"),
+            *("-m", "dat_pipeline.definitions", "--select", "dat/discovery"),
+            *("--partition", "analyst-ui-created", "-c", str(config)),
+        ],
+        cwd=project,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert flow.get_run("analyst-ui-created").name == "analyst-ui-created"
+    status = flow.stage_status("analyst-ui-created", "discovery")
+    assert status.locked and status.completed
+    with dg.DagsterInstance.get() as home:
+        event = home.get_latest_materialization_event(stage_key("discovery"))
+    metadata = event.asset_materialization.metadata
+    assert event.asset_materialization.partition == "analyst-ui-created"
+    assert metadata["state"].value == "LOCKED"
+    assert metadata["stage_id"].value == status.stage_id
+    assert metadata["config"].value == status.config
+
+
+def test_a_domain_error_is_the_one_line_failure_of_the_step(instance, flow):
+    run = flow.create_run().run_id
+    assert materialize(instance, run, "discovery", {"root": "sample"}).success
+    result = materialize(instance, run, "selection", {"files": ["sample/nope.csv"]})
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    description = failure.step_failure_data.user_failure_data.description
+    assert "sample/nope.csv" in description and "\n" not in description
+    assert "Traceback" not in description
+    metadata = failure.step_failure_data.user_failure_data.metadata
+    assert metadata["stage"].value == "selection" and metadata["dat_run"].value == run
+
+
+def test_materialize_builds_unbuilt_locked_ancestors_in_one_in_process_run(instance, flow):
+    run = flow.create_run().run_id
+    flow.lock(run, "discovery", {"root": "sample"})
+    flow.lock(run, "selection", {"files": ["sample/stores.tsv"]})
+    result = materialize_stages(instance, run, ["selection"], RESOURCES)
+    assert result.success
+    assert flow.stage_status(run, "discovery").completed
+    assert flow.stage_status(run, "selection").completed
+    record = instance.get_run_record_by_id(result.run_id)
+    assert record.dagster_run.job_name == "dat_stages"
+    assert record.dagster_run.tags[RUN_TAG] == run
+    kinds = {
+        e.dagster_event.event_type for e in instance.all_logs(result.run_id) if e.is_dagster_event
+    }
+    assert dg.DagsterEventType.STEP_WORKER_STARTING not in kinds, "a step ran in a subprocess"
+    messages = [e.user_message for e in instance.all_logs(result.run_id)]
+    assert any("discovered" in m for m in messages), "the step's log is not in the run's log"
+
+
+GRAPH_OVERRIDE_CHECK = """
+import json
+import dagster as dg
+from dat_pipeline.definitions import RESOURCES, defs
+from dat_pipeline.defs.dat import dat_lock_sensor, stage_key
+
+flow = RESOURCES["dat"].workflow()
+run = flow.create_run().run_id
+for stage, config in [
+    ("discovery", {"root": "sample"}),
+    ("selection", {"files": ["sample/stores.tsv"]}),
+    ("table_availability", {}),
+    ("table_selection", {"tables": {"sample/*": ["*"]}}),
+]:
+    flow.lock(run, stage, config)
+    flow.materialize(run, stage)
+flow.lock(run, "parse", {})
+cursor = str(flow.store.last_seq())
+flow.lock(run, "preview", {})
+with dg.instance_for_test() as instance:
+    context = dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources={"dat": RESOURCES["dat"]}
+    )
+    [request] = dat_lock_sensor(context).run_requests
+parents = defs.resolve_asset_graph().get(stage_key("preview")).parent_keys
+print(json.dumps({
+    "preview_parents": sorted(key.path[-1] for key in parents),
+    "preview_request": [key.path[-1] for key in request.asset_selection],
+}))
+"""
+
+
+def test_a_stage_graph_override_reaches_the_assets_and_the_lock_sensor(data_root: Path, tmp_path):
+    from dat_pipeline.dat.graph import DEFAULT_GRAPH
+
+    graph = DEFAULT_GRAPH.model_dump(mode="json")
+    for rule in graph["stages"]:
+        if rule["name"] == "preview":  # preview of the parsed tables, not of the raw ones
+            rule["requires"] = ["parse"]
+        if rule["name"] == "parse":
+            rule["unlocks"] = ["export", "preview"]
+    path = tmp_path / "graph.yaml"
+    path.write_text(yaml.safe_dump(graph))
+    project = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "-c", GRAPH_OVERRIDE_CHECK],
+        cwd=project,
+        env={**os.environ, "DAT_STAGE_GRAPH": str(path)},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert seen["preview_parents"] == ["parse"]
+    # the preview's run first builds its unbuilt gate: parse, under the override only
+    assert seen["preview_request"] == ["parse", "preview"]
