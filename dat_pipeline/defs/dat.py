@@ -106,7 +106,7 @@ def stage_metadata(
         "preview": dg.MetadataValue.md(markdown_preview(frame)),
         "dagster/row_count": frame.height,
     }
-    if False:  # the tables parse could not read, with their reasons
+    if outcome.stage == "parse":  # the tables parse could not read, with their reasons
         metadata["failed_tables"] = dg.MetadataValue.json(failed_tables(frame))
     return metadata
 
