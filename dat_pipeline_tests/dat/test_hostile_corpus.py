@@ -22,6 +22,7 @@ import pytest
 
 from dat_pipeline.dat.stages.parse import failed_tables, table_rows
 from dat_pipeline.dat.workflow import DatWorkflow
+from dat_pipeline.defs.dat import stage_metadata
 from dat_pipeline.settings import get_settings
 from dat_pipeline.store import ControlStore
 
@@ -250,8 +251,14 @@ def test_every_hostile_file_is_read_or_reported_and_the_good_rows_reach_the_expo
     assert sorted(probed) == sorted(by_path)
 
     build(flow, run, "table_selection", {"tables": {"*": ["*"]}})
-    parse = build(flow, run, "parse", {})
-    assert flow.stage_status(run, "parse").completed
+    flow.lock(run, "parse", {})
+    outcome = flow.materialize(run, "parse")
+    parse = flow.load_artifact(run, "parse")
+    status = flow.stage_status(run, "parse")
+    assert status.completed
+    # The Dagster asset's metadata lists the failed tables with their reasons too.
+    metadata = stage_metadata(outcome, parse, status, follow=False)
+    assert metadata["failed_tables"].data == failed_tables(parse)
     parsed = {row["path"]: row for row in table_rows(parse).iter_rows(named=True)}
     failed = {entry["path"]: entry["error"] for entry in failed_tables(parse)}
 
