@@ -385,17 +385,25 @@ def ensure_run_partition(instance: dg.DagsterInstance, run_id: str) -> None:
         instance.add_dynamic_partitions(dat_runs.name, [run_id])
 
 
+def dat_resources() -> dict[str, Any]:
+    """The resources a DAT run needs, without loading the rest of the code location."""
+    dat = DatResource()
+    return {"dat": dat, "dat_io_manager": DatArtifactIOManager(dat=dat)}
+
+
 def materialize_stages(
     instance: dg.DagsterInstance,
     run_id: str,
     stages: list[str],
-    resources: dict[str, Any],
+    resources: dict[str, Any] | None = None,
     log_level: str = "INFO",
     tags: dict[str, str] | None = None,
 ) -> dg.ExecuteInProcessResult:
     """Materialize `stages` of a DAT run now, in this process, as a `dat_stages` run on
     `instance` (shown in the UI with its logs): with their locked ancestors that have no
-    artifact yet and, in follow mode, the chain they re-lock."""
+    artifact yet and, in follow mode, the chain they re-lock. `resources` default to
+    `dat_resources()` (a caller need not import the whole code location)."""
+    resources = resources or dat_resources()
     ensure_run_partition(instance, run_id)
     workflow = resources["dat"].workflow()
     selection = with_ancestors(workflow, run_id, stages)
