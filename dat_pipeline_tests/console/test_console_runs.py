@@ -115,6 +115,9 @@ def test_a_run_locked_stage_by_stage_exports_a_csv_that_matches_its_manifest(
 
 
 def test_a_run_of_another_project_is_not_found(page: Page, console: Console):
+    page.goto(console.url)
+    expect(page.get_by_label("Project token")).to_be_visible()  # signed out: the sign-in page
+    screenshot(page, "login")
     sign_in(page, console, "finance")
     run_id = create_run(page, "finance only")
     sign_in(page, console, "analysts")
@@ -125,6 +128,7 @@ def test_a_run_of_another_project_is_not_found(page: Page, console: Console):
     )
     response = page.request.get(f"{console.url}/console/runs/{run_id}/export/t/csv")
     assert response.status == 404
+    screenshot(page, "run-not-found")
 
 
 def test_a_refused_lock_shows_the_one_line_domain_message(page: Page, console: Console):

@@ -4,6 +4,7 @@ which NiceGUI ships."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import Request
@@ -24,13 +25,23 @@ from dat_pipeline.services.context import ServiceContext
 STATE_COLOURS = {"ok": "positive", "stale": "warning", "failed": "negative", "blocked": "negative"}
 
 
+def _columns(value: Any) -> str:
+    """A column list as stored (a list, or its JSON text) as `a, b`."""
+    if isinstance(value, str) and value.startswith("["):
+        value = json.loads(value)
+    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
 def relationship_chart(report: dict[str, Any]) -> None:
     tables = [t["name"] for t in report.get("tables", [])]
     links = [
         {
             "source": r["from_table"],
             "target": r["to_table"],
-            "label": {"show": True, "formatter": f"{r['from_columns']} → {r['to_columns']}"},
+            "label": {
+                "show": True,
+                "formatter": f"{_columns(r['from_columns'])} → {_columns(r['to_columns'])}",
+            },
         }
         for r in report.get("relationships", [])
         if r.get("from_table") in tables and r.get("to_table") in tables
@@ -90,7 +101,10 @@ def cycles_chart(report: dict[str, Any]) -> None:
     if not cycles:
         ui.label("No business cycle found.").classes("text-gray-500")
         return
-    labels = [f"{c['table']}.{c['measure']} ({c['period']} {c['unit']})" for c in cycles]
+    labels = [
+        f"{c['table']}.{c['measure'] or 'rows'} (every {c['period']:.1f} {c['unit']})"
+        for c in cycles
+    ]
     ui.echart(
         {
             "title": {

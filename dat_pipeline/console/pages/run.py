@@ -25,6 +25,7 @@ from dat_pipeline.console.common import (
 from dat_pipeline.console.forms import Getter, config_form
 from dat_pipeline.errors import NotFoundError
 from dat_pipeline.services import dat as dat_service
+from dat_pipeline.services import ingestion as ingest_service
 from dat_pipeline.services.context import ServiceContext
 
 STATE_COLOURS = {"LOCKED": "positive", "UNLOCKED": "grey-6"}
@@ -176,7 +177,7 @@ class RunPage:
 
     def custom_fields(self, stage: str) -> dict[str, Callable[[Any], Getter]]:
         if stage == "discovery":
-            return {"root": self.root_picker}
+            return {"root": self.root_picker, "source": self.source_picker}
         if stage == "selection":
             return {"files": self.catalog_picker}
         if stage == "table_selection":
@@ -186,12 +187,24 @@ class RunPage:
     def root_picker(self, value: Any) -> Getter:
         choice = (
             ui.select(
-                actions.folders(self.ctx), label="root (inside the data root)", value=value or "."
+                {"": "(none: only the database source)"}
+                | {folder: folder for folder in actions.folders(self.ctx)},
+                label="root (inside the data root)",
+                value="."
+                if value is None and self.status["discovery"]["config"] is None
+                else value or "",
             )
             .classes("min-w-64")
             .props("data-testid=root")
         )
-        return lambda: choice.value
+        return lambda: choice.value or None
+
+    def source_picker(self, value: Any) -> Getter:
+        names = [s["name"] for s in ingest_service.list_sources(self.ctx)]
+        choice = ui.select(
+            ["", *names], label="database source (catalogs its tables)", value=value or ""
+        ).classes("min-w-64")
+        return lambda: choice.value or None
 
     def catalog_picker(self, value: Any) -> Getter:
         catalog = actions.artifact(self.ctx, self.run_id, "discovery")
