@@ -1,27 +1,22 @@
-"""Dagster layer of ingestion (group `ingestion`): the ingestion asset and job, queued submission,
-and the drop-folder sensor. Thin shells over `dat_pipeline.ingestion`.
-
-A queued ingestion is a run of `ingestion_job` whose config is the request; its run id is the job
-id the CLI prints, so `dat jobs show ID` and the UI talk about the same run.
+"""Dagster layer of ingestion (group `ingestion`): the ingestion asset and job, and the
+drop-folder sensor. Thin shells over `dat_pipeline.ingestion`; submitting queued ingestions is
+`dat_pipeline.orchestration.ingestion`.
 """
 
-import os
-import sys
 import time
 
 import dagster as dg
 
-from dat_pipeline.defs.resources import DatResource
+from dat_pipeline.defs.resources import DAT_RESOURCE, DatResource
 from dat_pipeline.ingestion import jobs
 from dat_pipeline.ingestion.inbox import inbox_summary, scan_inbox
 from dat_pipeline.ingestion.runs import DEFAULT_CHUNK_ROWS, IngestRequest, run_ingestion
-from dat_pipeline.store import ControlStore
+from dat_pipeline.names import INGESTION_PROJECT_TAG, OWNERS, PROJECT_TAG
 
 GROUP = "ingestion"
 JOB_NAME = "ingestion_job"
 ASSET_NAME = "ingested_table"
 LOCATION_NAME = "dat_pipeline"  # as in workspace.yaml
-PROJECT_TAG = "dat/ingestion_project"
 
 
 class IngestionConfig(dg.Config):
@@ -39,7 +34,7 @@ class IngestionConfig(dg.Config):
     name=ASSET_NAME,
     group_name=GROUP,
     kinds={"polars", "parquet"},
-    owners=["team:data-engineering"],
+    owners=OWNERS,
     tags={"dat/domain": "ingestion"},
 )
 def ingested_table(
@@ -76,84 +71,13 @@ def ingested_table(
     )
 
 
+# One small step: run it in the run's process (no step subprocess, SPEC 12).
 ingestion_job = dg.define_asset_job(
-    JOB_NAME, selection=[ingested_table], description="Ingest one upload or database table."
+    JOB_NAME,
+    selection=[ingested_table],
+    executor_def=dg.in_process_executor,
+    description="Ingest one upload or database table.",
 )
-
-
-def _origins() -> tuple[object, object]:
-    """Where the daemon finds `ingestion_job` (the workspace's code location) and how a run worker
-    re-imports it (the module of the one Definitions object)."""
-    from dagster._core.definitions.reconstruct import ReconstructableRepository
-    from dagster._core.remote_origin import (
-        ManagedGrpcPythonEnvCodeLocationOrigin,
-        RemoteJobOrigin,
-        RemoteRepositoryOrigin,
-    )
-    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
-
-    module, working_directory = "dat_pipeline.definitions", os.getcwd()
-    target = LoadableTargetOrigin(
-        executable_path=sys.executable, module_name=module, working_directory=working_directory
-    )
-    location = ManagedGrpcPythonEnvCodeLocationOrigin(target, LOCATION_NAME)
-    remote = RemoteJobOrigin(RemoteRepositoryOrigin(location, "__repository__"), JOB_NAME)
-    python = (
-        ReconstructableRepository.for_module(module, "defs", working_directory)
-        .get_reconstructable_job(JOB_NAME)
-        .get_python_origin()
-    )
-    return remote, python
-
-
-def submit_ingestion(
-    instance: dg.DagsterInstance, store: ControlStore, request: IngestRequest
-) -> str:
-    """Queue a run of `ingestion_job` for `request` on the instance; record the job PENDING under
-    the run's id and return it. The daemon (or any launcher) executes it."""
-    from dat_pipeline.definitions import defs
-
-    remote, python = _origins()
-    run = instance.create_run_for_job(
-        job_def=defs.resolve_job_def(JOB_NAME),
-        run_config={"ops": {ASSET_NAME: {"config": request.to_dict()}}},
-        tags={PROJECT_TAG: request.project},
-        remote_job_origin=remote,
-        job_code_origin=python,
-    )
-    jobs.create_job(store, run.run_id, "queued", request.project, request.source, request.to_dict())
-    jobs.append_log(store, run.run_id, f"queued as Dagster run {run.run_id}")
-    instance.submit_run(run.run_id, workspace=None)  # type: ignore[arg-type]
-    return run.run_id
-
-
-def reconcile_job(instance: dg.DagsterInstance, store: ControlStore, job_id: str) -> jobs.Job:
-    """The job, with a queued run that Dagster reports failed or canceled (a crashed worker, a
-    cancel from the UI) brought into the jobs table."""
-    job = jobs.get_job(store, job_id)
-    if job.mode != "queued" or job.status in jobs.TERMINAL:
-        return job
-    run = instance.get_run_by_id(job_id)
-    if run is None:
-        return job
-    if run.status == dg.DagsterRunStatus.FAILURE:
-        jobs.set_status(store, job_id, jobs.FAILED, error="the Dagster run failed; see its logs")
-    elif run.status == dg.DagsterRunStatus.CANCELED:
-        jobs.set_status(store, job_id, jobs.CANCELLED, error="the Dagster run was canceled")
-    return jobs.get_job(store, job_id)
-
-
-def cancel_ingestion(
-    instance: dg.DagsterInstance | None, store: ControlStore, job_id: str
-) -> jobs.Job:
-    """Cancel a job: mark it CANCELLED (its worker stops at the next chunk) and cancel a queued or
-    running Dagster run of the same id."""
-    job = jobs.request_cancel(store, job_id)
-    if job.mode == "queued" and instance is not None:
-        run = instance.get_run_by_id(job_id)
-        if run is not None and not run.is_finished:
-            instance.run_coordinator.cancel_run(job_id)
-    return job
 
 
 @dg.sensor(
@@ -177,7 +101,11 @@ def inbox_sensor(context: dg.SensorEvaluationContext, dat: DatResource) -> dg.Se
         dg.RunRequest(
             run_key=item.run_key,
             run_config={"ops": {ASSET_NAME: {"config": item.request.to_dict()}}},
-            tags={PROJECT_TAG: item.request.project, "dat/inbox_file": item.relative},
+            tags={
+                INGESTION_PROJECT_TAG: item.request.project,
+                PROJECT_TAG: item.request.project,
+                "dat/inbox_file": item.relative,
+            },
         )
         for item in scan.ready
     ]
@@ -186,6 +114,9 @@ def inbox_sensor(context: dg.SensorEvaluationContext, dat: DatResource) -> dg.Se
     return dg.SensorResult(run_requests=requests, cursor=scan.cursor.dump())
 
 
-ingestion_assets = [ingested_table]
-ingestion_jobs = [ingestion_job]
-ingestion_sensors = [inbox_sensor]
+defs = dg.Definitions(
+    assets=[ingested_table],
+    jobs=[ingestion_job],
+    sensors=[inbox_sensor],
+    resources={"dat": DAT_RESOURCE},
+)
