@@ -31,6 +31,7 @@ from dat_pipeline.backfill.windows import (
     window_for_key,
     windows_between,
 )
+from dat_pipeline.datasets.catalog import register_output
 from dat_pipeline.files import atomic_path, sha256_file
 from dat_pipeline.paths import resolve_inside
 from dat_pipeline.reverse_etl.errors import ReverseEtlError
@@ -254,6 +255,8 @@ class BackfillTable:
         duration = time.perf_counter() - started
         checksum = sha256_file(path)
         record = self._record(window, rows, path, checksum, duration, run_id, None)
+        # The table's view in the warehouse covers every window written so far (SPEC 10).
+        register_output(self.data_root, "backfill", self.config.name)
         return WindowResult(window, rows, path, checksum, duration, record)
 
     def _record(
