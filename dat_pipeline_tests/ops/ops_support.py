@@ -55,15 +55,31 @@ def wait_until(
         time.sleep(interval_s)
 
 
+def ignore_interrupts() -> None:
+    """How a non-interactive shell starts a background job (`cmd &`): SIGINT and SIGTERM ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 @contextmanager
 def background(
-    args: list[str], env: dict[str, str], log: Path, cwd: Path = PROJECT
+    args: list[str],
+    env: dict[str, str],
+    log: Path,
+    cwd: Path = PROJECT,
+    preexec_fn: Callable[[], None] | None = None,
 ) -> Iterator[subprocess.Popen]:
     """A subprocess in its own session (output to `log`); stopped with SIGTERM, then SIGKILL,
     by its process group id (only the processes this started)."""
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            args, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            args,
+            cwd=cwd,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=preexec_fn,
         )
     try:
         yield process
@@ -82,6 +98,17 @@ def stop_group(process: subprocess.Popen, grace_s: float = 15) -> None:
     # children the group leader left behind (run workers, gRPC servers)
     with suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
+
+
+def session_commands(session: int) -> list[str]:
+    """The command lines of the live processes of `session` (a `background` process's pid)."""
+    commands = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[3]) == session and fields[0] != "Z":
+                commands.append((stat.parent / "cmdline").read_text().replace("\0", " ").strip())
+    return commands
 
 
 def tail(log: Path, chars: int = 3000) -> str:

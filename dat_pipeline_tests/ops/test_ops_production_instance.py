@@ -1,10 +1,11 @@
 """The production instance (deploy/dagster.postgres.yaml) on a real PostgreSQL: the daemon starts
-queued runs within the run limits (total and one per DAT run), and every run succeeds."""
+queued runs within the run limits (total and one per DAT run), every run succeeds and makes the
+store change it reports, and steps of a daemon started the way a CI shell starts background jobs
+(SIGINT and SIGTERM ignored) stop their log-tail children instead of stalling on them."""
 
 from __future__ import annotations
 
 import itertools
-import time
 from pathlib import Path
 
 import dagster as dg
@@ -16,7 +17,9 @@ from ops_support import (
     DEPLOY_INSTANCE,
     ProductionHome,
     background,
+    ignore_interrupts,
     job_origins,
+    session_commands,
     tail,
     wait_until,
 )
@@ -27,7 +30,7 @@ from dat_pipeline.store import ControlStore
 
 # Six runs over five DAT runs: "a" gets two, so the per-run limit (1) binds, and five
 # distinct values exceed the total (4), so the total limit binds too.
-DAT_RUNS = ["a", "a", "b", "c", "d", "e"]
+DAT_RUNS = ["a", "b", "c", "d", "e"]
 
 
 def limits() -> tuple[int, int]:
@@ -64,41 +67,52 @@ def test_deploy_instance_is_postgres_with_a_queue_and_limits(production_home: Pr
     assert {"runs", "event_logs", "jobs", "job_ticks"} <= tables  # in the test's own database
 
 
+# What each queued run unlocks: "a" gets two runs on stages outside each other's cascade.
+UNLOCKS = [("a", "context"), ("a", "table_availability")] + [(r, "context") for r in "bcde"]
+LOCKS = (
+    ("discovery", {"root": "sample"}),
+    ("selection", {"files": ["sample/stores.tsv"]}),
+    ("context", {"notes": "queued"}),
+    ("table_availability", {}),
+)
+
+
 @pytest.mark.slow
-def test_daemon_runs_the_queue_within_the_limits(production_home: ProductionHome, tmp_path: Path):
+def test_daemon_started_ignoring_sigterm_runs_the_queue_within_the_limits_and_each_run_unlocks(
+    production_home: ProductionHome, tmp_path: Path
+):
     from dat_pipeline.definitions import defs
 
     total_limit, per_run_limit = limits()
     instance = dg.DagsterInstance.get()
     flow = DatWorkflow(ControlStore(production_home.store_url), production_home.data_root)
-    for run_id in sorted(set(DAT_RUNS)):
+    for run_id in DAT_RUNS:
         flow.create_run(run_id=run_id)
-    instance.add_dynamic_partitions(dat_runs.name, sorted(set(DAT_RUNS)))
+        for stage, config in LOCKS:
+            flow.lock(run_id, stage, config)
+    before = flow.store.last_seq()
+    instance.add_dynamic_partitions(dat_runs.name, DAT_RUNS)
     job = defs.resolve_job_def("dat_unlock")
     remote, python = job_origins("dat_unlock")
 
     log = tmp_path / "daemon.log"
     daemon_args = [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"]
-    with background(daemon_args, production_home.env, log) as daemon:
-        started = time.perf_counter()
-        run_ids = []
-        for run_id in DAT_RUNS:
+    with background(daemon_args, production_home.env, log, preexec_fn=ignore_interrupts) as daemon:
+        run_ids = {}
+        for run_id, stage in UNLOCKS:
             run = instance.create_run_for_job(
                 job_def=job,
-                run_config={"ops": {"unlock_stage": {"config": {"stage": "context"}}}},
+                run_config={"ops": {"unlock_stage": {"config": {"stage": stage}}}},
                 tags={RUN_TAG: run_id, "dagster/partition": run_id},
                 remote_job_origin=remote,
                 job_code_origin=python,
             )
             instance.submit_run(run.run_id, workspace=None)  # type: ignore[arg-type]
-            run_ids.append(run.run_id)
-        assert all(
-            r.status == dg.DagsterRunStatus.QUEUED
-            for r in instance.get_runs(dg.RunsFilter(run_ids=run_ids))
-        )
+            run_ids[run.run_id] = (run_id, stage)
+        filters = dg.RunsFilter(run_ids=list(run_ids))
+        assert all(r.status == dg.DagsterRunStatus.QUEUED for r in instance.get_runs(filters))
 
         peak_total, peak_per_run = 0, 0
-        filters = dg.RunsFilter(run_ids=run_ids)
 
         def finished() -> bool:
             nonlocal peak_total, peak_per_run
@@ -110,12 +124,18 @@ def test_daemon_runs_the_queue_within_the_limits(production_home: ProductionHome
                 if r.status in (dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED)
             ]
             peak_total = max(peak_total, len(active))
-            per_value = [sum(1 for r in active if r.tags[RUN_TAG] == v) for v in set(DAT_RUNS)]
+            per_value = [sum(1 for r in active if r.tags[RUN_TAG] == v) for v in DAT_RUNS]
             peak_per_run = max(peak_per_run, *per_value)
             return all(r.is_finished for r in runs)
 
         wait_until(finished, 240, f"the {len(run_ids)} queued runs to finish", 0.1)
-        elapsed = time.perf_counter() - started
+
+        # Each step stops its `tail -F` log mirror with SIGTERM; one that ignored it would stall
+        # the step and outlive it forever.
+        def tails() -> list[str]:
+            return [c for c in session_commands(daemon.pid) if c.startswith("tail ")]
+
+        wait_until(lambda: not tails(), 60, f"the log-tail children to stop: {tails()}")
 
     records = instance.get_run_records(filters)
     failed = [r.dagster_run.run_id for r in records if not r.dagster_run.is_success]
@@ -124,15 +144,21 @@ def test_daemon_runs_the_queue_within_the_limits(production_home: ProductionHome
     intervals = [(r.start_time, r.end_time) for r in records]
     assert all(start and end for start, end in intervals)
     assert 2 <= max_overlap(intervals) <= total_limit  # type: ignore[arg-type]
-    for value in set(DAT_RUNS):
+    for value in DAT_RUNS:
         same = [(r.start_time, r.end_time) for r in records if r.dagster_run.tags[RUN_TAG] == value]
         assert max_overlap(same) <= per_run_limit  # type: ignore[arg-type]
     assert peak_total <= total_limit and peak_per_run <= per_run_limit
-    # Every run went through the DAT control store on the same PostgreSQL.
-    unlock_runs = {e.run_id for e in flow.store.events_after(0) if e.kind == "run_created"}
-    assert unlock_runs == set(DAT_RUNS)
-    rate = len(run_ids) / elapsed * 60
-    print(
-        f"\nqueue: {len(run_ids)} runs in {elapsed:.1f} s = {rate:.1f} runs/min "
-        f"(peak {max_overlap(intervals)} at once, limit {total_limit})"  # type: ignore[arg-type]
-    )
+
+    # Each run unlocked its stage in the DAT store on the same PostgreSQL, and said so.
+    reported = {}
+    for run_id in run_ids:
+        [output] = instance.get_records_for_run(
+            run_id, of_type=dg.DagsterEventType.STEP_OUTPUT
+        ).records
+        metadata = output.event_log_entry.dagster_event.event_specific_data.metadata
+        reported[run_id] = metadata["unlocked"].value
+    assert reported == {run_id: [stage] for run_id, (_, stage) in run_ids.items()}
+    unlocked = [(e.run_id, e.stage) for e in flow.store.events_after(before) if e.kind == "unlock"]
+    assert sorted(unlocked) == sorted(UNLOCKS)
+    for run_id, stage in UNLOCKS:
+        assert not next(s for s in flow.status(run_id) if s.stage == stage).locked
