@@ -1,5 +1,5 @@
 """Killing a backfill mid-window (SIGKILL) leaves every finished window readable and no partial
-one; running again yields exactly the table's rows."""
+one; running again yields exactly the table's rows. From SQLite, PostgreSQL and MariaDB."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
+import pytest
 import sqlalchemy as sa
 
 from dat_pipeline.backfill.demo import generate_trades, load_trades
@@ -21,9 +22,21 @@ WORKER = Path(__file__).with_name("backfill_kill_worker.py")
 JAN = datetime(2024, 1, 1, tzinfo=UTC)
 
 
-def test_killed_run_leaves_no_partial_window_and_a_rerun_is_exact(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'source.sqlite'}"
-    store_url = f"sqlite:///{tmp_path / 'store.db'}"
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
+def source_and_store(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
+    """The source database of each kind; the store is SQLite beside SQLite, else PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'source.sqlite'}", f"sqlite:///{tmp_path / 'store.db'}"
+    store_url = request.getfixturevalue("pg_url")
+    if request.param == "postgresql":
+        return store_url, store_url
+    return request.getfixturevalue("mariadb_url"), store_url
+
+
+def test_killed_run_leaves_no_partial_window_and_a_rerun_is_exact(
+    tmp_path: Path, source_and_store: tuple[str, str]
+) -> None:
+    url, store_url = source_and_store
     source = generate_trades(1800, start=JAN, end=JAN + timedelta(days=30))
     engine = sa.create_engine(url)
     load_trades(engine, source)
