@@ -68,6 +68,15 @@ def window_path(data_root: Path, table_name: str, window_key: str) -> Path:
 
 
 @dataclass(frozen=True)
+class SampleVerdict:
+    """Each window's sample report; the windows fit to extract, and the refused ones."""
+
+    reports: dict[str, ValidationReport]
+    passed: list[str]
+    failed: dict[str, ValidationReport]
+
+
+@dataclass(frozen=True)
 class WindowResult:
     window: Window
     rows: int
@@ -224,6 +233,31 @@ class BackfillTable:
                 run_id=run_id,
             ),
         )
+
+    def judge_windows(self, keys: list[str], run_id: str | None = None) -> SampleVerdict:
+        """Validate the sample of each window on its own: a window below the threshold is refused
+        (a FAILED manifest record of `run_id`) and only it, so one bad window never blocks the
+        good ones batched with it in a run."""
+        reports = {key: self.validate_sample(self.window(key)) for key in keys}
+        failed = {k: r for k, r in reports.items() if not r.passed(self.config.threshold)}
+        for key, report in failed.items():
+            self.record_refusal(self.window(key), report, run_id=run_id)
+        return SampleVerdict(reports, [k for k in keys if k not in failed], failed)
+
+    def refused_windows(self, keys: list[str], run_id: str) -> list[str]:
+        """The windows of `keys` that the sample validation of run `run_id` refused (it runs
+        before the extraction in the same run, so a failed record of that run is a refusal)."""
+        if self.store is None:
+            return []
+        latest = manifest.latest_by_window(self.store, self.config.name)
+        return [
+            key
+            for key in keys
+            if key in latest
+            and latest[key].run_id == run_id
+            and latest[key].status == manifest.FAILED
+            and latest[key].path is None
+        ]
 
     # -- extraction ---------------------------------------------------------------------------
     def extract(self, window: Window, run_id: str | None = None) -> WindowResult:
