@@ -8,20 +8,32 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from typing import Any
 
 import polars as pl
 from rich.console import Console
 
-from dat_pipeline.dat.stages import STAGES
+from dat_pipeline.cli.render import render_records
 from dat_pipeline.dat.workflow import DatWorkflow
-from dat_pipeline.definitions import RESOURCES
-from dat_pipeline.defs.dat import materialize_stages
-from dat_pipeline.defs.instance import get_instance
-from dat_pipeline.settings import get_settings
-from dat_pipeline.store import open_store
+from dat_pipeline.errors import DatError
+from dat_pipeline.services import analysis, dat
+from dat_pipeline.services.context import ServiceContext, open_context
 
 console = Console()
+NEXT_STEPS = [
+    ("cp -r ~/my_files data/mine", "CSV, Excel, Parquet, JSON, PDF, Word..."),
+    ("dat runs create --name mine", "prints the new RUN id"),
+    ("dat lock RUN discovery --set root=mine --materialize", ""),
+    ("dat show RUN discovery", "what was found and what is readable"),
+    ("dat stages", "the next stages, their gates and keys"),
+]
+
+
+def _next_steps(run_id: str) -> str:
+    steps = [*NEXT_STEPS, (f"dat status {run_id}", "this demo's stages")]
+    lines = [f"  {command:<36} {note}".rstrip() for command, note in steps]
+    return "\nTry it on a folder of your own:\n" + "\n".join(lines)
 
 
 def demo_configs(flow: DatWorkflow, run_id: str, stage: str) -> dict[str, Any] | None:
@@ -55,30 +67,39 @@ def demo_configs(flow: DatWorkflow, run_id: str, stage: str) -> dict[str, Any] |
     return None
 
 
+def _demo_run(ctx: ServiceContext) -> str:
+    """The run an earlier `make demo` made, else a new one. Re-locking its stages with the same
+    configs over unchanged files gives the same stage ids, so nothing is recomputed, the dataset
+    files are not rewritten, and the analysis finds every phase current."""
+    earlier = [run for run in dat.list_runs(ctx)["runs"] if run["name"] == "demo"]
+    return earlier[-1]["run_id"] if earlier else dat.create_run(ctx, name="demo")["run_id"]
+
+
 def main() -> int:
-    settings = get_settings()
-    flow = DatWorkflow(open_store(settings.store_url), settings.data_root)
-    if not (settings.data_root / "sample").is_dir():
-        console.print(f"[red]no sample data under {settings.data_root / 'sample'}[/red]")
-        return 1
-    run = flow.create_run(name="demo")
-    console.print(f"DAT run [bold]{run.run_id}[/bold] over {settings.data_root / 'sample'}")
-    with get_instance() as instance:
-        for stage in flow.graph.order:
-            if stage not in STAGES:
+    warnings.simplefilter("ignore")  # the demo speaks for itself; the UI keeps the run logs
+    with open_context() as ctx:
+        sample = ctx.data_root / "sample"
+        if not sample.is_dir():
+            console.print(f"[red]no sample data under {sample}[/red]")
+            return 1
+        run_id = _demo_run(ctx)
+        console.print(f"DAT run [bold]{run_id}[/bold] over {sample}")
+        for stage in ctx.workflow.graph.order:
+            if stage not in ctx.workflow.stages:
                 continue
-            config = demo_configs(flow, run.run_id, stage)
+            config = demo_configs(ctx.workflow, run_id, stage)
             if config is None:
                 continue
-            status = flow.lock(run.run_id, stage, config)
-            result = materialize_stages(instance, run.run_id, [stage], RESOURCES, "WARNING")
-            if not result.success:
-                error = flow.stage_status(run.run_id, stage).error
-                console.print(f"[red]{stage} failed: {error}[/red]")
+            try:
+                status = dat.lock(ctx, run_id, stage, config, materialize=True)
+            except DatError as exc:
+                console.print(f"[red]{stage} failed: {exc.message}[/red]")
                 return 1
-            console.print(f"  {stage:<20} {status.stage_id}")
-    _report(flow, run.run_id)
-    return _analyse(flow, run.run_id)
+            console.print(f"  {stage:<20} {status['stage_id']}")
+        _report(ctx.workflow, run_id)
+        code = _analyse(ctx, run_id)
+        print(_next_steps(run_id))
+        return code
 
 
 def _report(flow: DatWorkflow, run_id: str) -> None:
@@ -91,40 +112,28 @@ def _report(flow: DatWorkflow, run_id: str) -> None:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         console.print(f"dataset {row['dataset_id']}: {manifest['row_count']} rows")
         console.print(f"manifest: {manifest_path}")
-        data = pl.read_parquet(manifest_path.with_name("data.parquet"))
-        console.print(data.head(5))
+        data = pl.read_parquet(manifest_path.with_name("data.parquet")).head(5)
+        sys.stdout.write(render_records("first rows:", data.columns, data.rows()))
     else:
-        console.print(f"last stage {last.stage}:")
-        console.print(frame.head(8))
+        head = frame.head(8)
+        sys.stdout.write(render_records(f"last stage {last.stage}:", head.columns, head.rows()))
     console.print("\nSee it in the UI: make ui  →  http://127.0.0.1:3000 (asset group dat)")
 
 
-def _analyse(flow: DatWorkflow, run_id: str) -> int:
-    """Analyse the exported dataset as a source, the way `dat analysis run` does, and write the
-    Markdown report."""
-    from dat_pipeline.analysis.report import write_report
-    from dat_pipeline.analysis.runner import AnalysisRunner
-    from dat_pipeline.analysis.sources import add_source, list_sources
-    from dat_pipeline.defs.analysis import launch_analysis
-
-    dataset_id = flow.load_artifact(run_id, "export").row(0, named=True)["dataset_id"]
+def _analyse(ctx: ServiceContext, run_id: str) -> int:
+    """Analyse the exported dataset as a source, the way `dat analysis run` does (in this
+    process: the sample is small, process starts would dominate), and write the Markdown
+    report."""
+    dataset_id = ctx.workflow.load_artifact(run_id, "export").row(0, named=True)["dataset_id"]
     source = f"demo_{dataset_id}"
-    if source not in {s.name for s in list_sources(flow.store)}:
-        add_source(flow.store, source, dataset_id, data_root=flow.data_root)
-    runner = AnalysisRunner(flow.store, flow.data_root)
+    if source not in {s["name"] for s in analysis.list_sources(ctx)["sources"]}:
+        analysis.add_source(ctx, source, dataset_id)
     console.print(f"\nanalysis of dataset {dataset_id} (source {source}):")
-    with get_instance() as instance:
-        run = launch_analysis(
-            instance,
-            source,
-            runner=runner,
-            on_progress=lambda r: console.print(r.line()),
-            in_process=True,  # the sample is small: process starts would dominate
-        )
-    console.print(f"{len(run.phases)} phases in {run.seconds:.1f} s")
-    console.print(f"analysis report: {write_report(runner, source, 'md')}")
+    run = analysis.run(ctx, source, concurrency=1, on_progress=lambda r: console.print(r.line()))
+    console.print(f"{len(run['phases'])} phases in {run['seconds']:.1f} s")
+    console.print(f"analysis report: {analysis.write(ctx, source, 'md')}")
     console.print("Results as DuckDB views in the warehouse, schema " + source)
-    return 0 if run.success else 1
+    return 0 if run["success"] else 1
 
 
 if __name__ == "__main__":
