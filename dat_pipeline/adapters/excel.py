@@ -95,7 +95,10 @@ class ExcelAdapter(Adapter):
             return fastexcel.read_excel(path)
 
     def list_tables(self, path: Path) -> list[str]:
-        return list(self._reader(path).sheet_names)
+        """The sheets, from the workbook part alone (calamine would read every shared string)."""
+        self.validate(path)
+        with reader_errors(path, None, _FIX), zipfile.ZipFile(path) as archive:
+            return xlsx_sample.XlsxWorkbook(archive).sheets
 
     def probe_schema(self, path: Path, table: str, sample_rows: int = 1000) -> ProbeResult:
         start = time.perf_counter()
