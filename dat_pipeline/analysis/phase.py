@@ -47,10 +47,21 @@ class PhaseContext:
 
 
 @dataclass(frozen=True)
+class Section:
+    """A table of the Markdown/HTML report: the rows of the JSON report's `key` (a dotted path,
+    e.g. `quality.benford`), one column per field."""
+
+    title: str
+    key: str
+    fields: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class PhaseSpec:
     """A phase. `findings` names its result tables whose rows carry the finding columns
     (`FINDING_SCHEMA`): the report ranks their kept rows. `checks` names the Dagster asset checks
-    the phase's `checks` table feeds (name -> description)."""
+    the phase's `checks` table feeds (name -> description). `sections` are its tables in the
+    Markdown/HTML report."""
 
     name: str
     needs: tuple[str, ...]
@@ -59,6 +70,7 @@ class PhaseSpec:
     description: str
     findings: tuple[str, ...] = ()
     checks: dict[str, str] = field(default_factory=dict)
+    sections: tuple[Section, ...] = ()
 
 
 # Every row of a findings table says whether it is a finding (`kept`) or why not (`reason`); a kept

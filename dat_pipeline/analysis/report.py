@@ -18,7 +18,7 @@ from typing import Any
 import polars as pl
 
 from dat_pipeline.analysis.findings import MAX_FINDINGS, candidates, derived_aliases, rank
-from dat_pipeline.analysis.phase import FINDING_SCHEMA
+from dat_pipeline.analysis.phase import FINDING_SCHEMA, Section
 from dat_pipeline.analysis.runner import ANALYSIS_DIR, AnalysisRunner, PhaseState
 from dat_pipeline.cleaning.rules import ROW_NUMBER
 from dat_pipeline.files import write_text_atomic
@@ -237,6 +237,18 @@ def _phase_entries(runner: AnalysisRunner, states: Sequence[PhaseState]) -> list
     return entries
 
 
+def _temporal_rows(results: _Results, fields: Sequence[str]) -> list[dict[str, Any]]:
+    """Every time column (not only those with a trend finding); `reason` says why a column has
+    no granularity or trend, `trend_statement` is the finding when there is one."""
+    rows = []
+    for row in results.rows("temporal", "temporal", fields):
+        note, statement = row.pop("note", None), row.pop("statement", None)
+        for key in ("kept", "effect", "coverage", "about"):
+            row.pop(key, None)
+        rows.append(row | {"reason": note, "trend_statement": statement})
+    return rows
+
+
 def build_report(runner: AnalysisRunner, source_name: str) -> dict[str, Any]:
     """The JSON report of a source (issue 7 item 5: keep the names; fields may be added)."""
     states = runner.states(source_name)
@@ -298,9 +310,8 @@ def build_report(runner: AnalysisRunner, source_name: str) -> dict[str, Any]:
             "functional_dependencies",
             ("table", "determinant", "dependent", "support", "statement"),
         ),
-        "temporal": results.rows(
-            "temporal",
-            "temporal",
+        "temporal": _temporal_rows(
+            results,
             (
                 "table",
                 "column",
@@ -413,8 +424,20 @@ def _findings_markdown(findings: Sequence[Mapping[str, Any]]) -> list[str]:
     return lines
 
 
-def render_markdown(report: Mapping[str, Any]) -> str:
-    """A report a person can read, from the JSON report."""
+def _path(report: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
+    value: Any = report
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return list(value or [])
+
+
+def render_markdown(report: Mapping[str, Any], sections: Sequence[Section] = ()) -> str:
+    """A report a person can read, from the JSON report; `sections` (the phases' report tables,
+    default: those of the registered phases) follow the findings and the tables."""
+    if not sections:
+        from dat_pipeline.analysis.graph import default_graph
+
+        sections = [s for spec in default_graph().specs.values() for s in spec.sections]
     out: list[str] = [
         f"# Analysis of `{report['source']}`",
         "",
@@ -498,125 +521,9 @@ def render_markdown(report: Mapping[str, Any]) -> str:
             )
         )
 
-    sections: list[tuple[str, Sequence[str], list[list[Any]]]] = [
-        (
-            "Candidate keys",
-            ["table", "columns"],
-            _pick(report.get("candidate_keys", []), ["table", "columns"]),
-        ),
-        (
-            "Relationships",
-            ["from", "to", "containment", "orphans", "cardinality", "confidence"],
-            [
-                [
-                    f"{r['from_table']}({', '.join(r['from_columns'] or [])})",
-                    f"{r['to_table']}({', '.join(r['to_columns'] or [])})",
-                    r["containment"],
-                    r["orphans"],
-                    r["cardinality"],
-                    r["confidence"],
-                ]
-                for r in report.get("relationships", [])
-            ],
-        ),
-        (
-            "Correlations (strongest first)",
-            ["table", "columns", "method", "value", "n"],
-            [
-                [
-                    c["table"],
-                    " ~ ".join(str(x) for x in c["columns"]),
-                    c["method"],
-                    c["value"],
-                    c["n"],
-                ]
-                for c in sorted(
-                    report.get("correlations", []),
-                    key=lambda c: -abs(c["value"] or 0),
-                )
-            ],
-        ),
-        (
-            "Functional dependencies",
-            ["table", "determinant", "dependent", "support"],
-            [
-                [f["table"], ", ".join(f["determinant"] or []), f["dependent"], f["support"]]
-                for f in report.get("functional_dependencies", [])
-            ],
-        ),
-        (
-            "Time columns",
-            [
-                "table",
-                "column",
-                "granularity",
-                "start",
-                "end",
-                "missing periods",
-                "trend",
-                "seasonal strength",
-                "freshness days",
-            ],
-            _pick(
-                report.get("temporal", []),
-                [
-                    "table",
-                    "column",
-                    "granularity",
-                    "start",
-                    "end",
-                    "missing_periods",
-                    "trend",
-                    "seasonal_strength",
-                    "freshness_days",
-                ],
-            ),
-        ),
-        (
-            "Cycles",
-            ["table", "measure", "time column", "period", "unit", "strength", "method"],
-            _pick(
-                report.get("cycles", []),
-                ["table", "measure", "time_column", "period", "unit", "strength", "method"],
-            ),
-        ),
-        (
-            "Turning points",
-            ["table", "measure", "kind", "at"],
-            _pick(report.get("turning_points", []), ["table", "measure", "kind", "at"]),
-        ),
-        (
-            "Slices",
-            ["table", "dimension", "measure", "eta squared", "slices"],
-            [
-                [s["table"], s["dimension"], s["measure"], s["eta_squared"], len(s["slices"])]
-                for s in report.get("slices", [])
-            ],
-        ),
-        (
-            "Benford",
-            ["table", "column", "n", "MAD", "conformity"],
-            _pick(
-                report.get("quality", {}).get("benford", []),
-                ["table", "column", "n", "mad", "conformity"],
-            ),
-        ),
-        (
-            "Outliers",
-            ["table", "column", "method", "count"],
-            _pick(
-                report.get("quality", {}).get("outliers", []),
-                ["table", "column", "method", "count"],
-            ),
-        ),
-        (
-            "Validation checks",
-            ["check", "table", "column", "failed", "examples"],
-            _pick(report.get("validation", []), ["check", "table", "column", "failed", "examples"]),
-        ),
-    ]
-    for title, columns, rows in sections:
-        out += ["", f"## {title}", "", _md_table(columns, rows)]
+    for spec in sections:
+        rows = _path(report, spec.key)
+        out += ["", f"## {spec.title}", "", _md_table(spec.fields, _pick(rows, spec.fields))]
 
     topology = report.get("topology") or _EMPTY_TOPOLOGY
     out += [

@@ -12,25 +12,36 @@ fingerprint for `import`, the upstream phases' fingerprints for every other phas
 set can be computed before anything runs (`expected_fingerprints`), which is how `dat analysis run`
 selects only the phases that changed.
 
-No Dagster import: `dat_pipeline.defs.analysis` wraps these functions as assets.
+No Dagster import: `dat_pipeline.defs.analysis` wraps these functions as assets. The phase graph
+lives in `analysis.graph`, what is stored and reported in `analysis.results`; the names other
+layers import from here are re-exported (`__all__`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import shutil
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from dat_pipeline.analysis.graph import PhaseGraph, default_graph
 from dat_pipeline.analysis.phase import PhaseContext, PhaseResult, PhaseSpec
+from dat_pipeline.analysis.results import (
+    AnalysisRun,
+    PhaseMeta,
+    PhaseOutcome,
+    PhaseReport,
+    PhaseState,
+    StoredTables,
+    jsonable,
+    now_iso,
+    phase_fingerprint,
+)
 from dat_pipeline.analysis.sources import (
     AnalysisError,
     Source,
@@ -39,10 +50,22 @@ from dat_pipeline.analysis.sources import (
     get_source,
     read_source,
 )
-from dat_pipeline.errors import NotFoundError
 from dat_pipeline.files import write_parquet_atomic, write_text_atomic
 from dat_pipeline.settings import get_settings
 from dat_pipeline.store import ControlStore, open_store
+
+__all__ = [
+    "ANALYSIS_DIR",
+    "META_FILE",
+    "AnalysisRun",
+    "AnalysisRunner",
+    "PhaseFailedError",
+    "PhaseGraph",
+    "PhaseOutcome",
+    "PhaseReport",
+    "PhaseState",
+    "default_graph",
+]
 
 ANALYSIS_DIR = "analysis"
 META_FILE = "meta.json"
@@ -53,230 +76,6 @@ _RESULT_NAME = re.compile(r"^[A-Za-z0-9_]{1,120}$")
 
 class PhaseFailedError(AnalysisError):
     """A phase raised; its dependents cannot run. The message names the source and the phase."""
-
-
-# -- the phase graph -------------------------------------------------------------------------
-class PhaseGraph:
-    """The phases of a registry and the dependency graph between them."""
-
-    def __init__(self, specs: Sequence[PhaseSpec]):
-        self.specs: dict[str, PhaseSpec] = {}
-        for spec in specs:
-            if spec.name in self.specs:
-                raise AnalysisError(f"phase {spec.name!r} is registered twice")
-            missing = [need for need in spec.needs if need not in self.specs]
-            if missing:
-                raise AnalysisError(
-                    f"phase {spec.name!r} needs {missing}, which are not registered before it"
-                )
-            self.specs[spec.name] = spec
-        self.order: list[str] = list(self.specs)
-
-    def spec(self, phase: str) -> PhaseSpec:
-        if phase not in self.specs:
-            raise NotFoundError(f"no analysis phase {phase!r}; phases: {', '.join(self.order)}")
-        return self.specs[phase]
-
-    def needs(self, phase: str) -> tuple[str, ...]:
-        return self.spec(phase).needs
-
-    def ancestors(self, phase: str) -> list[str]:
-        found: set[str] = set()
-        stack = list(self.needs(phase))
-        while stack:
-            current = stack.pop()
-            if current not in found:
-                found.add(current)
-                stack.extend(self.needs(current))
-        return [name for name in self.order if name in found]
-
-    def descendants(self, phase: str) -> list[str]:
-        self.spec(phase)
-        found: set[str] = set()
-        for name in self.order:
-            if any(need == phase or need in found for need in self.needs(name)):
-                found.add(name)
-        return [name for name in self.order if name in found]
-
-    def closure(self, phases: Sequence[str]) -> list[str]:
-        """`phases` and everything they need, in graph order."""
-        wanted = set(phases)
-        for phase in phases:
-            wanted.update(self.ancestors(phase))
-        return [name for name in self.order if name in wanted]
-
-    def text(self) -> str:
-        width = max(len(name) for name in self.order)
-        return "\n".join(
-            f"{name:<{width}}  <- {', '.join(self.needs(name)) or '(source tables)'}"
-            for name in self.order
-        )
-
-    def mermaid(self) -> str:
-        lines = ["graph TD"]
-        for name in self.order:
-            node = _mermaid_id(name)
-            lines.append(f'  {node}["{name}"]')
-        for name in self.order:
-            for need in self.needs(name):
-                lines.append(f"  {_mermaid_id(need)} --> {_mermaid_id(name)}")
-        return "\n".join(lines)
-
-
-def _mermaid_id(name: str) -> str:
-    return f"p_{name}"  # `import` and `graph` are not safe bare Mermaid node ids
-
-
-_DEFAULT_GRAPH: PhaseGraph | None = None
-
-
-def default_graph() -> PhaseGraph:
-    """The graph of the registered phases (imported on first use)."""
-    global _DEFAULT_GRAPH
-    if _DEFAULT_GRAPH is None:
-        from dat_pipeline.analysis.phases import PHASES
-
-        _DEFAULT_GRAPH = PhaseGraph(PHASES)
-    return _DEFAULT_GRAPH
-
-
-# -- stored results --------------------------------------------------------------------------
-class StoredTables(Mapping[str, pl.DataFrame]):
-    """Result tables of a phase, read from Parquet on first access (large ones are never read
-    by phases that do not use them)."""
-
-    def __init__(self, folder: Path, names: Sequence[str], preloaded: Mapping[str, Any] = ()):
-        self.folder = folder
-        self.names = list(names)
-        self._cache: dict[str, pl.DataFrame] = dict(preloaded)
-
-    def __getitem__(self, name: str) -> pl.DataFrame:
-        if name not in self._cache:
-            if name not in self.names:
-                raise KeyError(name)
-            self._cache[name] = pl.read_parquet(self.folder / f"{name}.parquet")
-        return self._cache[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.names)
-
-    def __len__(self) -> int:
-        return len(self.names)
-
-
-@dataclass
-class PhaseMeta:
-    phase: str
-    source: str
-    status: str  # ok | failed
-    fingerprint: str
-    version: str
-    inputs: list[str]
-    duration_s: float
-    finished_at: str
-    summary: str = ""
-    figures: dict[str, Any] = field(default_factory=dict)
-    tables: dict[str, dict[str, int]] = field(default_factory=dict)
-    error: str | None = None
-
-    def to_json(self) -> str:
-        return json.dumps(self.__dict__, indent=2, ensure_ascii=False, default=_jsonable) + "\n"
-
-    @classmethod
-    def from_file(cls, path: Path) -> PhaseMeta | None:
-        try:
-            body = json.loads(path.read_text(encoding="utf-8"))
-            return cls(**body)
-        except (OSError, ValueError, TypeError):
-            return None
-
-
-@dataclass
-class PhaseOutcome:
-    """What running (or skipping) one phase gave."""
-
-    phase: str
-    source: str
-    fingerprint: str
-    skipped: bool
-    meta: PhaseMeta
-    tables: Mapping[str, pl.DataFrame]
-
-    @property
-    def duration_s(self) -> float:
-        return self.meta.duration_s
-
-
-@dataclass(frozen=True)
-class PhaseState:
-    phase: str
-    state: str  # ok | stale | missing | failed | blocked
-    fingerprint: str | None
-    expected: str
-    duration_s: float | None
-    finished_at: str | None
-    error: str | None
-    blocked_by: tuple[str, ...] = ()
-
-
-@dataclass
-class PhaseReport:
-    phase: str
-    state: str  # ran | skipped | failed | blocked
-    duration_s: float | None = None
-    data_version: str | None = None
-    error: str | None = None
-
-    def line(self) -> str:
-        """The progress line of `dat analysis run` and the demo."""
-        duration = f"{self.duration_s:8.2f} s" if self.duration_s is not None else " " * 10
-        note = f"  {self.error}" if self.error else ""
-        return (
-            f"  {self.phase:<20} {self.state:<8} {duration}  {(self.data_version or '')[:12]}{note}"
-        )
-
-
-@dataclass
-class AnalysisRun:
-    source: str
-    success: bool
-    seconds: float
-    run_id: str | None
-    phases: list[PhaseReport] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "success": self.success,
-            "seconds": round(self.seconds, 3),
-            "run_id": self.run_id,
-            "phases": [p.__dict__ for p in self.phases],
-        }
-
-
-def _jsonable(value: Any) -> Any:
-    if hasattr(value, "item"):  # numpy scalars
-        return value.item()
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if isinstance(value, set | frozenset | tuple):
-        return list(value)
-    return str(value)
-
-
-def phase_fingerprint(spec: PhaseSpec, inputs: Sequence[str], options: Mapping[str, Any]) -> str:
-    payload = {
-        "phase": spec.name,
-        "version": spec.version,
-        "inputs": list(inputs),
-        "options": dict(options),
-    }
-    text = json.dumps(payload, sort_keys=True, default=_jsonable)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class AnalysisRunner:
@@ -513,7 +312,7 @@ class AnalysisRunner:
                     f"result table {name!r} cannot be written as Parquet: {exc}"
                 ) from exc
         self._remove_tables(folder, keep=set(result.tables))
-        figures = json.loads(json.dumps(result.figures or {}, default=_jsonable))
+        figures = json.loads(json.dumps(result.figures or {}, default=jsonable))
         meta = PhaseMeta(
             phase=spec.name,
             source=source,
@@ -522,7 +321,7 @@ class AnalysisRunner:
             version=spec.version,
             inputs=inputs,
             duration_s=round(duration, 4),
-            finished_at=_now(),
+            finished_at=now_iso(),
             summary=result.summary or "",
             figures=figures,
             tables={
@@ -552,7 +351,7 @@ class AnalysisRunner:
             version=spec.version,
             inputs=inputs,
             duration_s=round(duration, 4),
-            finished_at=_now(),
+            finished_at=now_iso(),
             error=message,
         )
         write_text_atomic(folder / META_FILE, meta.to_json())

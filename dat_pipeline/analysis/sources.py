@@ -83,7 +83,16 @@ class SourceTables:
 
 # Schemas the warehouse already uses: a source of that name would mix its views with theirs.
 RESERVED_NAMES = frozenset(
-    {"main", "datasets", "information_schema", "pg_catalog", "temp", "system"}
+    {
+        "main",
+        "datasets",
+        "ingestion",
+        "backfill",
+        "information_schema",
+        "pg_catalog",
+        "temp",
+        "system",
+    }
 )
 
 

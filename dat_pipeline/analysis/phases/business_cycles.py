@@ -39,6 +39,7 @@ from dat_pipeline.analysis.phase import (
     PhaseContext,
     PhaseResult,
     PhaseSpec,
+    Section,
     verdict,
 )
 from dat_pipeline.analysis.phases import temporal as tm
@@ -396,6 +397,10 @@ def _summary(cycles: pl.DataFrame, turns: pl.DataFrame, notes: list[str]) -> str
 
 SPEC = PhaseSpec(
     name="business_cycles",
+    sections=(
+        Section("Cycles", "cycles", ("statement", "period", "unit", "spread", "p_value")),
+        Section("Turning points", "turning_points", ("table", "measure", "kind", "at")),
+    ),
     needs=("temporal", "semantic"),
     findings=("cycles",),
     run=run,

@@ -28,6 +28,7 @@ from dat_pipeline.analysis.phase import (
     PhaseContext,
     PhaseResult,
     PhaseSpec,
+    Section,
     verdict,
 )
 
@@ -632,6 +633,23 @@ def _summary(keys: pl.DataFrame, rels: pl.DataFrame, floor: float) -> str:
 
 SPEC = PhaseSpec(
     name="relationships",
+    sections=(
+        Section("Candidate keys", "candidate_keys", ("table", "columns")),
+        Section(
+            "Relationships",
+            "relationships",
+            (
+                "from_table",
+                "from_columns",
+                "to_table",
+                "to_columns",
+                "containment",
+                "orphans",
+                "cardinality",
+                "confidence",
+            ),
+        ),
+    ),
     needs=("typing",),
     findings=("relationships",),
     run=run,

@@ -22,7 +22,7 @@ from typing import Any
 
 import polars as pl
 
-from dat_pipeline.analysis.phase import PhaseContext, PhaseResult, PhaseSpec
+from dat_pipeline.analysis.phase import PhaseContext, PhaseResult, PhaseSpec, Section
 from dat_pipeline.analysis.phases.column_profiles import NUMERIC, ROW_NUMBER
 from dat_pipeline.analysis.phases.iso_codes import COUNTRY_ALPHA2, COUNTRY_ALPHA3, CURRENCY_CODES
 from dat_pipeline.errors import DatError
@@ -34,6 +34,7 @@ PATTERN_MIN_SHARE = 0.8  # a pattern without a name hint must match this share o
 HINTED_MIN_SHARE = 0.5
 CATEGORY_MAX_DISTINCT = 50
 NEAR_UNIQUE = 0.95  # an integer or id-named column this distinct identifies rows
+MAX_TIME_COLUMNS = 5  # calendar parts are looked for in the first five date columns
 PART_MIN_SHARE = 0.99  # a calendar part or clock time must hold on this share of sampled rows
 ROLES = (
     "identifier",
@@ -476,15 +477,17 @@ def _table_facts(
         return facts
     sample = frame.sample(n=SAMPLE_ROWS, seed=0) if frame.height > SAMPLE_ROWS else frame
     exprs = []
+    stamps = stamps[:MAX_TIME_COLUMNS]
     for c, lo, hi, _ in integers:
-        for stamp in stamps:
-            for part, (p_lo, p_hi) in CALENDAR_PARTS.items():
-                if part in ("hour", "minute") and schema[stamp] == pl.Date:
+        parts = [part for part, (p_lo, p_hi) in CALENDAR_PARTS.items() if p_lo <= lo and hi <= p_hi]
+        for stamp in stamps if parts else ():
+            date_only = schema[stamp] == pl.Date
+            for part in parts:
+                if date_only and part in ("hour", "minute"):
                     continue
-                if p_lo <= lo and hi <= p_hi:
-                    both = pl.col(c).is_not_null() & pl.col(stamp).is_not_null()
-                    equal = (pl.col(c) == _part_expr(pl.col(stamp), part)).filter(both)
-                    exprs.append(equal.mean().alias(f"{c}\x00{stamp}\x00{part}"))
+                both = pl.col(c).is_not_null() & pl.col(stamp).is_not_null()
+                equal = (pl.col(c) == _part_expr(pl.col(stamp), part)).filter(both)
+                exprs.append(equal.mean().alias(f"{c}\x00{stamp}\x00{part}"))
         if lo >= 0 and hi <= 2359 and hi >= 100:
             hhmm = ((pl.col(c) % 100) < 60).filter(pl.col(c).is_not_null())
             exprs.append(hhmm.mean().alias(f"{c}\x00\x00clock"))
@@ -592,6 +595,7 @@ def run(ctx: PhaseContext) -> PhaseResult:
 
 SPEC = PhaseSpec(
     name="semantic",
+    sections=(Section("Column roles", "roles", ("table", "column", "role", "role_evidence")),),
     needs=("statistics", "relationships"),
     run=run,
     version="3",

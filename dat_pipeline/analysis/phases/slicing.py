@@ -22,6 +22,7 @@ from dat_pipeline.analysis.phase import (
     PhaseContext,
     PhaseResult,
     PhaseSpec,
+    Section,
     verdict,
 )
 from dat_pipeline.analysis.phases import temporal as tm
@@ -382,6 +383,7 @@ def _summary(result: pl.DataFrame, notes: list[str], no_semantic: bool) -> str:
 
 SPEC = PhaseSpec(
     name="slicing",
+    sections=(Section("Slices", "slices", ("statement", "eta_squared", "p_value")),),
     needs=("temporal", "semantic", "correlations"),
     findings=("slices",),
     run=run,

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from dat_pipeline.analysis.phase import PhaseContext, PhaseResult, PhaseSpec
+from dat_pipeline.analysis.phase import PhaseContext, PhaseResult, PhaseSpec, Section
 from dat_pipeline.analysis.phases.column_profiles import NUMERIC, ROW_NUMBER, select_row
 
 BENFORD_MIN_N = 300
@@ -390,6 +390,10 @@ def run(ctx: PhaseContext) -> PhaseResult:
 
 SPEC = PhaseSpec(
     name="statistical_quality",
+    sections=(
+        Section("Benford", "quality.benford", ("table", "column", "n", "mad", "conformity")),
+        Section("Outliers", "quality.outliers", ("table", "column", "method", "count")),
+    ),
     needs=("statistics",),
     run=run,
     version="1",

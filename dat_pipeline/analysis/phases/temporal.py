@@ -8,7 +8,8 @@ For every Date/Datetime column of the typed tables:
 - trend: Mann-Kendall (`scipy.stats.kendalltau` against time) on the per-period series: the sum of
   the table's main measure per period (the first float column not named like an id), or the row
   count per period when the table has no measure;
-- seasonal strength: STL, 1 - Var(resid) / Var(seasonal + resid), with the seasonal period of
+- seasonal strength: a classical additive decomposition (moving-average trend, mean seasonal
+  profile), 1 - Var(resid) / Var(seasonal + resid), with the seasonal period of
   the granularity (7 daily, 24 hourly, 12 monthly, 52 weekly, 4 quarterly, 60 minutely/secondly),
   when the series holds at least two seasonal periods;
 - freshness: days between the newest value and the `as_of` option (default: today).
@@ -22,7 +23,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-import warnings
 
 import numpy as np
 import polars as pl
@@ -32,6 +32,7 @@ from dat_pipeline.analysis.phase import (
     PhaseContext,
     PhaseResult,
     PhaseSpec,
+    Section,
     verdict,
 )
 from dat_pipeline.analysis.phases.semantic import column_roles
@@ -260,16 +261,30 @@ def analysis_unit(first: int, last: int, unit: str) -> tuple[str | None, int]:
 
 
 def seasonal_strength(values: np.ndarray, period: int) -> float:
-    from statsmodels.tsa.seasonal import STL
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fit = STL(values, period=period, robust=True).fit()
-    detrended = fit.seasonal + fit.resid
-    spread = float(np.var(detrended))
+    """1 - Var(resid) / Var(seasonal + resid) of a classical additive decomposition: the trend a
+    centred moving average over one period, the seasonal part the mean detrended value at each
+    position of the period. Linear in the series (STL on a year of hours took seconds) and
+    within a few hundredths of STL's figure on the series we test."""
+    n = values.size
+    if period < 2 or n < 2 * period:
+        return 0.0
+    weights = np.ones(period + (1 - period % 2)) / period
+    if period % 2 == 0:  # a 2 x period moving average centres an even period
+        weights[0] = weights[-1] = 0.5 / period
+    trend = np.convolve(values, weights, mode="same")
+    half = weights.size // 2
+    trend[:half], trend[n - half :] = trend[half], trend[n - half - 1]
+    detrended = values - trend
+    positions = np.arange(n) % period
+    profile = np.bincount(positions, weights=detrended, minlength=period) / np.bincount(
+        positions, minlength=period
+    )
+    seasonal = profile[positions] - profile.mean()
+    resid = detrended - seasonal
+    spread = float(np.var(seasonal + resid))
     if spread == 0:
         return 0.0
-    return float(max(0.0, 1.0 - np.var(fit.resid) / spread))
+    return float(max(0.0, 1.0 - np.var(resid) / spread))
 
 
 def as_of_datetime(option) -> dt.datetime:
@@ -431,10 +446,27 @@ def _summary(result: pl.DataFrame, as_of: dt.datetime) -> str:
 
 SPEC = PhaseSpec(
     name="temporal",
+    sections=(
+        Section(
+            "Time columns",
+            "temporal",
+            (
+                "table",
+                "column",
+                "granularity",
+                "start",
+                "end",
+                "missing_periods",
+                "trend",
+                "seasonal_strength",
+                "freshness_days",
+            ),
+        ),
+    ),
     needs=("typing", "semantic"),
     findings=("temporal",),
     run=run,
     version="3",
-    description="Time columns: granularity, coverage and gaps, Mann-Kendall trend, STL "
-    "seasonal strength, freshness.",
+    description="Time columns: granularity, coverage and gaps, Mann-Kendall trend, seasonal "
+    "strength (classical decomposition), freshness.",
 )

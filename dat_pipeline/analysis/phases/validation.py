@@ -25,6 +25,7 @@ from dat_pipeline.analysis.phase import (
     PhaseContext,
     PhaseResult,
     PhaseSpec,
+    Section,
     verdict,
 )
 from dat_pipeline.analysis.phases import temporal as tm
@@ -242,6 +243,11 @@ def _summary(checks: pl.DataFrame, failing: pl.DataFrame, missing: list[str]) ->
 
 SPEC = PhaseSpec(
     name="validation",
+    sections=(
+        Section(
+            "Validation checks", "validation", ("check", "table", "column", "failed", "examples")
+        ),
+    ),
     needs=("semantic", "relationships"),
     findings=("checks",),
     checks={
