@@ -188,3 +188,13 @@ def test_every_help_shows_readable_types_and_no_internal_references():
         assert "Usage" in out, path
         for marker in ("<bool>", "<str>", "<int>", "<path>", "list[str]", "SPEC ", "╭"):
             assert marker not in out, (path, marker)
+
+
+def test_ingest_preview_takes_project_and_applies_its_rules(data_root: Path):
+    rules = data_root / "uploads" / "sales" / "rules.yaml"
+    rules.parent.mkdir(parents=True)
+    rules.write_text("- {type: NOT_NULL, column: region}\n", encoding="utf-8")
+    stores = str(data_root / "sample" / "stores.tsv")
+    plain = dat("ingest", "preview", stores)
+    with_project = dat("ingest", "preview", stores, "--project", "sales")
+    assert plain["rules"] == [] and len(with_project["rules"]) == 1
