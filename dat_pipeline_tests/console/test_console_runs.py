@@ -141,4 +141,6 @@ def test_a_refused_lock_shows_the_one_line_domain_message(page: Page, console: C
         f"cannot lock export: parse is not locked (run: dat lock {run_id} parse ...)"
     )
     assert "Traceback" not in page.content()
+    expect(page.locator(".q-notification")).to_contain_text("cannot lock export")
+    page.wait_for_timeout(600)  # the toast's slide-in, for the screenshot
     screenshot(page, "run-error")

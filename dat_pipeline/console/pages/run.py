@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from typing import Any
@@ -80,6 +81,7 @@ class RunPage:
         except NotFoundError:
             return
         self.strip.refresh()
+        await asyncio.sleep(0.02)  # send the strip before the panels are rebuilt
         for info in self.stages:
             key = self.key(info["stage"])
             if self.keys.get(info["stage"]) != key:
