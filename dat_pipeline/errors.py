@@ -39,3 +39,7 @@ class StageConfigError(DatError):
 
 class ForbiddenError(DatError):
     """The caller may not act on this project (a token that does not cover it)."""
+
+
+class DatabaseError(DatError):
+    """A source database refused or failed a query: one line, the driver's, with no secret."""

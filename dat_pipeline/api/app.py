@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from dat_pipeline.api.errors import install_error_handlers
-from dat_pipeline.api.routers import analysis, backfill, dat, health, ingestion
+from dat_pipeline.api.routers import analysis, backfill, dat, datasets, health, ingestion
 from dat_pipeline.services.context import ServiceContext
 from dat_pipeline.settings import Settings, get_settings
 
@@ -25,6 +25,16 @@ an analysis run at `GET /api/analysis/jobs/{job_id}`, a backfill at
 `GET /api/backfill/runs/{backfill_id}`. Analysis sources are scoped by project like runs;
 the backfill tables of backfill.yaml are global configuration, visible to every token.
 """
+
+# One router per domain; a new one is added here (and its service module under services/).
+ROUTERS = [
+    health.router,
+    dat.router,
+    ingestion.router,
+    analysis.router,
+    backfill.router,
+    datasets.router,
+]
 
 
 def create_app(settings: Settings | None = None, console: bool = False) -> FastAPI:
@@ -57,16 +67,14 @@ def create_app(settings: Settings | None = None, console: bool = False) -> FastA
                 "description": "Plans, backfills, window status and the manifest of the tables "
                 "in backfill.yaml.",
             },
+            {"name": "datasets", "description": "The catalog of every dataset written."},
             {"name": "health", "description": "Open liveness check."},
         ],
     )
     app.state.context = context
     install_error_handlers(app)
-    app.include_router(health.router)
-    app.include_router(dat.router)
-    app.include_router(ingestion.router)
-    app.include_router(analysis.router)
-    app.include_router(backfill.router)
+    for router in ROUTERS:
+        app.include_router(router)
     if console:  # the web console at `/` (SPEC 11); NiceGUI allows one per process
         from dat_pipeline.console.app import mount_console
 

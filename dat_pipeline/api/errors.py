@@ -2,13 +2,16 @@
 
 Domain errors keep their message (it says what is wrong and what to do next) and get a status
 from their class: NotFoundError 404, ForbiddenError 403, GateError 409, StageConfigError 422, any
-other DatError 400; their structured fields become `details`.
+other DatError 400 (DatabaseError with code `database_error`); their structured fields become
+`details`.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import os
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -19,6 +22,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dat_pipeline.errors import (
+    DatabaseError,
     DatError,
     ForbiddenError,
     GateError,
@@ -70,11 +74,32 @@ class ApiError(Exception):
         self.code = code or CODES.get(status, "error")
 
 
+_TOP_DIRS = "|".join(sorted(re.escape(name) for name in os.listdir("/") if name != "api"))
+_ABSOLUTE = re.compile(rf"(?<![\w.:/])/(?:{_TOP_DIRS})(?:/[^\s'\"(),;]*)?")
+
+
+def without_server_paths(value: Any) -> Any:
+    """A message (or details) as a client may see it: paths under the data root relative to it,
+    any other absolute path of this machine as `<server path>`; URL paths such as /api/... stay."""
+    if isinstance(value, dict):
+        return {key: without_server_paths(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [without_server_paths(item) for item in value]
+    if not isinstance(value, str):
+        return value
+    from dat_pipeline.settings import get_settings
+
+    root = str(get_settings().data_root.resolve())
+    text = value.replace(root + "/", "").replace(root, "<data root>")
+    return _ABSOLUTE.sub("<server path>", text)
+
+
 def error_response(
     status: int, message: str, details: Any = None, code: str | None = None, headers=None
 ) -> JSONResponse:  # type: ignore[no-untyped-def]
+    message = without_server_paths(message)
     body = {"error": {"code": code or CODES.get(status, "error"), "message": message}}
-    body["error"]["details"] = jsonable_encoder(details)
+    body["error"]["details"] = jsonable_encoder(without_server_paths(details))
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -89,6 +114,7 @@ _STATUS_BY_TYPE: list[tuple[type[DatError], int, str]] = [
     (ForbiddenError, 403, "forbidden"),
     (GateError, 409, "gate"),
     (StageConfigError, 422, "invalid_config"),
+    (DatabaseError, 400, "database_error"),
 ]
 
 

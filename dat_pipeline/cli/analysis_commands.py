@@ -7,29 +7,20 @@ Dagster is imported only by the commands that start or register runs, so `status
 from __future__ import annotations
 
 import sys
-import time
 
 import typer
 
-from dat_pipeline.analysis.report import build_report, write_report
-from dat_pipeline.analysis.runner import AnalysisRunner, PhaseReport
-from dat_pipeline.analysis.sources import add_source, list_sources
-from dat_pipeline.analysis.views import source_dict as _source_dict
-from dat_pipeline.analysis.views import status_view, up_to_date_run
+from dat_pipeline.analysis.runner import PhaseReport
 from dat_pipeline.cli.dat_commands import _parse_sets
 from dat_pipeline.cli.output import JsonOption, emit_json, emit_table, fail, handles_errors
-from dat_pipeline.settings import get_settings
-from dat_pipeline.store import open_store
+from dat_pipeline.services import analysis as service
+from dat_pipeline.services.context import open_context
 
 analysis_app = typer.Typer(
     help="Analyse sources: typing, statistics, quality, keys, time, cycles, validation and a "
     "readiness verdict, as Dagster assets partitioned by source.",
     no_args_is_help=True,
 )
-
-
-def _runner() -> AnalysisRunner:
-    return AnalysisRunner(open_store(get_settings().store_url))
 
 
 @analysis_app.command("add-source")
@@ -39,7 +30,9 @@ def add_source_command(
     from_: str = typer.Option(
         ...,
         "--from",
-        help="A folder or file under the data root, or a DAT dataset id (ds_xxxxxxxx).",
+        help="A folder or file under the data root, a DAT dataset id (ds_xxxxxxxx: each of "
+        "its tables), db://SOURCE (a registered database source) or upload:PROJECT (ingestion's "
+        "clean outputs).",
     ),
     follow: bool = typer.Option(
         False, "--follow", help="For a dataset: follow the newest export under the same name."
@@ -47,29 +40,26 @@ def add_source_command(
     options: list[str] = typer.Option(
         [], "--option", help="Phase option key=value, e.g. type_threshold=0.9."
     ),
+    project: str | None = typer.Option(
+        None, "--project", help="Project the source belongs to (default: default)."
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Register a source (a new partition of `sources`)."""
-    from dat_pipeline.defs.analysis import ensure_source_partition
-    from dat_pipeline.defs.instance import get_instance
-
-    settings = get_settings()
-    source = add_source(
-        open_store(settings.store_url), name, from_, follow=follow, options=_parse_sets(options)
-    )
-    with get_instance() as instance:
-        ensure_source_partition(instance, source.name)
+    with open_context() as ctx:
+        source = service.add_source(ctx, name, from_, follow, _parse_sets(options), project)
     if as_json:
-        emit_json(_source_dict(source))
+        emit_json(source)
     else:
-        typer.echo(f"source {source.name}: {source.kind} {source.location}")
+        typer.echo(f"source {source['name']}: {source['kind']} {source['location']}")
 
 
 @analysis_app.command("sources")
 @handles_errors
 def sources_command(as_json: bool = JsonOption) -> None:
     """List the analysis sources."""
-    found = [_source_dict(s) for s in list_sources(open_store(get_settings().store_url))]
+    with open_context() as ctx:
+        found = service.list_sources(ctx)["sources"]
     if as_json:
         emit_json({"sources": found})
         return
@@ -95,50 +85,28 @@ def run_command(
     as_json: bool = JsonOption,
 ) -> None:
     """Run the analysis of a source on the Dagster instance; unchanged phases are skipped."""
-    start = time.perf_counter()
-    runner = _runner()
-    phases = [runner.graph.spec(phase).name] if phase else None
-    runner.source(source)
 
     def show(report: PhaseReport) -> None:
         print(report.line(), file=sys.stderr if as_json else sys.stdout, flush=True)
 
     if not as_json:
         typer.echo(f"analysis of {source}:")
-    run = up_to_date_run(runner, source, phases)
-    if run is not None:
-        # Nothing to do: answer from the stored fingerprints without starting Dagster at all.
-        for report in run.phases:
-            show(report)
-        run.seconds = time.perf_counter() - start
-    else:
-        from dat_pipeline.defs.analysis import launch_analysis
-        from dat_pipeline.defs.instance import get_instance
-
-        with get_instance() as instance:
-            run = launch_analysis(
-                instance,
-                source,
-                phases,
-                concurrency=concurrency,
-                on_progress=show,
-                runner=runner,
-                in_process=concurrency == 1,
-            )
+    with open_context() as ctx:
+        run = service.run(ctx, source, phase, concurrency, show)
     counts: dict[str, int] = {}
-    for report in run.phases:
-        counts[report.state] = counts.get(report.state, 0) + 1
+    for report in run["phases"]:
+        counts[report["state"]] = counts.get(report["state"], 0) + 1
     if as_json:
-        emit_json(run.to_dict())
+        emit_json(run)
     else:
         parts = [f"{counts.get(k, 0)} {k}" for k in ("ran", "skipped", "failed", "blocked")]
         typer.echo(
-            f"{', '.join(parts)} in {run.seconds:.2f} s"
-            + (f" (run {run.run_id})" if run.run_id else "")
+            f"{', '.join(parts)} in {run['seconds']:.2f} s"
+            + (f" (run {run['run_id']})" if run["run_id"] else "")
         )
-    if not run.success:
-        failed = [r.phase for r in run.phases if r.state == "failed"]
-        blocked = [r.phase for r in run.phases if r.state == "blocked"]
+    if not run["success"]:
+        failed = [r["phase"] for r in run["phases"] if r["state"] == "failed"]
+        blocked = [r["phase"] for r in run["phases"] if r["state"] == "blocked"]
         fail(
             f"analysis of {source}: failed {', '.join(failed) or '-'}; "
             f"blocked {', '.join(blocked) or '-'} (dat analysis status {source})"
@@ -149,7 +117,8 @@ def run_command(
 @handles_errors
 def status_command(source: str, as_json: bool = JsonOption) -> None:
     """Phase, state (ok, stale, missing, failed, blocked), duration and data version."""
-    view = status_view(_runner(), source)
+    with open_context() as ctx:
+        view = service.status(ctx, source)
     rows = view["phases"]
     if as_json:
         emit_json(view)
@@ -180,14 +149,12 @@ def reset_command(
     as_json: bool = JsonOption,
 ) -> None:
     """Delete the stored results of a phase and its dependents (default: every phase)."""
-    runner = _runner()
-    removed = runner.reset(source, phase)
-    if removed:
-        runner.register_views(source)
+    with open_context() as ctx:
+        result = service.reset(ctx, source, phase)
     if as_json:
-        emit_json({"source": source, "reset": removed})
+        emit_json(result)
     else:
-        typer.echo(f"reset: {', '.join(removed) or 'nothing (no stored results)'}")
+        typer.echo(f"reset: {', '.join(result['reset']) or 'nothing (no stored results)'}")
 
 
 @analysis_app.command("graph")
@@ -199,26 +166,10 @@ def graph_command(
     """The phase graph: each phase with what it needs."""
     if fmt not in ("text", "mermaid"):
         fail(f"--format must be text or mermaid, not {fmt!r}", code=2)
-    from dat_pipeline.analysis.runner import default_graph
-
-    graph = default_graph()
     if as_json:
-        emit_json(
-            {
-                "phases": [
-                    {
-                        "name": name,
-                        "needs": list(graph.needs(name)),
-                        "version": graph.spec(name).version,
-                        "description": graph.spec(name).description,
-                    }
-                    for name in graph.order
-                ],
-                "mermaid": graph.mermaid(),
-            }
-        )
+        emit_json(service.graph())
         return
-    typer.echo(graph.mermaid() if fmt == "mermaid" else graph.text())
+    typer.echo(service.graph_text(fmt))
 
 
 @analysis_app.command("report")
@@ -231,12 +182,11 @@ def report_command(
     """The analysis report: JSON on stdout, or a Markdown/HTML file whose path is printed."""
     if fmt not in ("md", "html", "json"):
         fail(f"--format must be md, html or json, not {fmt!r}", code=2)
-    runner = _runner()
-    runner.source(source)
-    if fmt == "json":
-        emit_json(build_report(runner, source))
-        return
-    path = write_report(runner, source, fmt)
+    with open_context() as ctx:
+        if fmt == "json":
+            emit_json(service.report(ctx, source))
+            return
+        path = service.write(ctx, source, fmt)
     if as_json:
         emit_json({"source": source, "format": fmt, "path": str(path)})
     else:

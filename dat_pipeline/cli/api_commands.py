@@ -5,9 +5,8 @@ from __future__ import annotations
 import typer
 
 from dat_pipeline.cli.output import JsonOption, emit_json, emit_table, handles_errors
-from dat_pipeline.services import access as auth
-from dat_pipeline.settings import get_settings
-from dat_pipeline.store import open_store
+from dat_pipeline.services import tokens
+from dat_pipeline.services.context import open_context
 
 tokens_app = typer.Typer(
     help="Bearer tokens of the HTTP API; each scopes a caller to its projects.",
@@ -25,9 +24,9 @@ def serve(
     """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs) and the web console at /."""
     import uvicorn
 
-    from dat_pipeline.defs.instance import ensure_dagster_home
+    from dat_pipeline.services.context import prepare_dagster_home
 
-    ensure_dagster_home()
+    prepare_dagster_home()
     uvicorn.run(
         "dat_pipeline.api.app:create_console_app",
         factory=True,
@@ -46,13 +45,14 @@ def tokens_create(
     as_json: bool = JsonOption,
 ) -> None:
     """Create a token; it is printed once and only its salted hash is stored."""
-    record, token = auth.create_token(open_store(get_settings().store_url), projects, label)
+    with open_context() as ctx:
+        created = tokens.create(ctx, projects, label)
     if as_json:
-        emit_json({**record.to_dict(), "token": token})
+        emit_json(created)
         return
-    typer.echo(token)
+    typer.echo(created["token"])
     typer.echo(
-        f"token {record.token_id} for {', '.join(record.projects)}: store it now, "
+        f"token {created['token_id']} for {', '.join(created['projects'])}: store it now, "
         "it is not shown again",
         err=True,
     )
@@ -65,14 +65,18 @@ def tokens_list(
     as_json: bool = JsonOption,
 ) -> None:
     """List tokens (ids, projects, labels; never the secrets)."""
-    records = auth.list_tokens(open_store(get_settings().store_url), include_revoked=all_tokens)
+    with open_context() as ctx:
+        listed = tokens.list_tokens(ctx, all_tokens)
     if as_json:
-        emit_json({"tokens": [record.to_dict() for record in records]})
+        emit_json(listed)
         return
     emit_table(
         "API tokens",
         ["token_id", "projects", "label", "created_at", "revoked_at"],
-        [[r.token_id, ", ".join(r.projects), r.label, r.created_at, r.revoked_at] for r in records],
+        [
+            [r["token_id"], ", ".join(r["projects"]), r["label"], r["created_at"], r["revoked_at"]]
+            for r in listed["tokens"]
+        ],
     )
 
 
@@ -80,8 +84,9 @@ def tokens_list(
 @handles_errors
 def tokens_revoke(token_id: str, as_json: bool = JsonOption) -> None:
     """Revoke a token; requests with it are refused at once."""
-    record = auth.revoke_token(open_store(get_settings().store_url), token_id)
+    with open_context() as ctx:
+        record = tokens.revoke(ctx, token_id)
     if as_json:
-        emit_json(record.to_dict())
+        emit_json(record)
     else:
-        typer.echo(f"revoked {record.token_id} ({record.revoked_at})")
+        typer.echo(f"revoked {record['token_id']} ({record['revoked_at']})")

@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import sqlalchemy as sa
 import typer
 
-from dat_pipeline.backfill.config import load_config
-from dat_pipeline.backfill.core import BackfillTable, engine_for_table
-from dat_pipeline.backfill.manifest import manifest_view
-from dat_pipeline.cli.output import JsonOption, emit_json, emit_table, fail, handles_errors
-from dat_pipeline.reverse_etl.introspect import analyze_table
-from dat_pipeline.reverse_etl.model import build_model_spec, write_model
-from dat_pipeline.settings import get_settings
-from dat_pipeline.sources import driver_message, engine_for
-from dat_pipeline.store import open_store
+from dat_pipeline.cli.output import JsonOption, emit_json, emit_table, handles_errors
+from dat_pipeline.services import backfill as backfill_service
+from dat_pipeline.services import reverse_etl
+from dat_pipeline.services.context import open_context
 
 db_app = typer.Typer(help="Introspect database tables and generate models.", no_args_is_help=True)
 backfill_app = typer.Typer(
@@ -30,38 +21,6 @@ ConfigOption = typer.Option(
 )
 
 
-@contextlib.contextmanager
-def _database_errors() -> Iterator[None]:
-    """A database error becomes one line (the driver's, redacted) and exit code 1."""
-    try:
-        yield
-    except sa.exc.SQLAlchemyError as exc:
-        fail(f"database error: {driver_message(exc)}")
-
-
-@contextlib.contextmanager
-def _source_engine(source: str) -> Iterator[sa.Engine]:
-    engine = engine_for(open_store(get_settings().store_url), source, read_only=True)
-    try:
-        with _database_errors():
-            yield engine
-    finally:
-        engine.dispose()
-
-
-@contextlib.contextmanager
-def _backfill_table(table: str, config_file: Path | None) -> Iterator[BackfillTable]:
-    settings = get_settings()
-    config = load_config(config_file).table(table)
-    store = open_store(settings.store_url)
-    engine = engine_for_table(store, config)
-    try:
-        with _database_errors():
-            yield BackfillTable(config, engine, settings.data_root, store=store)
-    finally:
-        engine.dispose()
-
-
 @db_app.command("analyze")
 @handles_errors
 def analyze(
@@ -71,8 +30,8 @@ def analyze(
     as_json: bool = JsonOption,
 ) -> None:
     """Columns, row count, primary and foreign keys, indexes and constraints of TABLE."""
-    with _source_engine(source) as engine:
-        info = analyze_table(engine, table, schema).to_json()
+    with open_context() as ctx:
+        info = reverse_etl.analyze(ctx, source, table, schema)
     if as_json:
         emit_json(info)
         return
@@ -111,21 +70,12 @@ def model(
     as_json: bool = JsonOption,
 ) -> None:
     """Write a pandera model (Polars) and a JSON Schema (draft 2020-12) for TABLE."""
-    with _source_engine(source) as engine:
-        info = analyze_table(engine, table, schema)
-    spec = build_model_spec(info, constraint)
-    paths = write_model(spec, out)
-    result: dict[str, Any] = {
-        "table": info.qualified_name,
-        "class_name": spec.class_name,
-        "pandera": str(paths["pandera"]),
-        "json_schema": str(paths["json_schema"]),
-        "constraints": list(spec.constraints),
-    }
+    with open_context() as ctx:
+        result = reverse_etl.model(ctx, source, table, out, constraint, schema)
     if as_json:
         emit_json(result)
         return
-    typer.echo(f"{spec.class_name} -> {result['pandera']}")
+    typer.echo(f"{result['class_name']} -> {result['pandera']}")
     typer.echo(f"JSON Schema -> {result['json_schema']}")
 
 
@@ -139,8 +89,8 @@ def plan(
     as_json: bool = JsonOption,
 ) -> None:
     """Windows, estimated rows per window, estimated duration and suggested parallelism."""
-    with _backfill_table(table, config_file) as backfill:
-        result = backfill.plan(start, end)
+    with open_context() as ctx:
+        result = backfill_service.plan(ctx, table, start, end, config_file)
     if as_json:
         emit_json(result)
         return
@@ -168,12 +118,8 @@ def run(
 ) -> None:
     """Submit a Dagster backfill of the windows in [start, end) (see the UI's backfills page;
     the daemon of `make ui` launches its runs)."""
-    from dat_pipeline.defs.backfill import start_backfill
-    from dat_pipeline.defs.instance import get_instance
-
-    config = load_config(config_file)
-    with get_instance() as instance:
-        result = start_backfill(instance, config, table, start, end, get_settings().data_root)
+    with open_context() as ctx:
+        result = backfill_service.run(ctx, table, start, end, config_file=config_file)
     if as_json:
         emit_json(result)
         return
@@ -193,10 +139,8 @@ def status(
     as_json: bool = JsonOption,
 ) -> None:
     """Windows done, failed and missing."""
-    settings = get_settings()
-    config = load_config(config_file).table(table)
-    backfill = BackfillTable(config, None, settings.data_root, store=open_store(settings.store_url))
-    result = backfill.status(start, end)
+    with open_context() as ctx:
+        result = backfill_service.status(ctx, table, start, end, config_file)
     if as_json:
         emit_json(result)
         return
@@ -220,8 +164,9 @@ def manifest(
     as_json: bool = JsonOption,
 ) -> None:
     """The audit records of TABLE's windows (newest last)."""
-    name = load_config(config_file).table(table).name
-    view = manifest_view(open_store(get_settings().store_url), name, limit)
+    with open_context() as ctx:
+        view = backfill_service.manifest(ctx, table, limit, config_file)
+    name = view["table"]
     items = view["records"]
     if as_json:
         emit_json(view)

@@ -4,42 +4,20 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import typer
 
 from dat_pipeline.cli.output import JsonOption, emit_json, emit_table, fail, handles_errors
 from dat_pipeline.errors import DatError
-from dat_pipeline.ingestion import jobs as job_store
-from dat_pipeline.ingestion.runs import ingest, preview, read_rules, resolve_request
-from dat_pipeline.ingestion.uploads import upload_file
-from dat_pipeline.settings import get_settings
-from dat_pipeline.sources import (
-    MASK,
-    add_database_source,
-    delete_database_source,
-    get_database_source,
-    list_database_sources,
-    make_source,
-    test_connection,
-)
-from dat_pipeline.store import ControlStore, open_store
+from dat_pipeline.ingestion.runs import read_rules
+from dat_pipeline.services import ingestion as service
+from dat_pipeline.services.context import open_context
 
 sources_app = typer.Typer(
     help="Database sources (passwords encrypted at rest).", no_args_is_help=True
 )
 ingest_app = typer.Typer(help="Upload files, preview rules, run ingestions.", no_args_is_help=True)
 jobs_app = typer.Typer(help="Ingestion jobs: status, progress, logs, cancel.", no_args_is_help=True)
-
-
-def _store() -> ControlStore:
-    return open_store(get_settings().store_url)
-
-
-def _instance():  # type: ignore[no-untyped-def]
-    from dat_pipeline.defs.instance import get_instance
-
-    return get_instance()
 
 
 # -- sources ----------------------------------------------------------------------------------
@@ -74,29 +52,35 @@ def sources_add(
             raise DatError(f"environment variable {password_env} is not set (from --password-env)")
     elif password_prompt:
         password = typer.prompt("Password", hide_input=True, err=True)
-    source = make_source(
-        name=name,
-        kind=kind,
-        host=host,
-        port=port,
-        database=database,
-        user=user,
-        table=table,
-        query=query,
-        project=project,
-    )
-    stored = add_database_source(_store(), source, password, replace=replace)
+    with open_context() as ctx:
+        stored = service.add_source(
+            ctx,
+            name,
+            kind,
+            database,
+            host=host,
+            port=port,
+            user=user,
+            password=password,
+            table=table,
+            query=query,
+            project=project,
+            replace=replace,
+        )
     if as_json:
-        emit_json(stored.summary())
+        emit_json(stored)
     else:
-        typer.echo(f"added {stored.label()} (password: {MASK if stored.has_password else 'none'})")
+        typer.echo(
+            f"added {stored['kind']} source {name!r} (password: {stored['password'] or 'none'})"
+        )
 
 
 @sources_app.command("list")
 @handles_errors
 def sources_list(as_json: bool = JsonOption) -> None:
     """List database sources (passwords show as ********)."""
-    sources = [s.summary() for s in list_database_sources(_store())]
+    with open_context() as ctx:
+        sources = service.list_sources(ctx)
     if as_json:
         emit_json(sources)
         return
@@ -112,13 +96,8 @@ def sources_show(
     as_json: bool = JsonOption,
 ) -> None:
     """Show one source; --tables connects and lists its tables."""
-    store = _store()
-    source = get_database_source(store, name)
-    data: dict[str, Any] = source.summary()
-    if tables:
-        from dat_pipeline.adapters.database import DatabaseAdapter
-
-        data["tables"] = DatabaseAdapter(store, source).list_tables()
+    with open_context() as ctx:
+        data = service.get_source(ctx, name, tables)
     if as_json:
         emit_json(data)
         return
@@ -129,22 +108,24 @@ def sources_show(
 @handles_errors
 def sources_test(name: str, as_json: bool = JsonOption) -> None:
     """Connect (within 10 s) and report the reason on failure."""
-    ok, message = test_connection(_store(), name)
+    with open_context() as ctx:
+        result = service.test_source(ctx, name)
     if as_json:
-        emit_json({"name": name, "ok": ok, "message": message})
-    elif ok:
-        typer.echo(message)
-    if not ok:
-        fail(message)
+        emit_json(result)
+    elif result["ok"]:
+        typer.echo(result["message"])
+    if not result["ok"]:
+        fail(result["message"])
 
 
 @sources_app.command("delete")
 @handles_errors
 def sources_delete(name: str, as_json: bool = JsonOption) -> None:
     """Delete a source and its encrypted password."""
-    delete_database_source(_store(), name)
+    with open_context() as ctx:
+        result = service.delete_source(ctx, name)
     if as_json:
-        emit_json({"name": name, "deleted": True})
+        emit_json(result)
     else:
         typer.echo(f"deleted source {name!r}")
 
@@ -158,15 +139,15 @@ def ingest_upload(
     as_json: bool = JsonOption,
 ) -> None:
     """Store a file under uploads/<project>/raw/ with checksum, size, format and row count."""
-    settings = get_settings()
-    upload = upload_file(_store(), file, project, settings.data_root)
+    with open_context() as ctx:
+        upload = service.upload(ctx, file, project)
     if as_json:
-        emit_json(upload.to_dict())
+        emit_json(upload)
         return
-    note = " (already uploaded: same checksum)" if upload.duplicate else ""
+    note = " (already uploaded: same checksum)" if upload["duplicate"] else ""
     typer.echo(
-        f"{upload.upload_id}: {upload.path}, {upload.size_bytes} bytes, {upload.format}, "
-        f"{upload.row_count} rows, sha256 {upload.sha256[:12]}{note}"
+        f"{upload['upload_id']}: {upload['path']}, {upload['size_bytes']} bytes, "
+        f"{upload['format']}, {upload['row_count']} rows, sha256 {upload['sha256'][:12]}{note}"
     )
 
 
@@ -178,14 +159,17 @@ def _rules(rules: Path | None) -> str | None:
 @handles_errors
 def ingest_preview(
     source: str = typer.Argument(..., help="A file, an upload id or a database source name."),
+    project: str | None = typer.Option(
+        None, "--project", help="Its rules apply (uploads/<project>/rules.yaml) without --rules."
+    ),
     rules: Path | None = typer.Option(None, "--rules", help="Rules YAML file."),
     table: str | None = typer.Option(None, "--table"),
     limit: int | None = typer.Option(None, "--limit", help="At most DAT_PREVIEW_ROW_LIMIT."),
     as_json: bool = JsonOption,
 ) -> None:
     """Show up to DAT_PREVIEW_ROW_LIMIT rows with each rule's verdict."""
-    settings = get_settings()
-    result = preview(_store(), settings.data_root, source, _rules(rules) or "", table, limit)
+    with open_context() as ctx:
+        result = service.preview(ctx, source, _rules(rules) or "", table, limit, project=project)
     if as_json:
         emit_json(result)
         return
@@ -215,16 +199,8 @@ def ingest_run(
 ) -> None:
     """Ingest now when small (<= DAT_SYNC_MAX_BYTES and DAT_SYNC_MAX_ROWS), else queue a Dagster
     run and print its job id at once."""
-    settings = get_settings()
-    store = _store()
-    request = resolve_request(store, settings.data_root, source, project, table, _rules(rules))
-
-    def submit(req):  # type: ignore[no-untyped-def]
-        from dat_pipeline.defs.ingestion import submit_ingestion
-
-        return submit_ingestion(_instance(), store, req)
-
-    result = ingest(store, settings.data_root, request, submit)
+    with open_context() as ctx:
+        result = service.ingest(ctx, source, project, table, _rules(rules))
     if as_json:
         emit_json(result)
     elif result["mode"] == "sync":
@@ -241,16 +217,6 @@ def ingest_run(
 
 
 # -- jobs -------------------------------------------------------------------------------------
-def _job(job_id: str) -> job_store.Job:
-    store = _store()
-    job = job_store.get_job(store, job_id)
-    if job.mode == "queued":
-        from dat_pipeline.defs.ingestion import reconcile_job
-
-        job = reconcile_job(_instance(), store, job_id)
-    return job
-
-
 @jobs_app.command("list")
 @handles_errors
 def jobs_list(
@@ -260,23 +226,21 @@ def jobs_list(
     as_json: bool = JsonOption,
 ) -> None:
     """Recent ingestion jobs, newest first."""
-    found = job_store.list_jobs(_store(), status, project, limit)
+    with open_context() as ctx:
+        found = service.list_jobs(ctx, status, project, limit)
     if as_json:
-        emit_json([j.to_dict() for j in found])
+        emit_json(found)
         return
     columns = ["job_id", "mode", "status", "progress", "rows_processed", "project", "created_at"]
-    emit_table(
-        "ingestion jobs",
-        columns,
-        [[getattr(j, c) for c in columns] for j in found],
-    )
+    emit_table("ingestion jobs", columns, [[j[c] for c in columns] for j in found])
 
 
 @jobs_app.command("show")
 @handles_errors
 def jobs_show(job_id: str, as_json: bool = JsonOption) -> None:
     """Status, progress, rows processed, outputs and error of one job."""
-    data = _job(job_id).to_dict()
+    with open_context() as ctx:
+        data = service.get_job(ctx, job_id)
     if as_json:
         emit_json(data)
         return
@@ -290,7 +254,8 @@ def jobs_show(job_id: str, as_json: bool = JsonOption) -> None:
 @handles_errors
 def jobs_logs(job_id: str, as_json: bool = JsonOption) -> None:
     """The log lines of one job."""
-    lines = job_store.job_logs(_store(), job_id)
+    with open_context() as ctx:
+        lines = service.job_logs(ctx, job_id)
     if as_json:
         emit_json(lines)
         return
@@ -302,12 +267,9 @@ def jobs_logs(job_id: str, as_json: bool = JsonOption) -> None:
 @handles_errors
 def jobs_cancel(job_id: str, as_json: bool = JsonOption) -> None:
     """Cancel a pending or running job (and its queued Dagster run)."""
-    store = _store()
-    job = job_store.get_job(store, job_id)
-    from dat_pipeline.defs.ingestion import cancel_ingestion
-
-    job = cancel_ingestion(_instance() if job.mode == "queued" else None, store, job_id)
+    with open_context() as ctx:
+        job = service.cancel_job(ctx, job_id)
     if as_json:
-        emit_json(job.to_dict())
+        emit_json(job)
     else:
-        typer.echo(f"job {job_id} {job.status}")
+        typer.echo(f"job {job_id} {job['status']}")

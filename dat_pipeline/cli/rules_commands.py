@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import typer
 
-from dat_pipeline.cleaning import rule_templates
 from dat_pipeline.cli.output import JsonOption, emit_json, emit_table
 
 rules_app = typer.Typer(help="Cleaning rules: templates.", no_args_is_help=True)
@@ -13,7 +12,9 @@ rules_app = typer.Typer(help="Cleaning rules: templates.", no_args_is_help=True)
 @rules_app.command("templates")
 def templates(as_json: bool = JsonOption) -> None:
     """List every rule type with its parameters and a ready-to-edit YAML example."""
-    found = rule_templates()
+    from dat_pipeline.services.ingestion import cleaning_templates
+
+    found = cleaning_templates()
     if as_json:
         emit_json({"templates": found})
         return

@@ -14,9 +14,7 @@ Loading reads backfill.yaml and nothing else: no connection is opened until an a
 
 import contextlib
 import time
-import warnings
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +24,12 @@ from pydantic import Field
 
 from dat_pipeline.backfill.config import BackfillConfig, BackfillTableConfig, load_config
 from dat_pipeline.backfill.core import BackfillTable, engine_for_table
-from dat_pipeline.errors import DatError
 from dat_pipeline.frames import markdown_preview
+from dat_pipeline.names import OWNERS
 from dat_pipeline.settings import get_settings
 from dat_pipeline.store import open_store
 
 GROUP = "backfill"
-OWNERS = ["team:data-platform"]
 CHECK_NAME = "sample_valid"
 TABLE_TAG = "backfill/table"
 
@@ -61,6 +58,9 @@ class BackfillResource(dg.ConfigurableResource):
             )
         finally:
             engine.dispose()
+
+
+BACKFILL_RESOURCE = BackfillResource()  # one instance, shared by backfill and reverse_etl
 
 
 def asset_key(name: str) -> dg.AssetKey:
@@ -106,12 +106,8 @@ def _sample_asset(config: BackfillTableConfig, partitions: Any, policy: Any) -> 
         context: dg.AssetExecutionContext, backfill: BackfillResource
     ) -> dg.MaterializeResult:
         with backfill.table(config) as table:
-            reports = {
-                key: table.validate_sample(table.window(key)) for key in context.partition_keys
-            }
-            failing = {k: r for k, r in reports.items() if not r.passed(config.threshold)}
-            for key, report in failing.items():
-                table.record_refusal(table.window(key), report, run_id=context.run.run_id)
+            verdict = table.judge_windows(list(context.partition_keys), context.run.run_id)
+        reports, failing = verdict.reports, verdict.failed
         scores = {key: round(r.score, 6) for key, r in reports.items()}
         details = {key: r.to_json() for key, r in failing.items()}
         return dg.MaterializeResult(
@@ -123,8 +119,10 @@ def _sample_asset(config: BackfillTableConfig, partitions: Any, policy: Any) -> 
             check_results=[
                 dg.AssetCheckResult(
                     check_name=CHECK_NAME,
-                    passed=not failing,
-                    severity=dg.AssetCheckSeverity.ERROR,
+                    # Each window is judged alone: the check blocks the run only when no window
+                    # passes; refused windows are skipped by the extraction (and fail it).
+                    passed=bool(verdict.passed),
+                    severity=dg.AssetCheckSeverity.WARN if failing else dg.AssetCheckSeverity.ERROR,
                     metadata={
                         "min_score": min(scores.values(), default=1.0),
                         "threshold": config.threshold,
@@ -157,17 +155,32 @@ def _extract_asset(
     )
     def _extract(
         context: dg.AssetExecutionContext, backfill: BackfillResource
-    ) -> dg.MaterializeResult:
+    ) -> Iterator[dg.AssetMaterialization | dg.MaterializeResult]:
         started = time.perf_counter()
         with backfill.table(config) as table:
+            keys = list(context.partition_keys)
+            refused = table.refused_windows(keys, context.run.run_id)
             results = [
                 table.extract(table.window(k), run_id=context.run.run_id)
-                for k in context.partition_keys
+                for k in keys
+                if k not in refused
             ]
+        if refused:  # the good windows are extracted and recorded; the refused ones fail
+            for result in results:
+                yield dg.AssetMaterialization(
+                    asset_key=asset_key(config.name),
+                    partition=result.window.key,
+                    metadata={"rows": result.rows, "path": dg.MetadataValue.path(str(result.path))},
+                )
+            raise dg.Failure(
+                f"{config.name}: window(s) {', '.join(refused)} refused by their sample "
+                f"validation (see: dat backfill manifest {config.name}); the other "
+                f"{len(results)} were extracted"
+            )
 
         last = results[-1]
         rows = sum(r.rows for r in results)
-        return dg.MaterializeResult(
+        yield dg.MaterializeResult(
             metadata={
                 "rows": rows,
                 "dagster/row_count": rows,
@@ -192,12 +205,10 @@ def build_backfill_defs(config: BackfillConfig) -> dg.Definitions:
     for table in config.tables:
         partitions = partitions_for(table)
         policy = dg.BackfillPolicy.multi_run(max_partitions_per_run=table.max_partitions_per_run)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", dg.BetaWarning)  # backfill_policy is what we want
-            assets += [
-                _sample_asset(table, partitions, policy),
-                _extract_asset(table, partitions, policy),
-            ]
+        assets += [
+            _sample_asset(table, partitions, policy),
+            _extract_asset(table, partitions, policy),
+        ]
         job = dg.define_asset_job(
             f"backfill_{table.name}",
             selection=dg.AssetSelection.assets(sample_key(table.name), asset_key(table.name)),
@@ -214,92 +225,9 @@ def build_backfill_defs(config: BackfillConfig) -> dg.Definitions:
             )
         )
     return dg.Definitions(
-        assets=assets, jobs=jobs, schedules=schedules, resources={"backfill": BackfillResource()}
+        assets=assets, jobs=jobs, schedules=schedules, resources={"backfill": BACKFILL_RESOURCE}
     )
-
-
-def submit_backfill(
-    instance: dg.DagsterInstance,
-    definitions: dg.Definitions,
-    config: BackfillTableConfig,
-    window_keys: list[str],
-    tags: dict[str, str] | None = None,
-) -> str:
-    """Submit a Dagster asset backfill of these windows (shown on the UI's backfills page; the
-    daemon launches its runs, `max_partitions_per_run` windows each). Returns the backfill id."""
-    from dagster._core.execution.backfill import PartitionBackfill
-    from dagster._core.utils import make_new_backfill_id
-
-    backfill_id = make_new_backfill_id()
-    backfill = PartitionBackfill.from_asset_partitions(
-        backfill_id=backfill_id,
-        asset_graph=definitions.resolve_asset_graph(),
-        partition_names=window_keys,
-        asset_selection=[sample_key(config.name), asset_key(config.name)],
-        backfill_timestamp=time.time(),
-        tags={**(tags or {}), TABLE_TAG: config.name},
-        dynamic_partitions_store=instance,
-        all_partitions=False,
-        title=f"backfill {config.name} {window_keys[0]} .. {window_keys[-1]}",
-        description=f"{len(window_keys)} {config.granularity} window(s) of {config.table}",
-        run_config=None,
-    )
-    instance.add_backfill(backfill)
-    return backfill_id
-
-
-def start_backfill(
-    instance: dg.DagsterInstance,
-    config: BackfillConfig,
-    table: str,
-    start: datetime | str,
-    end: datetime | str,
-    data_root: Path,
-    tags: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    """Submit a backfill of the complete windows of `table` in [start, end) (`dat backfill run`,
-    `POST /api/backfill/tables/{table}/runs`); the document both answer with."""
-    table_config = config.table(table)
-    windows = BackfillTable(table_config, None, data_root).windows(start, end)
-    if not windows:
-        raise DatError(
-            f"no complete {table_config.granularity} window of {table} in [{start}, {end})"
-        )
-    keys = [w.key for w in windows]
-    backfill_id = submit_backfill(instance, build_backfill_defs(config), table_config, keys, tags)
-    return {
-        "table": table,
-        "backfill_id": backfill_id,
-        "windows": len(keys),
-        "first": keys[0],
-        "last": keys[-1],
-        "max_partitions_per_run": table_config.max_partitions_per_run,
-        "ui": f"http://127.0.0.1:3000/runs/b/{backfill_id}",
-    }
-
-
-def backfill_dict(instance: dg.DagsterInstance, backfill_id: str) -> dict[str, Any] | None:
-    """A submitted backfill: its status, table, tags and the Dagster runs launched for it so far
-    (the daemon launches them); None if unknown."""
-    backfill = instance.get_backfill(backfill_id)
-    if backfill is None:
-        return None
-    runs = instance.get_runs(filters=dg.RunsFilter.for_backfill(backfill_id))
-    return {
-        "backfill_id": backfill.backfill_id,
-        "status": backfill.status.value,
-        "table": backfill.tags.get(TABLE_TAG),
-        "title": backfill.title,
-        "description": backfill.description,
-        "created_at": backfill.backfill_timestamp,
-        "ended_at": backfill.backfill_end_timestamp,
-        "tags": dict(backfill.tags),
-        "runs": [{"job_id": run.run_id, "status": run.status.value} for run in runs],
-    }
 
 
 BACKFILL_CONFIG = load_config(missing_ok=True)
-backfill_defs = build_backfill_defs(BACKFILL_CONFIG)
-backfill_assets = list(backfill_defs.assets or [])
-backfill_jobs = list(backfill_defs.jobs or [])
-backfill_schedules = list(backfill_defs.schedules or [])
+defs = build_backfill_defs(BACKFILL_CONFIG)

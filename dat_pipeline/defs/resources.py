@@ -28,3 +28,6 @@ class DatResource(dg.ConfigurableResource):
         store = open_store(self.store_url or settings.store_url)
         graph = load_graph(Path(self.graph_file) if self.graph_file else settings.stage_graph)
         return DatWorkflow(store, data_root, graph)
+
+
+DAT_RESOURCE = DatResource()  # one instance, shared by the groups' Definitions (merged by identity)

@@ -15,7 +15,6 @@ Loading reads backfill.yaml (through `defs.backfill`) and nothing else.
 
 import hashlib
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +25,13 @@ from dat_pipeline.backfill.config import BackfillConfig, BackfillTableConfig
 from dat_pipeline.backfill.core import window_path
 from dat_pipeline.defs.backfill import (
     BACKFILL_CONFIG,
-    OWNERS,
+    BACKFILL_RESOURCE,
     TABLE_TAG,
     BackfillResource,
     asset_key,
     partitions_for,
 )
+from dat_pipeline.names import OWNERS
 from dat_pipeline.reverse_etl.introspect import TableInfo
 from dat_pipeline.reverse_etl.model import (
     ModelSpec,
@@ -124,9 +124,7 @@ def _model_asset(config: BackfillTableConfig) -> dg.AssetsDefinition:
         context.log.info(f"{spec.class_name} -> {paths['pandera']}")
         metadata = _model_metadata(info, spec, paths, text)
         metadata["duration_s"] = round(time.perf_counter() - started, 3)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", dg.BetaWarning)  # data_version is what we rely on
-            return dg.MaterializeResult(data_version=dg.DataVersion(version), metadata=metadata)
+        return dg.MaterializeResult(data_version=dg.DataVersion(version), metadata=metadata)
 
     return _model
 
@@ -205,14 +203,10 @@ def build_reverse_etl_defs(config: BackfillConfig) -> dg.Definitions:
     assets, checks = [], []
     for table in config.tables:
         assets.append(_model_asset(table))
-        with warnings.catch_warnings():
-            # partitioned checks are what we want
-            warnings.simplefilter("ignore", dg.BetaWarning)
-            warnings.simplefilter("ignore", dg.PreviewWarning)
-            checks.append(_model_check(table, partitions_for(table)))
-    return dg.Definitions(assets=assets, asset_checks=checks)
+        checks.append(_model_check(table, partitions_for(table)))
+    return dg.Definitions(
+        assets=assets, asset_checks=checks, resources={"backfill": BACKFILL_RESOURCE}
+    )
 
 
-reverse_etl_defs = build_reverse_etl_defs(BACKFILL_CONFIG)
-reverse_etl_assets = list(reverse_etl_defs.assets or [])
-reverse_etl_checks = list(reverse_etl_defs.asset_checks or [])
+defs = build_reverse_etl_defs(BACKFILL_CONFIG)

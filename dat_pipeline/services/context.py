@@ -137,6 +137,13 @@ class ServiceContext:
         self._instance.close()
 
 
+def prepare_dagster_home() -> Path:
+    """Set DAGSTER_HOME (default `.dagster_home/`) before a server's workers open the instance."""
+    from dat_pipeline.defs.instance import ensure_dagster_home
+
+    return ensure_dagster_home()
+
+
 @contextmanager
 def open_context(caller: Caller = LOCAL) -> Iterator[ServiceContext]:
     """A context over the environment's settings; the Dagster instance (if opened) is closed."""

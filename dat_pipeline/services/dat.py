@@ -324,7 +324,14 @@ def export_file(ctx: ServiceContext, run_id: str, file_format: str) -> tuple[Pat
             f"{', '.join(exported['files'])}); re-lock export with it",
             format=file_format,
         )
-    path = resolve_inside(ctx.data_root, exported["files"][file_format])
+    files = exported["files"][file_format]
+    if isinstance(files, list) and len(files) > 1:
+        raise DatError(
+            f"run {run_id} exported {len(files)} {file_format} files, one per table "
+            f"({', '.join(files)}); download them from the dataset",
+            format=file_format,
+        )
+    path = resolve_inside(ctx.data_root, files[0] if isinstance(files, list) else files)
     return path, f"{exported['dataset_id']}_{path.name}"
 
 

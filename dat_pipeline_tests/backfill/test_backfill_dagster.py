@@ -24,8 +24,8 @@ from dat_pipeline.defs.backfill import (
     asset_key,
     build_backfill_defs,
     sample_key,
-    submit_backfill,
 )
+from dat_pipeline.orchestration.backfill import submit_backfill
 from dat_pipeline.store import open_store
 
 JAN = datetime(2024, 1, 1, tzinfo=UTC)

@@ -11,10 +11,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path, Query, Response, status
 from fastapi.responses import FileResponse
 
-from dat_pipeline.api import models
+from dat_pipeline.api import schemas
 from dat_pipeline.api.context import Service
-from dat_pipeline.api.errors import error_responses
+from dat_pipeline.api.errors import error_responses, without_server_paths
 from dat_pipeline.dat.profiles import Profile
+from dat_pipeline.names import RUN_ID_PATTERN
 from dat_pipeline.services import dat
 
 router = APIRouter(
@@ -26,13 +27,13 @@ router = APIRouter(
 RunId = Annotated[
     str,
     Path(
-        pattern=models.RUN_ID_PATTERN,
+        pattern=RUN_ID_PATTERN,
         max_length=63,
         description="DAT run id (a short slug).",
         examples=["q1-sales-3fa2c1"],
     ),
 ]
-Stage = Annotated[models.StageName, Path(description="A stage of the DAT graph.")]  # type: ignore[valid-type]
+Stage = Annotated[schemas.StageName, Path(description="A stage of the DAT graph.")]  # type: ignore[valid-type]
 ProfileKey = Annotated[
     str,
     Path(min_length=1, max_length=200, description="Profile name, or the id of any version."),
@@ -40,7 +41,7 @@ ProfileKey = Annotated[
 
 
 # -- the stage graph --------------------------------------------------------------------------
-@router.get("/stages", response_model=models.StageGraph, summary="The stage graph")
+@router.get("/stages", response_model=schemas.StageGraphPublic, summary="The stage graph")
 def stage_graph(ctx: Service) -> dict[str, Any]:
     """Every stage in graph order: its gate, whether it is optional, what unlocking it cascades
     to, and the JSON schema of its config (what `POST .../lock` takes)."""
@@ -50,44 +51,46 @@ def stage_graph(ctx: Service) -> dict[str, Any]:
 # -- runs -------------------------------------------------------------------------------------
 @router.post(
     "/runs",
-    response_model=models.Run,
+    response_model=schemas.RunPublic,
     status_code=status.HTTP_201_CREATED,
     summary="Create a run",
 )
-def create_run(ctx: Service, body: models.RunCreate | None = None) -> dict[str, Any]:
+def create_run(ctx: Service, body: schemas.RunCreateRequest | None = None) -> dict[str, Any]:
     """Create a DAT run (a new partition of `dat_runs`), like `dat runs create`. With a profile,
     the run records the profile id, has its stage configs pre-filled and follows upstream changes.
     """
-    body = body or models.RunCreate()
+    body = body or schemas.RunCreateRequest()
     return dat.create_run(ctx, body.name, body.profile, body.follow, body.project)
 
 
-@router.get("/runs", response_model=models.RunList, summary="List runs")
+@router.get("/runs", response_model=schemas.RunListPublic, summary="List runs")
 def list_runs(ctx: Service) -> dict[str, Any]:
     """The runs of the caller's projects, oldest first (`dat runs list`)."""
     return dat.list_runs(ctx)
 
 
-@router.get("/runs/{run_id}", response_model=models.RunDetail, summary="Show a run")
+@router.get("/runs/{run_id}", response_model=schemas.RunDetailPublic, summary="Show a run")
 def show_run(run_id: RunId, ctx: Service) -> dict[str, Any]:
     """A run and the status of every stage (`dat runs show`)."""
     return dat.show_run(ctx, run_id)
 
 
-@router.get("/runs/{run_id}/events", response_model=models.Events, summary="Audit trail")
+@router.get("/runs/{run_id}/events", response_model=schemas.RunEventsPublic, summary="Audit trail")
 def run_events(run_id: RunId, ctx: Service) -> dict[str, Any]:
     """Every lock, unlock, skip, completion and failure of the run (`dat events`)."""
     return dat.run_events(ctx, run_id)
 
 
 # -- stages -----------------------------------------------------------------------------------
-@router.get("/runs/{run_id}/stages", response_model=models.RunStatus, summary="Stage status")
+@router.get("/runs/{run_id}/stages", response_model=schemas.RunStatusPublic, summary="Stage status")
 def run_stages(run_id: RunId, ctx: Service) -> dict[str, Any]:
     """State, stage id, kept config and artifact of every stage (`dat status`)."""
     return dat.run_status(ctx, run_id)
 
 
-@router.get("/runs/{run_id}/stages/{stage}", response_model=models.StageStatus, summary="One stage")
+@router.get(
+    "/runs/{run_id}/stages/{stage}", response_model=schemas.StageStatusPublic, summary="One stage"
+)
 def stage_status(run_id: RunId, stage: Stage, ctx: Service) -> Any:
     """The status of one stage of the run."""
     return dat.stage_status(ctx, run_id, stage.value)
@@ -95,14 +98,14 @@ def stage_status(run_id: RunId, stage: Stage, ctx: Service) -> Any:
 
 @router.post(
     "/runs/{run_id}/stages/{stage}/lock",
-    response_model=models.StageStatus,
+    response_model=schemas.StageStatusPublic,
     summary="Lock a stage",
 )
 def lock_stage(
     run_id: RunId,
     stage: Stage,
     ctx: Service,
-    body: Annotated[models.LockRequest | None, Body()] = None,
+    body: Annotated[schemas.LockRequest | None, Body()] = None,
 ) -> Any:
     """Lock a stage with a config (`dat lock`). Its gate must be met: otherwise 409 names the
     missing stage. Re-locking with new inputs unlocks what depends on it; the same inputs as an
@@ -113,7 +116,7 @@ def lock_stage(
 
 @router.post(
     "/runs/{run_id}/stages/{stage}/unlock",
-    response_model=models.Unlocked,
+    response_model=schemas.UnlockedPublic,
     summary="Unlock a stage",
 )
 def unlock_stage(run_id: RunId, stage: Stage, ctx: Service) -> Any:
@@ -122,7 +125,7 @@ def unlock_stage(run_id: RunId, stage: Stage, ctx: Service) -> Any:
 
 
 @router.post(
-    "/runs/{run_id}/stages/{stage}/skip", response_model=models.StageStatus, summary="Skip"
+    "/runs/{run_id}/stages/{stage}/skip", response_model=schemas.StageStatusPublic, summary="Skip"
 )
 def skip_stage(run_id: RunId, stage: Stage, ctx: Service) -> Any:
     """Skip an optional stage (`dat skip`): it is locked as completed with an empty artifact;
@@ -132,7 +135,7 @@ def skip_stage(run_id: RunId, stage: Stage, ctx: Service) -> Any:
 
 @router.get(
     "/runs/{run_id}/stages/{stage}/artifact",
-    response_model=models.Artifact,
+    response_model=schemas.ArtifactPublic,
     summary="Rows of an artifact",
 )
 def stage_artifact(
@@ -148,16 +151,18 @@ def stage_artifact(
 # -- materialization jobs ---------------------------------------------------------------------
 @router.post(
     "/runs/{run_id}/materialize",
-    response_model=models.Materialized,
+    response_model=schemas.MaterializedPublic,
     status_code=status.HTTP_202_ACCEPTED,
     summary="Materialize locked stages",
-    responses={200: {"model": models.Materialized, "description": "Done (wait) or nothing to do."}},
+    responses={
+        200: {"model": schemas.MaterializedPublic, "description": "Done (wait) or nothing to do."}
+    },
 )
 def materialize(
     run_id: RunId,
     ctx: Service,
     response: Response,
-    body: Annotated[models.MaterializeRequest | None, Body()] = None,
+    body: Annotated[schemas.MaterializeRequest | None, Body()] = None,
     wait: Annotated[
         bool, Query(description="Answer 200 once the job has ended instead of 202 at once.")
     ] = False,
@@ -173,17 +178,17 @@ def materialize(
     return started
 
 
-@router.get("/jobs/{job_id}", response_model=models.Job, summary="A materialization job")
+@router.get("/jobs/{job_id}", response_model=schemas.DatJobPublic, summary="A materialization job")
 def show_job(
     job_id: Annotated[str, Path(max_length=64, description="Dagster run id.")],
     ctx: Service,
 ) -> Any:
     """Status, stages, times and failures of a materialization job (a Dagster run of a DAT run
     of one of the caller's projects)."""
-    return dat.show_job(ctx, job_id)
+    return without_server_paths(dat.show_job(ctx, job_id))
 
 
-@router.post("/runs/{run_id}/cancel", response_model=models.Cancelled, summary="Cancel")
+@router.post("/runs/{run_id}/cancel", response_model=schemas.CancelledPublic, summary="Cancel")
 def cancel_run(run_id: RunId, ctx: Service) -> Any:
     """Cancel the work of a run (`dat cancel`): stages stop at their next checkpoint, queued or
     running Dagster runs are cancelled; completed work is kept."""
@@ -191,7 +196,9 @@ def cancel_run(run_id: RunId, ctx: Service) -> Any:
 
 
 # -- export -----------------------------------------------------------------------------------
-@router.get("/runs/{run_id}/export", response_model=models.Export, summary="Exported dataset")
+@router.get(
+    "/runs/{run_id}/export", response_model=schemas.ExportPublic, summary="Exported dataset"
+)
 def export(run_id: RunId, ctx: Service) -> Any:
     """The dataset the run exported: id, files per format and the manifest (columns, row count,
     lineage). 404 until the export stage has materialized."""
@@ -215,14 +222,18 @@ def export_file(
 
 
 # -- cleanup ----------------------------------------------------------------------------------
-@router.get("/runs/{run_id}/cleanup", response_model=models.Cleanup, summary="Cleanup dry run")
+@router.get(
+    "/runs/{run_id}/cleanup", response_model=schemas.CleanupPublic, summary="Cleanup dry run"
+)
 def cleanup_plan(run_id: RunId, ctx: Service) -> Any:
     """What `dat cleanup RUN` would delete: artifacts no locked stage references and temp files
     of interrupted writes. Deletes nothing."""
     return dat.cleanup(ctx, run_id, apply=False)
 
 
-@router.post("/runs/{run_id}/cleanup", response_model=models.Cleanup, summary="Apply cleanup")
+@router.post(
+    "/runs/{run_id}/cleanup", response_model=schemas.CleanupPublic, summary="Apply cleanup"
+)
 def cleanup_apply(run_id: RunId, ctx: Service) -> Any:
     """Delete what the dry run lists (`dat cleanup RUN --apply`); never what a locked stage
     references."""
@@ -232,7 +243,7 @@ def cleanup_apply(run_id: RunId, ctx: Service) -> Any:
 # -- profiles ---------------------------------------------------------------------------------
 @router.post(
     "/profiles",
-    response_model=models.ProfileSaved,
+    response_model=schemas.ProfileSavedPublic,
     status_code=status.HTTP_201_CREATED,
     summary="Create a profile",
     tags=["profiles"],
@@ -244,7 +255,10 @@ def create_profile(profile: Profile, ctx: Service) -> Any:
 
 
 @router.get(
-    "/profiles", response_model=models.ProfileList, summary="List profiles", tags=["profiles"]
+    "/profiles",
+    response_model=schemas.ProfileListPublic,
+    summary="List profiles",
+    tags=["profiles"],
 )
 def list_profiles(
     ctx: Service,
@@ -257,7 +271,10 @@ def list_profiles(
 
 
 @router.get(
-    "/profiles/{key}", response_model=models.Profile, summary="Show a profile", tags=["profiles"]
+    "/profiles/{key}",
+    response_model=schemas.ProfilePublic,
+    summary="Show a profile",
+    tags=["profiles"],
 )
 def show_profile(key: ProfileKey, ctx: Service) -> Any:
     """A profile by name, or any version by id, with the stage configs it pre-fills."""
@@ -266,7 +283,7 @@ def show_profile(key: ProfileKey, ctx: Service) -> Any:
 
 @router.put(
     "/profiles/{key}",
-    response_model=models.ProfileReplaced,
+    response_model=schemas.ProfileReplacedPublic,
     summary="Replace a profile",
     tags=["profiles"],
 )
@@ -282,7 +299,10 @@ def replace_profile(
 
 
 @router.delete(
-    "/profiles/{key}", response_model=models.Deleted, summary="Delete a profile", tags=["profiles"]
+    "/profiles/{key}",
+    response_model=schemas.DeletedPublic,
+    summary="Delete a profile",
+    tags=["profiles"],
 )
 def delete_profile(key: ProfileKey, ctx: Service) -> Any:
     """Delete a profile and its older versions (`dat profiles delete`)."""

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from dat_pipeline.api import models
+from dat_pipeline.api import schemas
 from dat_pipeline.api.context import Context
 from dat_pipeline.api.errors import error_responses
 
@@ -23,7 +23,7 @@ def _version() -> str:
 
 @router.get(
     "/health",
-    response_model=models.Health,
+    response_model=schemas.HealthPublic,
     summary="Liveness and store check",
     responses=error_responses(503),
 )
