@@ -1,6 +1,7 @@
 """The drop folder (SPEC 5): files under `<data_root>/inbox/` are uploaded and ingested once.
 
-`inbox/<project>/<file>` goes to that project, a file directly in `inbox/` to project `inbox`. A
+`inbox/<project>/<file>` goes to that project, a file directly in `inbox/` to project `inbox`
+(`inbox/dat/` is the DAT drop folder, left to `dat/inbox.py`). A
 file is taken only when its size and mtime are the same on two looks in a row (a copy still being
 written changes between ticks). The state between looks is a small JSON cursor:
 `sizes` (what each file looked like last time) and `requested` (files whose run request was
@@ -22,6 +23,7 @@ from dat_pipeline.store import ControlStore
 
 INBOX = "inbox"
 DEFAULT_PROJECT = "inbox"
+DAT_FOLDER = "dat"  # inbox/dat/ is the DAT drop folder (dat/inbox.py), not a project
 _PROJECT = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
@@ -81,7 +83,10 @@ def _files(inbox: Path) -> list[Path]:
     return sorted(
         p
         for p in inbox.rglob("*")
-        if p.is_file() and not p.name.startswith(".") and len(p.relative_to(inbox).parts) <= 2
+        if p.is_file()
+        and not p.name.startswith(".")
+        and len(p.relative_to(inbox).parts) <= 2
+        and p.relative_to(inbox).parts[0] != DAT_FOLDER
     )
 
 

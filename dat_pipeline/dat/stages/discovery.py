@@ -6,8 +6,10 @@ format detected from content and extension, the adapter that reads it, and wheth
 (with the reason when it is not). Nothing is read beyond a few KB per file. With `source`, each
 table of that database source (default schema) is an entry `db://SOURCE/TABLE` of format the
 source's kind and adapter `database`, dated when the snapshot was taken; `source` alone catalogs
-no file. The source's snapshot (row counts, latest updated-at values, the file of SQLite/DuckDB:
-`catalog_source`) is part of the stage id, so a changed table gives a new id at the next lock.
+no file. The state of what is catalogued is part of the stage id (`snapshot`): the files' paths,
+sizes and modification times, and the source's row counts and latest updated-at values
+(`catalog_source`); so a dropped or changed file, or a changed table, gives a new id at the next
+lock, and an unchanged one reuses the catalog.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dat_pipeline.adapters.database import catalog_source, db_path
 from dat_pipeline.adapters.registry import detect
 from dat_pipeline.dat.stages.base import StageConfig, StageInputs, StageSpec
 from dat_pipeline.errors import DatError, StageConfigError
+from dat_pipeline.ids import short_hash
 from dat_pipeline.paths import PathEscapeError, normalize_relative, resolve_inside
 
 CATALOG_SCHEMA = {
@@ -118,9 +121,39 @@ def _source_tables(config: DiscoveryConfig) -> tuple[list[str], dict[str, Any]]:
         ) from None
 
 
-def snapshot(data_root: Path, config: DiscoveryConfig) -> dict[str, Any] | None:
-    """What besides the config identifies a catalog: the database source's snapshot."""
-    return None if config.source is None else _source_tables(config)[1]
+def _folder_state(data_root: Path, config: DiscoveryConfig) -> str | None:
+    """A digest of the catalogued files' paths, sizes and modification times."""
+    root = Path(data_root).resolve()
+    try:
+        folder = resolve_inside(root, config.root or ".")
+    except PathEscapeError:
+        return None  # `check` reports it
+    if not folder.is_dir():
+        return None
+    state = []
+    for path in _walk(folder, config.recursive):
+        within = path.relative_to(folder).as_posix()
+        if path.name.startswith(".") or not _matches(within, config.include):
+            continue
+        if _matches(within, config.exclude):
+            continue
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        state.append([within, stat.st_size, stat.st_mtime_ns])
+    return short_hash(state)
+
+
+def snapshot(data_root: Path, config: DiscoveryConfig) -> dict[str, Any]:
+    """What besides the config identifies a catalog: the state of the files under the root
+    (a dropped, changed or removed file gives a new id) and the database source's snapshot."""
+    state: dict[str, Any] = {}
+    if config.root is not None:
+        state["files"] = _folder_state(data_root, config)
+    if config.source is not None:
+        state["source"] = _source_tables(config)[1]
+    return state
 
 
 def catalog_tables(config: DiscoveryConfig) -> pl.DataFrame:
