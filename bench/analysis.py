@@ -696,6 +696,33 @@ def bench_phases(rows: int, repeats: int) -> None:
     print(f"  {'total':<20} median {totals[len(totals) // 2]:7.2f} s  min {totals[0]:7.2f} s")
 
 
+def write_docs(flight_rows: int) -> None:
+    """The reports of the sample data and of the flights-like star in `docs/` (Markdown and
+    HTML), each analysed in process on a fresh data root."""
+    from dat_pipeline.analysis.report import build_report, render_html, render_markdown
+    from dat_pipeline.analysis.runner import AnalysisRunner
+    from dat_pipeline.analysis.sources import add_source
+    from dat_pipeline.store import open_store
+
+    for name, inputs in (("sample", PROJECT / "data" / "sample"), ("flights", None)):
+        inputs = inputs or flights_input(flight_rows)
+        work, env = _fresh_root(f"docs_{name}", inputs)
+        for path in inputs.iterdir():  # _fresh_root links CSV files only
+            target = work / "data" / f"docs_{name}" / path.name
+            if path.is_file() and not target.exists():
+                shutil.copyfile(path, target)
+        store = open_store(env["DAT_STORE_URL"])
+        runner = AnalysisRunner(store=store, data_root=work / "data", warehouse=work / "w.duckdb")
+        add_source(store, name, f"docs_{name}", data_root=work / "data")
+        for phase in runner.graph.order:
+            runner.run_phase(name, phase)
+        markdown = render_markdown(build_report(runner, name))
+        (PROJECT / "docs" / f"analysis-{name}.md").write_text(markdown, encoding="utf-8")
+        html = render_html(markdown, f"Analysis of {name}")
+        (PROJECT / "docs" / f"analysis-{name}.html").write_text(html, encoding="utf-8")
+        print(f"  docs/analysis-{name}.md and .html")
+
+
 def bench_ten_million(concurrency: int) -> None:
     inputs = big_input()
     print(f"10M-row single table: {_describe(inputs)}")
@@ -730,12 +757,18 @@ def main() -> None:
         help="only the phases, in process, on the flights-like star (--flight-rows, --repeats)",
     )
     parser.add_argument("--flight-rows", type=int, default=336_776)
+    parser.add_argument(
+        "--docs", action="store_true", help="write docs/analysis-sample and -flights reports"
+    )
     parser.add_argument("--repeats", type=int, default=3)
     options, _ = parser.parse_known_args()
     print(_machine())
     print("command: python -m bench " + " ".join(sys.argv[1:] or ["analysis"]))
     if options.phases:
         bench_phases(options.flight_rows, options.repeats)
+        return
+    if options.docs:
+        write_docs(options.flight_rows)
         return
     if not options.only_ten_million:
         bench_star(options.fact_rows, options.concurrency, options.skip_ydata)

@@ -18,11 +18,15 @@ ranks the kept rows of all phases by an interest score:
 At most `MAX_FINDINGS`; two findings about the same columns of the same table from the same phase
 say the same thing, and only the higher-scored one is listed (a cycle's period is part of what it
 says: a daily and a weekly cycle of one measure are two findings); so do a measure's daily,
-weekly or yearly cycle and its slice by hour, weekday or month.
+weekly or yearly cycle and its slice by hour, weekday or month. A finding that reads the same but
+for its table and numbers (the same association in `sales_q1` and `sales_q2`) is listed once,
+with the other tables in `evidence.also_in` (not foreign keys: each referencing table is a
+fact of its own).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -115,6 +119,14 @@ def _part(row: Mapping[str, Any]) -> tuple | None:
     return None
 
 
+def _shape(item: Mapping[str, Any]) -> tuple:
+    """What a finding says without its table and numbers."""
+    text = item["statement"]
+    if item.get("table"):
+        text = text.replace(str(item["table"]), "<table>")
+    return (item["phase"], frozenset(item["columns"]), re.sub(r"-?[\d][\d.,]*", "#", text))
+
+
 def derived_aliases(
     load: Callable[[str, str], pl.DataFrame | None],
 ) -> dict[tuple[str, str], str]:
@@ -147,8 +159,12 @@ def rank(
         aliased = any((item["table"], c) in aliases for c in item["columns"])
         return (-item["score"], aliased, item["phase"], item["statement"])
 
-    ranked, said = [], set()
+    ranked, said, shapes = [], set(), {}
     for item in sorted(found, key=order):
+        shape = _shape(item) if item["phase"] != "relationships" else None  # each is its own
+        if shape in shapes:  # the same finding in a table of the same shape (sales_q1, sales_q2)
+            shapes[shape]["evidence"].setdefault("also_in", []).append(item["table"])
+            continue
         columns = frozenset(canonical(item["table"], item["columns"]))
         key = (item["phase"], item["table"], columns, item.pop("_period"))
         part = item.pop("_part")
@@ -158,6 +174,8 @@ def rank(
             continue
         said.update({key, part} - {None})
         ranked.append({"rank": len(ranked) + 1, **item})
+        if shape is not None:
+            shapes[shape] = ranked[-1]
         if len(ranked) == limit:
             break
     return ranked

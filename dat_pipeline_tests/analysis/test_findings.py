@@ -179,3 +179,21 @@ def test_roles_can_be_overridden_per_source():
     assert row["role"] == "attribute" and "source option roles" in row["role_evidence"]
     cycles = results["business_cycles"].tables["cycles"]
     assert "wait_minutes" not in set(cycles["measure"].drop_nulls())
+
+
+def test_the_same_finding_in_tables_of_the_same_shape_is_listed_once():
+    def finding(table: str, r: float, phase: str = "correlations") -> dict:
+        return {
+            "phase": phase,
+            "table": table,
+            "columns": ["amount", "price"],
+            "statement": f"`amount` and `price` rise together (pearson r = {r}, n = 120)",
+            "score": r,
+            "evidence": {},
+            "_period": None,
+            "_part": None,
+        }
+
+    ranked_ = rank([finding("sales_q1", 0.84), finding("sales_q2", 0.83), finding("other", 0.5)])
+    assert [f["table"] for f in ranked_] == ["sales_q1"]
+    assert ranked_[0]["evidence"]["also_in"] == ["sales_q2", "other"]

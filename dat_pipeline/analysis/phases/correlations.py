@@ -250,10 +250,9 @@ def _row(name: str, a: str, b: str, method: str, value: float, n: float) -> dict
 
 
 def _uncertainty(rows: list[dict[str, Any]]) -> None:
-    """p-values and 95 % intervals of all rows at once (scipy's distributions cost ~50 us a
-    call): Fisher's z interval (scaled by 1.06 for Spearman, Fieller et al.) and the t test for
+    """p-values and 95 % intervals of all rows at once (vectorized): Fisher's z interval (scaled by 1.06 for Spearman, Fieller et al.) and the t test for
     r; the chi-square test for Cramér's V."""
-    from scipy import stats
+    from scipy import special  # the distributions' tails, without importing scipy.stats
 
     linear = [r for r in rows if r["method"] in ("pearson", "spearman") and r["n"] > 3]
     if linear:
@@ -262,7 +261,8 @@ def _uncertainty(rows: list[dict[str, Any]]) -> None:
         scale = np.array([1.06 if row["method"] == "spearman" else 1.0 for row in linear])
         z, se = np.arctanh(r), scale / np.sqrt(n - 3)
         t = r * np.sqrt((n - 2) / (1 - r * r))
-        p = 2 * stats.t.sf(np.abs(t), n - 2)
+        df = n - 2
+        p = special.betainc(df / 2, 0.5, df / (df + t * t))  # two-sided Student t
         low, high = np.tanh(z - 1.96 * se), np.tanh(z + 1.96 * se)
         for i, row in enumerate(linear):
             row |= {"p_value": float(p[i]), "ci_low": float(low[i]), "ci_high": float(high[i])}
@@ -270,7 +270,7 @@ def _uncertainty(rows: list[dict[str, Any]]) -> None:
     if tested:
         chi2 = np.array([row.pop("_chi2") for row in tested])
         dof = np.array([row.pop("_dof") for row in tested])
-        p = stats.chi2.sf(chi2, dof)
+        p = special.chdtrc(dof, chi2)
         for i, row in enumerate(tested):
             row["p_value"] = float(p[i])
 

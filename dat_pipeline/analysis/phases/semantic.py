@@ -33,6 +33,7 @@ MAX_VALUE_BYTES = 256
 PATTERN_MIN_SHARE = 0.8  # a pattern without a name hint must match this share of values
 HINTED_MIN_SHARE = 0.5
 CATEGORY_MAX_DISTINCT = 50
+MIN_KEY_ROWS = 30  # uniqueness in fewer rows says little without an id-like name
 NEAR_UNIQUE = 0.95  # an integer or id-named column this distinct identifies rows
 MAX_TIME_COLUMNS = 5  # calendar parts are looked for in the first five date columns
 PART_MIN_SHARE = 0.99  # a calendar part or clock time must hold on this share of sampled rows
@@ -395,16 +396,20 @@ def role_of(stats: dict[str, Any], found: dict[str, Any], facts: TableFacts) -> 
     if semantic == "text":
         return "free_text", found.get("evidence") or "free text"
     keyable = kind in ("integer", "string")
-    id_like = id_name or kind == "integer" or semantic in ("identifier", "uuid", "email")
+    # without an id-like name, uniqueness alone says identifier only for a sequence-like integer
+    # (1..n, not 40 distinct loyalty points) or a code column of a table big enough to tell
+    sequence = kind == "integer" and _num(stats["max"]) - _num(stats["min"]) + 1 <= 1.5 * distinct
+    code = semantic in ("identifier", "uuid", "email") and facts.rows >= MIN_KEY_ROWS
+    id_like = id_name or sequence or (code and kind == "string")
     if keyable and column in facts.keys and id_like:
         return "identifier", "unique and non-null (a candidate key)" + (
             "; name looks like an identifier" if id_name else ""
         )
     if column in facts.references:
         return "foreign_key", f"references {facts.references[column]}"
-    if keyable and (unique or ratio >= NEAR_UNIQUE) and (id_name or kind == "integer"):
+    if keyable and (unique or ratio >= NEAR_UNIQUE) and (id_name or sequence):
         return "identifier", f"{ratio:.1%} of {count:,} values distinct" + (
-            "; name looks like an identifier" if id_name else ""
+            "; name looks like an identifier" if id_name else "; a sequence of integers"
         )
     if keyable and _entity_name(column, facts.table) and distinct > CATEGORY_MAX_DISTINCT:
         return "identifier", f"named after its table's rows ({distinct:,} distinct values)"

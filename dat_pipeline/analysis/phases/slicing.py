@@ -232,14 +232,14 @@ def _p(p_value: float) -> str:
 
 def _f_test(eta: float, n: int, k: int) -> float | None:
     """p-value of the one-way ANOVA F test behind eta squared."""
-    from scipy import stats
+    from scipy import special
 
     if k < 2 or n <= k:
         return None
     if eta >= 1.0:
         return 0.0
     f = (eta / (k - 1)) / ((1 - eta) / (n - k))
-    return float(stats.f.sf(f, k - 1, n - k))
+    return float(special.fdtrc(k - 1, n - k, f))
 
 
 def judge(

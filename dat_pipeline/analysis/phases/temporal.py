@@ -5,9 +5,10 @@ For every Date/Datetime column of the typed tables:
   consecutive distinct sorted timestamps;
 - coverage: periods holding at least one value / periods between the first and the last value
   (gaps are the missing expected periods);
-- trend: Mann-Kendall (`scipy.stats.kendalltau` against time) on the per-period series: the sum of
-  the table's main measure per period (the first float column not named like an id), or the row
-  count per period when the table has no measure;
+- trend: Mann-Kendall (`scipy.stats.kendalltau` against time) on the per-period series: the mean
+  of the table's main measure per period (its first float column of the semantic role `measure`),
+  or the row count per period when the table has no measure; a finding when p < 0.001 and
+  |tau| >= 0.2;
 - seasonal strength: a classical additive decomposition (moving-average trend, mean seasonal
   profile), 1 - Var(resid) / Var(seasonal + resid), with the seasonal period of
   the granularity (7 daily, 24 hourly, 12 monthly, 52 weekly, 4 quarterly, 60 minutely/secondly),
@@ -71,6 +72,7 @@ SCHEMA = {
 }
 MAX_TREND_P = 0.001
 MIN_TREND_POINTS = 12
+MIN_TREND_TAU = 0.2  # a weaker monotonic trend is significant on long series but not worth naming
 
 
 def time_columns(frame: pl.DataFrame) -> list[str]:
@@ -347,8 +349,8 @@ def profile_column(
         reasons.append(f"trend and seasonality computed per {work_unit} ({points} points)")
     if measure is False:
         measure = main_measure(frame)
-    _, values, _ = series(frame, column, work_unit, measure)
-    basis = f"sum of {measure}" if measure else "row count"
+    _, values, _ = series(frame, column, work_unit, measure, how="mean")
+    basis = f"mean `{measure}`" if measure else "row count"
     finite = np.isfinite(values)
     if finite.sum() >= 3 and np.ptp(values[finite]) > 0:
         from scipy import stats
@@ -357,7 +359,7 @@ def profile_column(
         row["trend_p_value"] = float(p_value)
         significant = p_value < 0.05
         row["trend"] = "none" if not significant else ("increasing" if tau > 0 else "decreasing")
-        if p_value < MAX_TREND_P and finite.sum() >= MIN_TREND_POINTS:
+        if p_value < MAX_TREND_P and abs(tau) >= MIN_TREND_TAU and finite.sum() >= MIN_TREND_POINTS:
             text = (
                 f"{basis} per {work_unit} is {row['trend']} over "
                 f"{row['start']} .. {row['end']} (Mann-Kendall tau = {tau:.2f}, "
@@ -428,7 +430,7 @@ def _summary(result: pl.DataFrame, as_of: dt.datetime) -> str:
         return "No date or datetime columns."
     lines = [
         f"**{result.height} time columns** (freshness as of {as_of.date().isoformat()}; trend "
-        "by Mann-Kendall on the main measure summed per period, or the row count).",
+        "by Mann-Kendall on the main measure's mean per period, or the row count).",
         "",
         "| column | granularity | span | coverage | trend (p) | seasonal | fresh (days) | note |",
         "|---|---|---|---|---|---|---|---|",
