@@ -1,25 +1,32 @@
-"""The analysis pipeline against ydata-profiling, measured in one run (SPEC 6, issue 7).
+"""The analysis pipeline against ydata-profiling, measured in one run (SPEC 6, issues 7 and 13).
 
 1. A generated 5-table star schema (`sales`, about 1M rows, with foreign keys to `customers`,
    `products`, `stores` and `calendar`; dates, categories, amounts) as CSV files. The whole pipeline
-   runs through the `dat` CLI, exactly as a user runs it: `dat analysis add-source`, then
-   `dat analysis run SOURCE --concurrency 2 --json` (a Dagster run, multiprocess executor), then
-   `dat analysis report SOURCE --format json`; then a second `run` that should skip everything.
-   ydata-profiling (its default configuration: `ProfileReport(df)` then `.to_json()`, i.e.
-   `minimal=False`, with pandas reading the same CSV files) profiles the same 5 tables in its own
-   venv `bench/out/ydata-venv/` (its pins clash with ours); the bench creates that venv when it is
-   missing and reports the setup time apart from the measurement.
+   runs through the `dat` CLI, exactly as a user runs it: `dat analysis add-source` (with
+   `correlation_sample_rows` = the fact rows: every row on both sides), `dat analysis run SOURCE
+   --json` at the CLI's default concurrency and again with `--concurrency 1`, then `dat analysis
+   report SOURCE --format json`; then a second `run` that should skip everything.
+   ydata-profiling (`ProfileReport(df, minimal=True)` and the default `minimal=False`, then
+   `.to_json()`, pandas reading the same CSV files, every row) profiles the same 5 tables in its
+   own venv `bench/out/ydata-venv/` (its pins clash with ours); the bench creates that venv when it
+   is missing and reports the setup time apart from the measurement. The four sides alternate for
+   `--repeats` rounds (default 3); medians and ratios are printed.
 2. With `--ten-million` (or `DAT_BENCH_10M=1`): one 10-million-row table of the same shape as
    `sales`, every phase must finish with peak memory under 4 GB.
+3. `--phases`: only the thirteen phases in process on a generated flights-like 5-table star
+   (`flights_input`: 336,776 flights with calendar parts, HHMM clock times, a daily delay cycle,
+   tail numbers missing from `planes`), per phase, `--repeats` times: the figure the analysis time
+   budget of issue 19 is checked on. `--docs` writes the reports of `data/sample` and of that star
+   to `docs/analysis-*.md|html`.
 
 Every measured command runs under a small wrapper process that is a child subreaper, so phase
 processes started by Dagster (children of a forkserver) are reaped by it: `ru_maxrss` of its
 children is the peak RSS of the largest process of the command's whole tree. The wrapper also
 samples the sum of the tree's RSS every 0.1 s (two phases run at the same time).
 
-Inputs are generated deterministically under `bench/out/analysis/` (git-ignored) and reused.
+Inputs are generated deterministically under `bench/out/` (git-ignored) and reused.
 Options: `--fact-rows N` (default 1,000,000) for a quick run, `--skip-ydata`, `--ten-million`,
-`--only-ten-million`, `--concurrency N` (default 2, the CLI default).
+`--only-ten-million`, `--concurrency N` (ours besides 1; default the CLI's), `--repeats N`.
 """
 
 from __future__ import annotations
@@ -471,19 +478,22 @@ def _fresh_root(name: str, inputs: Path) -> tuple[Path, dict[str, str]]:
     return work, env
 
 
-def run_pipeline(name: str, inputs: Path, concurrency: int) -> dict:
+def run_pipeline(
+    name: str, inputs: Path, concurrency: int | None, all_rows: int | None = None
+) -> dict:
+    """The CLI path; `concurrency` None is the CLI's default; `all_rows` makes correlations read
+    every row (no sampling on one side only, SPEC 6)."""
     work, env = _fresh_root(name, inputs)
     dat = _dat()
     steps: dict[str, dict] = {}
-    steps["add-source"] = _measured(
-        "add", work, [*dat, "analysis", "add-source", name, "--from", name, "--json"], env
-    )
-    steps["run"] = _measured(
-        "run",
-        work,
-        [*dat, "analysis", "run", name, "--concurrency", str(concurrency), "--json"],
-        env,
-    )
+    add = [*dat, "analysis", "add-source", name, "--from", name, "--json"]
+    if all_rows:
+        add += ["--option", f"correlation_sample_rows={all_rows}"]
+    steps["add-source"] = _measured("add", work, add, env)
+    run = [*dat, "analysis", "run", name, "--json"]
+    if concurrency is not None:
+        run += ["--concurrency", str(concurrency)]
+    steps["run"] = _measured("run", work, run, env)
     steps["report"] = _measured(
         "report", work, [*dat, "analysis", "report", name, "--format", "json"], env
     )
@@ -543,7 +553,7 @@ warnings.filterwarnings("ignore")
 import pandas as pd
 from ydata_profiling import ProfileReport
 
-folder, out = Path(sys.argv[1]), Path(sys.argv[2])
+folder, out, minimal = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3] == "minimal"
 out.mkdir(parents=True, exist_ok=True)
 timings = {}
 started = time.perf_counter()
@@ -551,7 +561,7 @@ for path in sorted(folder.glob("*.csv")):
     t0 = time.perf_counter()
     frame = pd.read_csv(path)
     t1 = time.perf_counter()
-    report = ProfileReport(frame, title=path.stem)  # the default configuration (minimal=False)
+    report = ProfileReport(frame, title=path.stem, minimal=minimal)  # every row, no sampling
     (out / f"{path.stem}.json").write_text(report.to_json())
     timings[path.stem] = {"read_s": t1 - t0, "profile_s": time.perf_counter() - t1,
                           "rows": len(frame)}
@@ -577,7 +587,7 @@ def ensure_ydata_venv() -> tuple[Path, float | None]:
     return python, time.perf_counter() - started
 
 
-def run_ydata(inputs: Path) -> dict:
+def run_ydata(inputs: Path, minimal: bool) -> dict:
     python, setup = ensure_ydata_venv()
     version = subprocess.run(
         [
@@ -594,7 +604,9 @@ def run_ydata(inputs: Path) -> dict:
     script = work / "profile.py"
     script.write_text(YDATA_SCRIPT, encoding="utf-8")
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    result = _measured("ydata", work, [str(python), str(script), str(inputs), str(work)], env)
+    mode = "minimal" if minimal else "default"
+    command = [str(python), str(script), str(inputs), str(work), mode]
+    result = _measured("ydata", work, command, env)
     lines = [line for line in result["stdout"].splitlines() if line.startswith("{")]
     result["detail"] = json.loads(lines[-1]) if lines else None
     result["setup_s"], result["version"] = setup, version
@@ -622,42 +634,56 @@ def _verdict(ok: bool) -> str:
     return "ok" if ok else "MISSED"
 
 
-def bench_star(fact_rows: int, concurrency: int, skip_ydata: bool) -> None:
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
+
+
+def bench_star(fact_rows: int, concurrency: int | None, skip_ydata: bool, repeats: int) -> None:
+    """Our pipeline (the CLI default concurrency and --concurrency 1) against ydata-profiling
+    (minimal=True and the default), every row on both sides, `repeats` alternating rounds."""
     inputs = star_input(fact_rows)
     print(f"5-table source: {_describe(inputs)}")
-    print(f"analysis pipeline (dat CLI, --concurrency {concurrency}; load {_load()}):")
-    pipeline = run_pipeline("bench_star", inputs, concurrency)
-    ours, our_peak = _print_pipeline(pipeline)
+    sides: dict[str, list[float]] = {}
+    peaks: dict[str, float] = {}
+    for round_ in range(repeats):
+        ours = [("dat (default concurrency)", concurrency), ("dat --concurrency 1", 1)]
+        for label, value in ours:
+            print(f"round {round_ + 1}: {label} (load {_load()}):")
+            pipeline = run_pipeline("bench_star", inputs, value, all_rows=fact_rows)
+            seconds, peak = _print_pipeline(pipeline)
+            sides.setdefault(label, []).append(seconds)
+            peaks[label] = max(peaks.get(label, 0.0), peak)
+        if skip_ydata:
+            continue
+        for minimal in (True, False):
+            label = f"ydata-profiling minimal={minimal}"
+            ydata = run_ydata(inputs, minimal)
+            if ydata["setup_s"] is not None:
+                print(f"  setup (venv + pip install, not timed): {ydata['setup_s']:.0f} s")
+            print(
+                f"round {round_ + 1}: {label} {ydata['version']}: {ydata['seconds']:.2f} s "
+                f"(process, incl. imports and pandas reads), peak process RSS "
+                f"{ydata['max_process_rss_mb']:,.0f} MiB"
+                + ("" if ydata["returncode"] == 0 else f"  EXIT {ydata['returncode']}")
+            )
+            sides.setdefault(label, []).append(ydata["seconds"])
+            peaks[label] = max(peaks.get(label, 0.0), ydata["max_process_rss_mb"])
+    print(f"medians over {repeats} alternating rounds (same {fact_rows:,}-row fact table):")
+    for label, values in sides.items():
+        print(
+            f"  {label:<34} {_median(values):8.2f} s  (runs {', '.join(f'{v:.1f}' for v in values)};"
+            f" peak process RSS {peaks[label]:,.0f} MiB)"
+        )
     if skip_ydata:
         return
-    print(f"ydata-profiling (default config: ProfileReport(df).to_json(); load {_load()}):")
-    ydata = run_ydata(inputs)
-    if ydata["setup_s"] is not None:
-        print(f"  setup (venv + pip install, not timed below): {ydata['setup_s']:.0f} s")
-    else:
-        print(f"  setup: venv {YDATA_VENV.relative_to(PROJECT)} already present")
-    detail = ydata["detail"] or {"tables": {}}
-    for name, timing in detail["tables"].items():
-        print(
-            f"  {name:<10} {timing['rows']:>10,} rows  read {timing['read_s']:6.2f} s  "
-            f"profile+to_json {timing['profile_s']:7.2f} s"
-        )
-    print(
-        f"  ydata-profiling {ydata['version']}: {ydata['seconds']:.2f} s (process, incl. imports "
-        f"and pandas reads)  peak process RSS {ydata['max_process_rss_mb']:,.0f} MiB  "
-        f"peak tree RSS {ydata['tree_rss_mb']:,.0f} MiB"
-        + ("" if ydata["returncode"] == 0 else f"  EXIT {ydata['returncode']}")
-    )
-    ratio = ours / ydata["seconds"]
-    print(
-        f"  ratio pipeline (run + report) / ydata-profiling = {ours:.2f} / "
-        f"{ydata['seconds']:.2f} = {ratio:.2f} (target <= {RATIO_TARGET}: "
-        f"{_verdict(ratio <= RATIO_TARGET)})"
-    )
-    print(
-        f"  peak process RSS: pipeline {our_peak:,.0f} MiB, ydata-profiling "
-        f"{ydata['max_process_rss_mb']:,.0f} MiB"
-    )
+    for ours in ("dat (default concurrency)", "dat --concurrency 1"):
+        for theirs in ("ydata-profiling minimal=True", "ydata-profiling minimal=False"):
+            ratio = _median(sides[ours]) / _median(sides[theirs])
+            print(
+                f"  ratio {ours} / {theirs} = {ratio:.2f} (target <= {RATIO_TARGET}: "
+                f"{_verdict(ratio <= RATIO_TARGET)})"
+            )
 
 
 def phase_times(name: str, inputs: Path) -> dict[str, float]:
@@ -723,7 +749,7 @@ def write_docs(flight_rows: int) -> None:
         print(f"  docs/analysis-{name}.md and .html")
 
 
-def bench_ten_million(concurrency: int) -> None:
+def bench_ten_million(concurrency: int | None) -> None:
     inputs = big_input()
     print(f"10M-row single table: {_describe(inputs)}")
     print(f"analysis pipeline (dat CLI, --concurrency {concurrency}; load {_load()}):")
@@ -742,7 +768,9 @@ def bench_ten_million(concurrency: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench analysis", description=__doc__)
     parser.add_argument("--fact-rows", type=int, default=1_000_000)
-    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument(
+        "--concurrency", type=int, default=None, help="ours besides 1 (default: the CLI's)"
+    )
     parser.add_argument("--skip-ydata", action="store_true")
     parser.add_argument(
         "--ten-million",
@@ -771,7 +799,7 @@ def main() -> None:
         write_docs(options.flight_rows)
         return
     if not options.only_ten_million:
-        bench_star(options.fact_rows, options.concurrency, options.skip_ydata)
+        bench_star(options.fact_rows, options.concurrency, options.skip_ydata, options.repeats)
     if options.ten_million or options.only_ten_million:
         bench_ten_million(options.concurrency)
     print(f"(load average at the end: {_load()})")
