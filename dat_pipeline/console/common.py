@@ -61,14 +61,14 @@ def one_line(exc: BaseException) -> str:
 
 
 async def attempt(
-    call: Callable[..., T], *args: Any, error: ui.label | None = None
+    call: Callable[..., T], *args: Any, error: ui.label | None = None, **kwargs: Any
 ) -> tuple[bool, T | None]:
     """Run `call` off the event loop; a failure shows as its one-line message (toast and `error`)."""
     if error is not None:
         error.set_text("")
         error.set_visibility(False)
     try:
-        return True, await run.io_bound(call, *args)
+        return True, await run.io_bound(call, *args, **kwargs)
     except Exception as exc:
         if not isinstance(exc, DatError):
             log.exception("console action failed")

@@ -30,7 +30,11 @@ class Wizard:
         self.columns: dict[str, str] = {}
         self.fields: dict[str, dict[str, Any]] = {}  # column -> {name, keep, type}
         self.rules_text = ""
-        self.uploads: Any = None  # the uploads list, refreshed after an upload
+        # the parts of the page steps refresh (one wizard per browser tab)
+        self.uploads: Any = None
+        self.fields_view: Any = None
+        self.preview_view: Any = None
+        self.rules_error: Any = None
 
     def mapping(self) -> dict[str, str | None]:
         mapping: dict[str, str | None] = {}
@@ -151,7 +155,7 @@ def source_step(wizard: Wizard, stepper: ui.stepper) -> None:
                 for column in shown["columns"]
             }
             stepper.next()
-            fields_view.refresh()
+            wizard.fields_view.refresh()
 
     with ui.stepper_navigation():
         ui.button("Next", on_click=next_step).props("data-testid=source-next")
@@ -219,12 +223,7 @@ def database_panel(wizard: Wizard, choose, error: ui.label) -> None:  # type: ig
 
 
 # -- 2. field mapping ---------------------------------------------------------------------------
-fields_view: Any = None
-
-
 def mapping_step(wizard: Wizard, stepper: ui.stepper) -> None:
-    global fields_view
-
     @ui.refreshable
     def view() -> None:
         if not wizard.fields:
@@ -240,7 +239,7 @@ def mapping_step(wizard: Wizard, stepper: ui.stepper) -> None:
                 ui.input("name").bind_value(field, "name").props(f"data-testid=name-{column}")
                 ui.select(TYPES, label="type").bind_value(field, "type").classes("w-36")
 
-    fields_view = view
+    wizard.fields_view = view
     view()
     with ui.stepper_navigation():
         ui.button("Back", on_click=stepper.previous).props("flat")
@@ -298,14 +297,14 @@ def rules_step(wizard: Wizard, stepper: ui.stepper) -> None:
         ui.button("Save", on_click=save).props("outline")
 
     async def next_step() -> None:
-        ok = await preview_view.load()
+        ok = await wizard.preview_view.load()
         if ok:
             stepper.next()
 
     with ui.stepper_navigation():
         ui.button("Back", on_click=stepper.previous).props("flat")
         ui.button("Preview", on_click=next_step).props("data-testid=rules-next")
-    rules_step.error = error  # type: ignore[attr-defined]
+    wizard.rules_error = error
 
 
 # -- 4. preview -----------------------------------------------------------------------------------
@@ -342,7 +341,7 @@ class PreviewView:
 
     async def load(self) -> bool:
         wizard = self.wizard
-        error = rules_step.error  # type: ignore[attr-defined]
+        error = wizard.rules_error
         try:
             rules = wizard.rules()
         except yaml.YAMLError as exc:
@@ -355,8 +354,7 @@ class PreviewView:
             wizard.source,
             rules,
             wizard.table,
-            None,
-            wizard.mapping(),
+            mapping=wizard.mapping(),
             error=error,
         )
         if ok:
@@ -365,13 +363,9 @@ class PreviewView:
         return ok
 
 
-preview_view: Any = None
-
-
 def preview_step(wizard: Wizard, stepper: ui.stepper) -> None:
-    global preview_view
-    preview_view = PreviewView(wizard)
-    preview_view.body()
+    wizard.preview_view = PreviewView(wizard)
+    wizard.preview_view.body()
     with ui.stepper_navigation():
         ui.button("Back", on_click=stepper.previous).props("flat")
         ui.button("Next", on_click=stepper.next).props("data-testid=preview-next")
@@ -387,10 +381,9 @@ def submit_step(wizard: Wizard, stepper: ui.stepper) -> None:
             ingest_service.ingest,
             wizard.ctx,
             wizard.source,
-            None,
-            wizard.table,
-            wizard.rules(),
-            wizard.mapping(),
+            table=wizard.table,
+            rules=wizard.rules(),
+            mapping=wizard.mapping(),
             error=error,
         )
         if not ok or outcome is None:
