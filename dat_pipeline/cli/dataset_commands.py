@@ -24,7 +24,7 @@ def list_(
     ),
     as_json: bool = JsonOption,
 ) -> None:
-    """List datasets: id, kind, name, tables, rows and the view to query them with."""
+    """List datasets: id, kind, tables and rows (`show` gives the view to query)."""
     from dat_pipeline.services import datasets
     from dat_pipeline.services.context import open_context
 
@@ -39,16 +39,16 @@ def list_(
         [
             d["dataset_id"],
             d["kind"],
-            d["name"],
             len(d["tables"]),
             sum(t["row_count"] or 0 for t in d["tables"]),
-            d["view"],
         ]
         for d in found["datasets"]
     ]
-    emit_table("datasets", ["id", "kind", "name", "tables", "rows", "view"], rows)
+    emit_table("datasets", ["id", "kind", "tables", "rows"], rows)
     if not rows:
         say("No dataset yet: export a DAT run, run an ingestion, a backfill or an analysis.")
+    else:
+        say("Its tables, lineage and SQL view: dat datasets show ID")
 
 
 @datasets_app.command("show")
