@@ -60,6 +60,10 @@ def registered_adapters() -> list[Adapter]:
 
 def get_adapter(name: str) -> Adapter:
     """The adapter called `name` (as stored in a catalog's `adapter` column)."""
+    if name == "database":  # tables of a database source (`db://SOURCE/TABLE`), imported lazily
+        from dat_pipeline.adapters.database import DatabaseTableAdapter
+
+        return DatabaseTableAdapter()
     for adapter in registered_adapters():
         if adapter.name == name:
             return adapter

@@ -77,6 +77,11 @@ LAZY: dict[str, tuple[str, str, str]] = {
         "backfill_app",
         "Plan, run and audit windowed backfills of the tables in backfill.yaml.",
     ),
+    "datasets": (
+        "dat_pipeline.cli.dataset_commands",
+        "datasets_app",
+        "Every dataset written, with its DuckDB view: list, show.",
+    ),
 }
 
 

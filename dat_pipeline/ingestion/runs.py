@@ -21,6 +21,7 @@ import polars as pl
 from dat_pipeline.adapters import AdapterError, adapter_for
 from dat_pipeline.adapters.database import DatabaseAdapter
 from dat_pipeline.cleaning import RuleError, RuleRunner, load_rules_yaml, rule_label
+from dat_pipeline.datasets.catalog import register_output
 from dat_pipeline.errors import NotFoundError
 from dat_pipeline.files import atomic_path, write_parquet_atomic
 from dat_pipeline.ingestion import jobs
@@ -346,6 +347,7 @@ def run_ingestion(
         rejects_path = clean_dir / f"{stem}.rejects.parquet"
         _combine(result["kept_parts"], clean_path, result["empty_kept"])
         _combine(result["reject_parts"], rejects_path, result["empty_rejects"])
+        register_output(data_root, "ingestion", f"{request.project}/{stem}")  # SPEC 10 view
     except IngestCancelled as exc:
         jobs.append_log(store, job_id, str(exc), "WARNING")
         raise

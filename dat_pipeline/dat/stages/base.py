@@ -85,4 +85,7 @@ class StageSpec(Generic[ConfigT]):
     config_model: type[ConfigT]
     compute: Callable[[StageInputs, ConfigT], pl.DataFrame]
     check: Callable[[StageInputs, ConfigT], None] | None = None
+    # State outside the config that identifies the inputs (a database source's snapshot): part
+    # of the stage id, so a changed source gives a new id at the next lock.
+    snapshot: Callable[[Path, ConfigT], Any] | None = None
     description: str = ""
