@@ -5,12 +5,25 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 
 
+# A table of a registered database source in a DAT run: `db://SOURCE/TABLE` (SPEC 1.4).
+DB_SCHEME = "db://"
+
+
 class PathEscapeError(ValueError):
     """A path that is absolute, climbs out of the data root, or is a symlink pointing outside it."""
 
 
+def is_db_path(path: str) -> bool:
+    """Whether a catalog path names a database table (`db://SOURCE/TABLE`), not a file."""
+    return str(path).startswith(DB_SCHEME)
+
+
 def normalize_relative(raw: str) -> str:
-    """Return `raw` as a clean POSIX path relative to the data root, or raise PathEscapeError."""
+    """Return `raw` as a clean POSIX path relative to the data root, or raise PathEscapeError.
+
+    A database table path (`db://SOURCE/TABLE`) is no file path and is returned as it is."""
+    if is_db_path(str(raw).strip()):
+        return str(raw).strip()
     text = str(raw).strip().replace("\\", "/")
     if text in ("", "."):
         return "."

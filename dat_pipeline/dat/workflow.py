@@ -169,6 +169,7 @@ class DatWorkflow:
         Re-locking with new inputs first unlocks what depends on it.
         """
         spec = self._spec(stage)
+        snapshot = self._snapshot(run_id, spec, config)  # may read a database: not in the write
         with self.store.write() as connection:
             statuses = {s.stage: s for s in self.status(run_id, connection)}
             upstream = self._check_gate(run_id, stage, statuses, "lock")
@@ -176,9 +177,7 @@ class DatWorkflow:
                 config = statuses[stage].config or {}
             parsed = self._parse_config(spec, config)
             normalized = parsed.model_dump(mode="json")
-            identity = normalized
-            if spec.snapshot is not None:
-                identity = {**normalized, "snapshot": spec.snapshot(self.data_root, parsed)}
+            identity = normalized if snapshot is None else {**normalized, "snapshot": snapshot}
             stage_id = ids.stage_id(stage, identity, upstream)
             inputs = self._inputs(run_id, stage, stage_id, upstream, statuses)
             if spec.check is not None:
@@ -420,6 +419,14 @@ class DatWorkflow:
                     reason="has not completed",
                 )
         return {name: statuses[name].stage_id for name in rule.requires}  # type: ignore[misc]
+
+    def _snapshot(self, run_id: str, spec: StageSpec, config: dict[str, Any] | None) -> Any:
+        """The state outside the config that a stage's id covers (a database source's), if any."""
+        if spec.snapshot is None:
+            return None
+        if config is None:
+            config = self.stage_status(run_id, spec.name).config or {}
+        return spec.snapshot(self.data_root, self._parse_config(spec, config))
 
     def _parse_config(self, spec: StageSpec, config: dict[str, Any]):  # type: ignore[no-untyped-def]
         try:
