@@ -155,6 +155,23 @@ def _rules(rules: Path | None) -> str | None:
     return None if rules is None else read_rules(rules)
 
 
+MapOption = typer.Option(
+    None,
+    "--map",
+    help="Field mapping OLD=NEW renames a column, OLD= drops it (repeatable; before the rules).",
+)
+
+
+def _mapping(pairs: list[str] | None) -> dict[str, str | None] | None:
+    mapping: dict[str, str | None] = {}
+    for pair in pairs or []:
+        old, sep, new = pair.partition("=")
+        if not sep or not old.strip():
+            raise DatError(f"--map {pair!r}: write OLD=NEW to rename, OLD= to drop")
+        mapping[old.strip()] = new.strip() or None
+    return mapping or None
+
+
 @ingest_app.command("preview")
 @handles_errors
 def ingest_preview(
@@ -165,11 +182,14 @@ def ingest_preview(
     rules: Path | None = typer.Option(None, "--rules", help="Rules YAML file."),
     table: str | None = typer.Option(None, "--table"),
     limit: int | None = typer.Option(None, "--limit", help="At most DAT_PREVIEW_ROW_LIMIT."),
+    mapping: list[str] | None = MapOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Show up to DAT_PREVIEW_ROW_LIMIT rows with each rule's verdict."""
     with open_context() as ctx:
-        result = service.preview(ctx, source, _rules(rules) or "", table, limit, project=project)
+        result = service.preview(
+            ctx, source, _rules(rules) or "", table, limit, _mapping(mapping), project=project
+        )
     if as_json:
         emit_json(result)
         return
@@ -195,12 +215,13 @@ def ingest_run(
         None, "--rules", help="Rules YAML (default: uploads/<project>/rules.yaml if present)."
     ),
     table: str | None = typer.Option(None, "--table"),
+    mapping: list[str] | None = MapOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Ingest now when small (<= DAT_SYNC_MAX_BYTES and DAT_SYNC_MAX_ROWS), else queue a Dagster
     run and print its job id at once."""
     with open_context() as ctx:
-        result = service.ingest(ctx, source, project, table, _rules(rules))
+        result = service.ingest(ctx, source, project, table, _rules(rules), _mapping(mapping))
     if as_json:
         emit_json(result)
     elif result["mode"] == "sync":
@@ -214,6 +235,44 @@ def ingest_run(
             f"job {result['job_id']} queued (Dagster run); follow it with "
             f"`dat jobs show {result['job_id']}`"
         )
+
+
+@ingest_app.command("uploads")
+@handles_errors
+def ingest_uploads(as_json: bool = JsonOption) -> None:
+    """List the uploads, newest first."""
+    with open_context() as ctx:
+        uploads = service.list_uploads(ctx)
+    if as_json:
+        emit_json({"uploads": uploads})
+        return
+    emit_table(
+        "uploads",
+        ["upload_id", "project", "filename", "format", "rows", "created_at"],
+        [
+            [
+                u["upload_id"],
+                u["project"],
+                u["filename"],
+                u["format"],
+                u["row_count"],
+                u["created_at"],
+            ]
+            for u in uploads
+        ],
+    )
+
+
+@ingest_app.command("delete-upload")
+@handles_errors
+def ingest_delete_upload(upload_id: str, as_json: bool = JsonOption) -> None:
+    """Forget an upload and delete its raw file (cleaned outputs and jobs are kept)."""
+    with open_context() as ctx:
+        deleted = service.delete_upload(ctx, upload_id)
+    if as_json:
+        emit_json(deleted)
+    else:
+        typer.echo(f"deleted {deleted['upload_id']} ({deleted['path']})")
 
 
 # -- jobs -------------------------------------------------------------------------------------
