@@ -527,6 +527,9 @@ class PreviewRequest(BaseModel):
     rules: str = Field("", max_length=100_000, description="Cleaning rules as YAML.")
     table: str | None = Field(None, max_length=1000)
     limit: int | None = Field(None, ge=1, le=10_000, description="At most DAT_PREVIEW_ROW_LIMIT.")
+    mapping: dict[str, str | None] | None = Field(
+        None, description="Field mapping: source column -> new name, or null to drop it."
+    )
 
 
 class PreviewPublic(Open):
@@ -548,6 +551,9 @@ class IngestRunRequest(BaseModel):
     table: str | None = Field(None, max_length=1000)
     rules: str | None = Field(
         None, max_length=100_000, description="Rules YAML; default: uploads/<project>/rules.yaml."
+    )
+    mapping: dict[str, str | None] | None = Field(
+        None, description="Field mapping: source column -> new name, or null to drop it."
     )
 
 
@@ -584,3 +590,10 @@ class LogLinePublic(BaseModel):
 class JobLogsPublic(BaseModel):
     job_id: str
     lines: list[LogLinePublic]
+
+
+class RuleSetRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rules: str = Field(max_length=100_000, description="Cleaning rules as YAML (validated).")
+    project: str | None = Field(None, max_length=63, description="Default: the token's project.")

@@ -112,6 +112,50 @@ async def create_upload(
     return upload
 
 
+@router.get("/uploads", response_model=list[schemas.UploadPublic], summary="List uploads")
+def list_uploads(ctx: Service) -> Any:
+    """The uploads of the caller's projects, newest first."""
+    return ingestion.list_uploads(ctx)
+
+
+@router.delete("/uploads/{upload_id}", summary="Delete an upload")
+def delete_upload(upload_id: UploadId, ctx: Service) -> dict[str, Any]:
+    """Forget an upload and delete its raw file; cleaned outputs and jobs are kept."""
+    return ingestion.delete_upload(ctx, upload_id)
+
+
+@router.get("/templates/cleaning", summary="Cleaning rule templates")
+def cleaning_templates(_ctx: Service) -> list[dict[str, Any]]:
+    """Every cleaning rule type with its parameters and a YAML example (`dat rules templates`)."""
+    return ingestion.cleaning_templates()
+
+
+@router.get("/rulesets", summary="Named rule sets")
+def list_rule_sets(
+    ctx: Service, project: Annotated[str | None, Query(max_length=63)] = None
+) -> list[str]:
+    """The named cleaning rule sets of a project (default: the token's)."""
+    return ingestion.list_rule_sets(ctx, project)
+
+
+@router.get("/rulesets/{name}", summary="A named rule set")
+def get_rule_set(
+    name: Annotated[str, Path(max_length=63)],
+    ctx: Service,
+    project: Annotated[str | None, Query(max_length=63)] = None,
+) -> dict[str, Any]:
+    """The rules YAML of a named rule set."""
+    return {"name": name, "rules": ingestion.get_rule_set(ctx, name, project)}
+
+
+@router.put("/rulesets/{name}", summary="Save a named rule set")
+def save_rule_set(
+    name: Annotated[str, Path(max_length=63)], body: schemas.RuleSetRequest, ctx: Service
+) -> dict[str, Any]:
+    """Validate and save (or replace) a named rule set of the project."""
+    return ingestion.save_rule_set(ctx, name, body.rules, body.project)
+
+
 @router.get("/uploads/{upload_id}", response_model=schemas.UploadPublic, summary="Show an upload")
 def show_upload(upload_id: UploadId, ctx: Service) -> Any:
     """An upload of the caller's projects."""
@@ -123,7 +167,7 @@ def show_upload(upload_id: UploadId, ctx: Service) -> Any:
 def preview_source(body: schemas.PreviewRequest, ctx: Service) -> Any:
     """Up to DAT_PREVIEW_ROW_LIMIT rows with each rule's verdict (`dat ingest preview`); reads
     only those rows and writes nothing."""
-    return ingestion.preview(ctx, body.source, body.rules, body.table, body.limit)
+    return ingestion.preview(ctx, body.source, body.rules, body.table, body.limit, body.mapping)
 
 
 @router.post(
@@ -142,7 +186,7 @@ def run_ingest(
 ) -> Any:
     """Ingest an upload or a database source (`dat ingest run`): at once when small (200, the
     result), else as a queued Dagster run (202 with the job id; see `GET .../jobs/{job_id}`)."""
-    result = ingestion.ingest(ctx, body.source, body.project, body.table, body.rules)
+    result = ingestion.ingest(ctx, body.source, body.project, body.table, body.rules, body.mapping)
     if result["mode"] == "sync":
         response.status_code = status.HTTP_200_OK
     return result
