@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from dat_pipeline.api.errors import install_error_handlers
 from dat_pipeline.api.routers import analysis, backfill, dat, datasets, health, ingestion
@@ -17,7 +18,8 @@ The operations of the `dat` command over HTTP, for applications that drive the D
 
 Every route but `/health` needs a bearer token from `dat tokens create --project P`
 (`Authorization: Bearer dat_...`). A token sees the runs of its projects only; a run of another
-project answers 404, like a run that does not exist. Runs created by the CLI belong to `default`.
+project answers 404, like a run that does not exist. Runs created by the CLI belong to `default`
+unless made with `dat runs create --project P`.
 
 Errors are `{"error": {"code", "message", "details"}}`. Long work (materializing stages) answers
 202 with a job: the Dagster run id, shown in the Dagster UI and at `GET /api/dat/jobs/{job_id}`;
@@ -46,7 +48,8 @@ def create_app(settings: Settings | None = None, console: bool = False) -> FastA
         yield
         context.close()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc from the installed fastapi-offline package, never from a CDN.
+    app = FastAPIOffline(
         title="dat_pipeline API",
         version="0.1.0",
         description=DESCRIPTION,

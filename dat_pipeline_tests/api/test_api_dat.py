@@ -240,3 +240,41 @@ def test_profiles_crud_and_cleanup_dry_run_then_apply(api: Api, data_root: Path)
         [saved["profile_id"], replaced["profile_id"]]
     )
     assert api.call("GET", "/api/dat/profiles/sales").status_code == 404
+
+
+def test_a_run_created_by_the_cli_for_a_project_is_that_projects(api: Api):
+    runner = CliRunner()
+    made = runner.invoke(
+        cli_app, ["runs", "create", "--name", "mine", "--project", "mine", "--json"]
+    )
+    assert made.exit_code == 0, made.output
+    run = json.loads(made.stdout)
+    assert run["project"] == "mine"
+    assert [r["run_id"] for r in api.ok("GET", "/api/dat/runs", project="mine")["runs"]] == [
+        run["run_id"]
+    ]
+    assert api.ok("GET", "/api/dat/runs", project="default")["runs"] == []
+    listed = json.loads(runner.invoke(cli_app, ["runs", "list", "--json"]).stdout)["runs"]
+    assert [(r["run_id"], r["project"]) for r in listed] == [(run["run_id"], "mine")]
+    bad = runner.invoke(cli_app, ["runs", "create", "--project", "Not A Project"])
+    assert bad.exit_code == 1 and "Not A Project" in bad.stderr
+
+
+def test_materializing_an_unlocked_stage_is_one_gate_error_in_the_api_and_the_cli(api: Api):
+    run_id = api.ok("POST", "/api/dat/runs", 201, json={"project": "default"}, project="default")[
+        "run_id"
+    ]
+    answer = api.call(
+        "POST", f"/api/dat/runs/{run_id}/materialize", project="default", json={"stage": "parse"}
+    )
+    assert answer.status_code == 409
+    error = answer.json()["error"]
+    assert error["code"] == "gate"
+    assert error["details"] == {
+        "stage": "parse",
+        "missing_stage": "parse",
+        "reason": "is not locked",
+    }
+    cli = CliRunner().invoke(cli_app, ["materialize", run_id, "--stage", "parse"])
+    assert cli.exit_code == 1
+    assert cli.stderr.strip() == f"error: {error['message']}"
