@@ -3,7 +3,9 @@ issue 17), through the paths a person takes, p50/p90 over the repeats, anchors i
 
 - follow: re-lock `selection` of a follow-mode run (3 sample files) until its new export exists,
   under a real `dagster-daemon` (lock sensor, run queue, one run for the chain); plus the
-  timeline of the last chain from Dagster's event log and the daemon's log.
+  timeline of the last chain from Dagster's event log and the daemon's log. In the same daemon
+  session: from each new export to the end of its follow-up analysis (an analysis source that
+  follows the export), and a queued `dat ingest run` of a small CSV from submit to run end.
 - lock: `dat lock RUN discovery --materialize` end to end (a new process each time), beside
   `python -c pass`, `python -c "import dagster"` and the domain function alone.
 - parse: `dat lock RUN parse --materialize` on a generated CSV (default ~1 GB) against
@@ -14,6 +16,7 @@ issue 17), through the paths a person takes, p50/p90 over the repeats, anchors i
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import platform
@@ -110,7 +113,9 @@ def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None
         time.sleep(0.02)
 
 
-def follow(repeats: int) -> list[str]:
+def follow(repeats: int, more: bool = True) -> list[str]:
+    """The follow-mode chain under a real daemon; with `more`, in the same daemon session, the
+    analysis that follows the export and a queued ingestion of a small file."""
     import dagster as dg
 
     ws = Workspace()
@@ -119,6 +124,8 @@ def follow(repeats: int) -> list[str]:
     for stage, config in BUILD:
         flow.lock(run, stage, config)
         flow.materialize(run, stage)
+    if more:
+        follow_analysis(ws, flow, run)
     log = ws.dir / "daemon.log"
     daemon = subprocess.Popen(
         [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"],
@@ -129,14 +136,18 @@ def follow(repeats: int) -> list[str]:
         start_new_session=True,
     )
     times: list[float] = []
+    analysed: list[float] = []
+    ingested: list[float] = []
     lines: list[str] = []
     chain_runs = dg.RunsFilter(tags={"dat/run": run})
+    analysis_runs = dg.RunsFilter(tags={"analysis/source": "latency_follow"})
     try:
         with dg.DagsterInstance.get() as instance:
             # the sensor's first tick adds the run's partition: it has read the build's events
             wait_for(lambda: instance.has_dynamic_partition("dat_runs", run), 180, "the sensor")
             for files in SUBSETS[:repeats]:
                 old = flow.stage_status(run, "export").stage_id
+                known = {r.run_id for r in instance.get_runs(analysis_runs)}
                 locked_at = time.time()
                 flow.lock(run, "selection", {"files": files})
 
@@ -145,25 +156,82 @@ def follow(repeats: int) -> list[str]:
                     return export.completed and export.stage_id != old
 
                 wait_for(rebuilt, 300, "the new export")
-                times.append(time.time() - locked_at)
+                exported_at = time.time()
+                times.append(exported_at - locked_at)
                 wait_for(
                     lambda: all(r.is_finished for r in instance.get_runs(chain_runs)), 60, "the run"
                 )
-            lines = timeline(instance, run, locked_at)
+                lines = timeline(instance, run, locked_at)
+                if more:
+                    analysed.append(reanalysed(instance, analysis_runs, known) - exported_at)
+            if more:
+                try:
+                    ingested = [queued_ingestion(ws, instance) for _ in range(repeats)]
+                except subprocess.CalledProcessError as exc:
+                    failed = (exc.stderr or "").strip().splitlines()[-1:]
+                    print(f"queued ingestion not measured: {' '.join(failed)}")
     finally:
         daemon.terminate()
         daemon.wait(timeout=60)
-    runs = len(SUBSETS[:repeats])
-    out = [row("re-lock selection -> new export (daemon)", times, f"{runs} chains")]
+    out = [row("re-lock selection -> new export (daemon)", times, "one run per chain")]
     out += lines
     daemon_lines = [
         line.rstrip()
         for line in log.read_text(errors="replace").splitlines()
         if "dat_lock_sensor" in line or "QueuedRunCoordinatorDaemon" in line
     ]
-    out += ["  daemon log (last chain):"] + [f"    {line[:110]}" for line in daemon_lines[-6:]]
+    out += ["  daemon log (last lines of the lock sensor and the queue):"]
+    out += [f"    {line[:110]}" for line in daemon_lines[-6:]]
+    if more:
+        out.append(row("new export -> its analysis re-run finished", analysed, "follow sensor"))
+        if ingested:
+            out.append(row("queued ingestion: submit -> run finished", ingested, "125-row CSV"))
     ws.close()
     return out
+
+
+def follow_analysis(ws: Workspace, flow, run: str) -> None:  # type: ignore[no-untyped-def]
+    """An analysis source following the run's export, analysed once (the baseline)."""
+    import dagster as dg
+
+    from dat_pipeline.analysis.runner import AnalysisRunner
+    from dat_pipeline.analysis.sources import add_source
+    from dat_pipeline.orchestration.analysis import launch_analysis
+
+    dataset = flow.load_artifact(run, "export")["dataset_id"][0]
+    runner = AnalysisRunner(store=flow.store, data_root=ws.dir / "data")
+    add_source(flow.store, "latency_follow", dataset, follow=True, data_root=ws.dir / "data")
+    with dg.DagsterInstance.get() as instance:
+        launch_analysis(instance, "latency_follow", runner=runner, in_process=True)
+
+
+def reanalysed(instance, runs, known: set[str]) -> float:  # type: ignore[no-untyped-def]
+    """When the first analysis run started after `known` finished."""
+
+    def finished():  # type: ignore[no-untyped-def]
+        new = [r for r in instance.get_runs(runs) if r.run_id not in known]
+        return new[-1] if new and new[-1].is_finished else None
+
+    wait_for(lambda: finished() is not None, 600, "the re-analysis")
+    return instance.get_run_record_by_id(finished().run_id).end_time
+
+
+def queued_ingestion(ws: Workspace, instance) -> float:  # type: ignore[no-untyped-def]
+    """`dat ingest run` of a small CSV, queued (sync limit lowered), until its run finished."""
+    sample = ws.dir / "data" / "sample" / "sales_2024_q1.csv"
+    env = {**ws.env, "DAT_SYNC_MAX_ROWS": "10"}
+    started = time.time()
+    done = subprocess.run(
+        [str(BIN / "dat"), "ingest", "run", str(sample), "--project", "bench", "--json"],
+        check=True,
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    job_id = json.loads(done.stdout)["job_id"]
+    wait_for(lambda: instance.get_run_by_id(job_id).is_finished, 300, "the ingestion run")
+    return instance.get_run_record_by_id(job_id).end_time - started
 
 
 def timeline(instance, run: str, locked_at: float) -> list[str]:  # type: ignore[no-untyped-def]
