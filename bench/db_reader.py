@@ -6,6 +6,9 @@ run with alternating repeats (issue 14 point 4: one reader, built on a library w
 - `ingestion/dat`: `DatabaseAdapter.stream` (ingestion and the database tables of DAT runs);
 - `backfill`: `reverse_etl.extract.stream_frames` (window extraction).
 
+It also times the probe of the table as a DAT run's table_availability does it (`db://` path,
+SPEC 1.4: under 1 s per table).
+
 The trades table (DAT_BENCH_READER_ROWS rows, default 500,000) lives in schema
 `dat_bench_reader` of DAT_BENCH_PG_URL and is reused when it holds the right rows.
 """
@@ -51,10 +54,11 @@ def _rows(frames: Iterator[pl.DataFrame]) -> int:
 
 
 def main() -> None:
-    from dat_pipeline.adapters.database import DatabaseAdapter
+    from dat_pipeline.adapters.database import DatabaseAdapter, probe_db_table
     from dat_pipeline.reverse_etl.extract import stream_frames
     from dat_pipeline.reverse_etl.introspect import analyze_table
-    from dat_pipeline.sources import make_source
+    from dat_pipeline.settings import get_settings
+    from dat_pipeline.sources import add_database_source, make_source
     from dat_pipeline.store import ControlStore
 
     engine = _engine()
@@ -69,8 +73,16 @@ def main() -> None:
         user=url.username,
     )
     with tempfile.TemporaryDirectory() as folder:
-        store = ControlStore(f"sqlite:///{Path(folder) / 'store.db'}")
+        os.environ["DAT_STORE_URL"] = f"sqlite:///{Path(folder) / 'store.db'}"
+        get_settings.cache_clear()
+        store = ControlStore(os.environ["DAT_STORE_URL"])
+        add_database_source(store, source, None)
         adapter = DatabaseAdapter(store, source)
+        probes = []
+        for _ in range(5):
+            probe = probe_db_table(f"db://{source.name}/{SCHEMA}.trades")
+            assert probe.status == "available", probe.error
+            probes.append(probe.probe_seconds)
         with engine.connect() as connection:
             info = analyze_table(connection, "trades")
 
@@ -109,6 +121,10 @@ def main() -> None:
         store.dispose()
     engine.dispose()
     base = min(seconds["read_database"])
+    print(
+        f"probe of db://{source.name}/{SCHEMA}.trades: best {min(probes):.3f} s, worst "
+        f"{max(probes):.3f} s of 5 (limit 1 s)"
+    )
     print(f"{ROWS:,} rows, chunks of {CHUNK:,}, best of {REPEATS} alternating repeats")
     print(f"{'reader':<24}{'seconds':>9}{'rows/s':>12}{'vs read_database':>18}")
     for name, runs in seconds.items():

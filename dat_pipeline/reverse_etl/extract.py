@@ -4,8 +4,9 @@
 `pl.read_database(iter_batches=True)` over a server-side cursor, each batch cast to the schema of
 the one type map (`types.polars_type`), so chunks of one read, windows of one table and an empty
 read all agree. Measured with `python -m bench db_reader` (500,000 PostgreSQL rows, chunks of
-50,000): 0.80-0.85x the rows/s of one whole `pl.read_database`, where the two readers it replaced
-reached 0.63x (ingestion, value by value) and 0.73x (backfill). Sessions run in UTC so that
+50,000, two runs on a busy 2-core machine): 0.70-0.85x the rows/s of one whole
+`pl.read_database`, where the two readers it replaced reached 0.63x (ingestion, value by value)
+and 0.73x (backfill) in the same run. Sessions run in UTC so that
 time-zone-aware values and window bounds mean the same instant on every database.
 """
 

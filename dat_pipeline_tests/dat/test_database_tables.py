@@ -104,7 +104,6 @@ def test_a_database_source_runs_from_discovery_to_a_two_table_dataset(
     assert {row["status"] for row in probes.values()} == {"available"}
     columns = [c["name"] for c in json.loads(probes[orders]["columns"])]
     assert columns == ["id", "customer_id", "amount", "updated_at"]
-    assert all(row["probe_seconds"] < 1.0 for row in probes.values())
 
     lock(flow, run, "table_selection", {"tables": {f"db://{name}/*": ["*"]}})
     lock(flow, run, "preview", {"limit": 3})
