@@ -55,6 +55,8 @@ _EPOCH_1904 = dt.datetime(1904, 1, 1)
 
 # Rows the column types are inferred from (fastexcel's schema_sample_rows).
 SCHEMA_ROWS = 1000
+# Rows turned into a typed frame at a time while streaming a sheet.
+BUILD_ROWS = 5000
 # Cell kinds, named after the fastexcel dtype they lead to.
 FLOAT, BOOL, STRING, DATETIME, DURATION = "float", "bool", "string", "datetime", "duration"
 
@@ -312,20 +314,34 @@ class XlsxWorkbook:
         styles = self.style_kinds()
         epoch = _EPOCH_1904 if self.date1904 else _EPOCH_1900
         first_data = sample.header_row + skip_rows + 1
-        buffer: list[dict[int, tuple[str, str, int]]] = []
-        previous = first_data - 1
+        # Cells as Python objects cost ~200 bytes each: typed frames are built every `build` rows
+        # and joined into chunks, so the Python side holds a few thousand rows at most.
+        build = min(chunk_rows, BUILD_ROWS)
+        pending: list[dict[int, tuple[str, str, int]]] = []
+        frames: list[pl.DataFrame] = []
+        held, previous = 0, first_data - 1
         with self.archive.open(self.sheet_info(sheet)) as raw:
             for number, cells in _rows(raw):
                 if number < first_data:
                     continue
-                buffer += [{}] * (number - previous - 1)  # blank rows inside the range
-                buffer.append(cells)
+                pending += [{}] * (number - previous - 1)  # blank rows inside the range
+                pending.append(cells)
                 previous = number
-                while len(buffer) >= chunk_rows:
-                    chunk, buffer = buffer[:chunk_rows], buffer[chunk_rows:]
-                    yield _chunk_frame(chunk, schema, columns, shared, styles, epoch)
-        if buffer:
-            yield _chunk_frame(buffer, schema, columns, shared, styles, epoch)
+                if len(pending) < build:
+                    continue
+                frames.append(_chunk_frame(pending, schema, columns, shared, styles, epoch))
+                held, pending = held + len(pending), []
+                if held >= chunk_rows:
+                    rest = pl.concat(frames)
+                    while rest.height >= chunk_rows:
+                        yield rest.slice(0, chunk_rows)
+                        rest = rest.slice(chunk_rows)
+                    frames, held = [rest], rest.height
+        if pending:
+            frames.append(_chunk_frame(pending, schema, columns, shared, styles, epoch))
+        rest = pl.concat(frames) if frames else pl.DataFrame(schema=schema)
+        for offset in range(0, rest.height, chunk_rows):
+            yield rest.slice(offset, chunk_rows)
 
     def _frame(
         self, scan: _Scan, header_row: int, end_row: int, skip_rows: int = 0
