@@ -20,6 +20,7 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -27,6 +28,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -175,19 +177,29 @@ def follow(repeats: int, more: bool = True) -> list[str]:
         daemon.wait(timeout=60)
     out = [row("re-lock selection -> new export (daemon)", times, "one run per chain")]
     out += lines
-    daemon_lines = [
-        line.rstrip()
-        for line in log.read_text(errors="replace").splitlines()
-        if "dat_lock_sensor" in line or "QueuedRunCoordinatorDaemon" in line
-    ]
-    out += ["  daemon log (last lines of the lock sensor and the queue):"]
-    out += [f"    {line[:110]}" for line in daemon_lines[-6:]]
+    out += ["  daemon log during the last chain (lock sensor and run queue):"]
+    out += [f"    {line}" for line in daemon_excerpt(log, locked_at)]
     if more:
         out.append(row("new export -> its analysis re-run finished", analysed, "follow sensor"))
         if ingested:
             out.append(row("queued ingestion: submit -> run finished", ingested, "125-row CSV"))
     ws.close()
     return out
+
+
+def daemon_excerpt(log: Path, since: float) -> list[str]:
+    """The daemon's lines about the lock sensor's runs and the queue, from `since` (epoch s)."""
+    keep = ("dat_lock_sensor", "Creating new run", "created successfully", "Launched", "Launching")
+    lines = []
+    for raw in log.read_text(errors="replace").splitlines():
+        line = re.sub(r"\x1b\[[0-9;]*m", "", raw).strip()
+        try:
+            at = datetime.strptime(line[:25], "%Y-%m-%d %H:%M:%S %z").timestamp()
+        except ValueError:
+            continue
+        if at >= int(since) and any(word in line for word in keep):
+            lines.append(line.replace(" - dagster.daemon.", " ")[:100])
+    return lines[:12]
 
 
 def follow_analysis(ws: Workspace, flow, run: str) -> None:  # type: ignore[no-untyped-def]
