@@ -31,6 +31,8 @@ from dat_pipeline.adapters.delimited import DelimitedAdapter
 from dat_pipeline.adapters.text import utf8_path
 from dat_pipeline.cleaning.rules import ROW_NUMBER
 from dat_pipeline.errors import DatError, NotFoundError
+from dat_pipeline.names import DATASET_ID as _DATASET_ID
+from dat_pipeline.names import NAME as _SOURCE_NAME
 from dat_pipeline.paths import normalize_relative, resolve_inside
 from dat_pipeline.settings import get_settings
 from dat_pipeline.store import ControlStore, utc_now
@@ -41,8 +43,6 @@ UPLOAD_PREFIX = "upload:"
 REJECTS_SUFFIX = ".rejects.parquet"
 MAX_ROWS_PER_TABLE = 1_000_000
 # Source names become partition keys, folder names and DuckDB schema names (case-insensitive).
-_SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-_DATASET_ID = re.compile(r"^ds_[0-9a-f]{8}$")
 _TABLE_NAME_CHARS = re.compile(r"[^a-z0-9_]+")
 
 

@@ -10,7 +10,6 @@ held lock is retried for a bounded time, then reported with what to do.
 from __future__ import annotations
 
 import contextlib
-import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,10 +17,10 @@ from pathlib import Path
 import duckdb
 
 from dat_pipeline.errors import DatError
+from dat_pipeline.names import DATASET_ID as _DATASET_ID
 from dat_pipeline.settings import get_settings
 
 DATASETS_SCHEMA = "datasets"
-_DATASET_ID = re.compile(r"^ds_[0-9a-f]{8}$")
 # A table of a multi-table dataset is the view "<dataset_id>__<table>".
 TABLE_SEPARATOR = "__"
 

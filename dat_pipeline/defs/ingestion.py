@@ -28,6 +28,7 @@ class IngestionConfig(dg.Config):
     table: str | None = None
     rules_yaml: str = ""
     chunk_rows: int = DEFAULT_CHUNK_ROWS
+    mapping: dict[str, str | None] | None = None  # source column -> new name; None drops it
 
 
 @dg.asset(

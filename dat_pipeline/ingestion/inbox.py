@@ -12,19 +12,18 @@ uploading and requesting never loses a file, and the run key makes a repeat requ
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dat_pipeline.ingestion.runs import IngestRequest, default_rules
 from dat_pipeline.ingestion.uploads import IngestError, Upload, upload_file
+from dat_pipeline.names import DEFAULT_PROJECT
+from dat_pipeline.names import NAME as _PROJECT
 from dat_pipeline.store import ControlStore
 
 INBOX = "inbox"
-DEFAULT_PROJECT = "inbox"
 DAT_FOLDER = "dat"  # inbox/dat/ is the DAT drop folder (dat/inbox.py), not a project
-_PROJECT = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
 @dataclass

@@ -16,11 +16,11 @@ from sqlalchemy import delete, insert, select
 from dat_pipeline.adapters import AdapterError, adapter_for, detect
 from dat_pipeline.errors import DatError, NotFoundError
 from dat_pipeline.files import atomic_path, sha256_file
+from dat_pipeline.names import NAME as _PROJECT
 from dat_pipeline.paths import relative_to_root, resolve_inside
 from dat_pipeline.store import ControlStore, utc_now
 from dat_pipeline.store import schema as store_schema
 
-_PROJECT = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 

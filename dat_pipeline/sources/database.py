@@ -8,7 +8,6 @@ decrypted only inside `engine_for`; every message this module produces is redact
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -19,6 +18,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import IntegrityError
 
 from dat_pipeline.errors import DatError, NotFoundError
+from dat_pipeline.names import NAME as _NAME
 from dat_pipeline.paths import normalize_relative, resolve_inside
 from dat_pipeline.settings import get_settings
 from dat_pipeline.sources.secrets import MASK, decrypt_secret, encrypt_secret, redact
@@ -30,7 +30,6 @@ SERVER_KINDS = ("mysql", "postgresql")
 FILE_KINDS = ("sqlite", "duckdb")
 DEFAULT_PORTS = {"mysql": 3306, "postgresql": 5432}
 CONNECT_TIMEOUT_S = 10
-_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
 class SourceError(DatError):
