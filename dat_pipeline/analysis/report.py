@@ -88,13 +88,16 @@ class _Results:
             rows = [{f: row.get(f) for f in fields} | row for row in rows]
         return [_clean(row) for row in rows]
 
-    def kept(self, phase: str, name: str, fields: Sequence[str] = ()) -> list[dict[str, Any]]:
+    def kept(
+        self, phase: str, name: str, fields: Sequence[str] = (), every: bool = False
+    ) -> list[dict[str, Any]]:
         """The rows of a findings table that are findings (the complete table stays in the
-        phase's Parquet artifact, every row with `kept` and `reason`)."""
+        phase's Parquet artifact, every row with `kept` and `reason`), with their statement;
+        `every`: all rows (validation lists its passing checks too)."""
         rows = self.rows(phase, name)
         if rows and "kept" not in rows[0]:
             return self.rows(phase, name, fields)
-        picked = [row for row in rows if row.get("kept")]
+        picked = [row for row in rows if every or row.get("kept")]
         drop = set(FINDING_SCHEMA) - {"statement"}
         picked = [{k: v for k, v in row.items() if k not in drop} for row in picked]
         if fields:
@@ -281,7 +284,7 @@ def build_report(runner: AnalysisRunner, source_name: str) -> dict[str, Any]:
     findings = rank(found, aliases=derived_aliases(results.table))
     validation = [
         {**row, "examples": _json_field(row.get("examples"), [])}
-        for row in results.rows("validation", "checks")
+        for row in results.kept("validation", "checks", every=True)
     ]
     report = {
         "source": source_name,
@@ -290,7 +293,7 @@ def build_report(runner: AnalysisRunner, source_name: str) -> dict[str, Any]:
         "roles": results.rows("semantic", "semantic", ("table", "column", "role", "role_evidence")),
         "tables": _table_entries(results),
         "candidate_keys": results.rows("relationships", "candidate_keys", ("table", "columns")),
-        "relationships": results.rows(
+        "relationships": results.kept(
             "relationships",
             "relationships",
             (

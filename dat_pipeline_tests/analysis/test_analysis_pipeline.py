@@ -47,6 +47,8 @@ PHASE_NAMES = [
 ]
 CONTRACT_KEYS = {
     "source",
+    "findings",
+    "roles",
     "tables",
     "candidate_keys",
     "relationships",
@@ -191,7 +193,19 @@ def test_pipeline_runs_as_dagster_assets_skips_when_unchanged_and_reruns_on_chan
         assert any(t["column"] == "order_date" for t in report["temporal"])
         assert set(report["topology"]) >= {"components", "fact_tables", "dimension_tables"}
         assert "orders" in report["topology"]["fact_tables"]
-        assert "## Relationships" in render_markdown(report)
+        markdown = render_markdown(report)
+        assert "## Relationships" in markdown
+        # the ranked findings come first, each a sentence with its numbers and its evidence
+        assert markdown.index("## Findings") < markdown.index("## Phases")
+        assert report["findings"] and len(report["findings"]) <= 25
+        first = report["findings"][0]
+        assert set(first) == {"rank", "phase", "table", "columns", "statement", "score", "evidence"}
+        assert first["rank"] == 1 and f"1. {first['statement']}" in markdown
+        roles = {(r["table"], r["column"]): r["role"] for r in report["roles"]}
+        assert roles[("orders", "order_id")] == "identifier"
+        assert roles[("orders", "customer_id")] == "foreign_key"
+        assert roles[("orders", "order_date")] == "timestamp"
+        assert date_column["role"] == "timestamp" and date_column["role_evidence"]
         with duckdb.connect(str(data_root / "warehouse.duckdb"), read_only=True) as warehouse:
             views = warehouse.execute(
                 'SELECT from_table, to_table FROM "shop"."relationships__relationships"'
