@@ -42,7 +42,6 @@ _FALLBACK: Adapter = DelimitedAdapter()
 _EXTENSION_ALIASES = {"jsonl": "ndjson", "pq": "parquet", "tab": "tsv"}
 # How a probe cut off by its time limit starts its error: such a table can still be selected.
 PROBE_TIMEOUT = "probe timeout"
-_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy .xls/.doc containers
 
 
 @dataclass(frozen=True)

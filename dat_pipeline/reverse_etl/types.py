@@ -15,7 +15,6 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
-LOGICAL_TYPES = ("integer", "decimal", "float", "string", "boolean", "date", "datetime", "binary")
 # Arrow decimals beyond this precision would not fit decimal128; such columns travel as float.
 MAX_DECIMAL_PRECISION = 38
 

@@ -15,7 +15,6 @@ import polars as pl
 from dat_pipeline.analysis.phase import PhaseContext, PhaseResult, PhaseSpec
 
 NULL_TOKENS = ["", "NA", "N/A", "null", "NULL", "None", "NaN", "-"]
-TYPES = ("boolean", "integer", "decimal", "float", "date", "datetime", "time", "string")
 TRUE_TOKENS = ["true", "yes", "y", "t"]
 FALSE_TOKENS = ["false", "no", "n", "f"]
 ROW_NUMBER = "_row_number"
