@@ -3,12 +3,14 @@ origins of a job of the code location (what the webserver attaches to a submitte
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -109,6 +111,19 @@ def session_commands(session: int) -> list[str]:
             if int(fields[3]) == session and fields[0] != "Z":
                 commands.append((stat.parent / "cmdline").read_text().replace("\0", " ").strip())
     return commands
+
+
+def graphql(port: int, query: str, variables: dict | None = None) -> dict:
+    """Send `query` to the webserver on `port` as the UI does; fail on GraphQL errors."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query, "variables": variables or {}}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        body = json.loads(response.read())
+    assert "errors" not in body, body["errors"]
+    return body["data"]
 
 
 def tail(log: Path, chars: int = 3000) -> str:

@@ -6,7 +6,6 @@ git-ignored bench/out/screenshots/."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import urllib.request
@@ -16,7 +15,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import sqlalchemy as sa
-from ops_support import BIN, LOCATION, PROJECT, background, free_port, tail, wait_until
+from ops_support import BIN, LOCATION, PROJECT, background, free_port, graphql, tail, wait_until
 from playwright.sync_api import sync_playwright
 
 from dat_pipeline.backfill.demo import generate_trades, load_trades
@@ -70,18 +69,6 @@ query($selector: SensorSelector!) {
     ... on Sensor { sensorState { status ticks(limit: 5) { status timestamp } } }
   }
 }"""
-
-
-def graphql(port: int, query: str, variables: dict | None = None) -> dict:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql",
-        data=json.dumps({"query": query, "variables": variables or {}}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        body = json.loads(response.read())
-    assert "errors" not in body, body["errors"]
-    return body["data"]
 
 
 @pytest.fixture

@@ -1,0 +1,136 @@
+"""Terminating a running analysis run from the UI (GraphQL `terminateRun`, under the real
+webserver and daemon) cancels it and leaves no partial result: every phase folder is either
+complete (its meta and all its tables) or holds no meta, so nothing reads it as done; no temp
+file is left; the next run completes the source."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from ops_support import BIN, LOCATION, PROJECT, background, free_port, graphql, tail, wait_until
+
+from dat_pipeline.analysis.runner import META_FILE, AnalysisRunner
+from dat_pipeline.analysis.sources import add_source
+from dat_pipeline.orchestration.analysis import ensure_source_partition, launch_analysis
+from dat_pipeline.settings import get_settings
+
+SOURCE = "shop"
+LAUNCH = """
+mutation($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+  }
+}"""
+TERMINATE = """
+mutation($id: String!) {
+  terminateRun(runId: $id) { __typename ... on PythonError { message } }
+}"""
+STATUS = "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
+
+
+@pytest.mark.slow
+def test_terminating_a_running_analysis_from_the_ui_leaves_no_partial_phase(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    home, root = tmp_path / "dagster_home", tmp_path / "data"
+    home.mkdir()
+    shutil.copyfile(PROJECT / "dagster.yaml", home / "dagster.yaml")
+    shutil.copytree(PROJECT / "data" / "sample", root / "sample")
+    env = {
+        "DAGSTER_HOME": str(home),
+        "DAT_DATA_ROOT": str(root),
+        "DAT_STORE_URL": f"sqlite:///{tmp_path / 'control.db'}",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    runner = AnalysisRunner()
+    add_source(runner.store, SOURCE, "sample")
+    instance = dg.DagsterInstance.get()
+    ensure_source_partition(instance, SOURCE)
+
+    port = free_port()
+    web = [str(BIN / "dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1"]
+    daemon = [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"]
+    logs = tmp_path / "webserver.log", tmp_path / "daemon.log"
+    full_env = {**os.environ, **env}
+    with (
+        background([*web, "-p", str(port)], full_env, logs[0]) as server,
+        background(daemon, full_env, logs[1]),
+    ):
+
+        def up() -> bool:
+            assert server.poll() is None, tail(logs[0])
+            try:
+                return bool(graphql(port, "{ version }"))
+            except OSError:
+                return False
+
+        wait_until(up, 180, "the webserver")
+        launched = graphql(
+            port,
+            LAUNCH,
+            {
+                "params": {
+                    "selector": {
+                        "repositoryLocationName": LOCATION,
+                        "repositoryName": "__repository__",
+                        "jobName": "analysis_job",
+                    },
+                    "executionMetadata": {
+                        "tags": [
+                            {"key": "dagster/partition", "value": SOURCE},
+                            {"key": "analysis/source", "value": SOURCE},
+                        ]
+                    },
+                    "mode": "default",
+                }
+            },
+        )["launchRun"]
+        assert launched["__typename"] == "LaunchRunSuccess", launched
+        run_id = launched["run"]["runId"]
+
+        def some_phase_done() -> bool:
+            run = instance.get_run_by_id(run_id)
+            assert run is not None and not run.is_finished, tail(logs[1])
+            return bool(instance.get_records_for_run(
+                run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+            ).records)  # fmt: skip
+
+        wait_until(some_phase_done, 240, "the first analysis phase to finish")
+        terminated = graphql(port, TERMINATE, {"id": run_id})["terminateRun"]
+        assert terminated["__typename"] == "TerminateRunSuccess", terminated
+        wait_until(
+            lambda: graphql(port, STATUS, {"id": run_id})["runOrError"]["status"] == "CANCELED",
+            120,
+            "the run to be canceled",
+        )
+
+    done = {
+        r.event_log_entry.dagster_event.asset_key.path[-1]
+        for r in instance.get_records_for_run(
+            run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+        ).records
+    }
+    phases = list(runner.graph.order)
+    assert done and set(phases) - done, "the run was not cut off mid-way"
+    complete = set()
+    for phase in phases:
+        folder = runner.phase_dir(SOURCE, phase)
+        if (folder / META_FILE).exists():
+            meta = runner.read_meta(SOURCE, phase)
+            assert meta is not None and meta.status == "ok"
+            assert {f"{t}.parquet" for t in meta.tables} <= {p.name for p in folder.iterdir()}
+            complete.add(phase)
+    assert done & set(phases) <= complete
+    assert [p for p in root.rglob("*") if p.name.endswith(".tmp")] == []
+
+    rerun = launch_analysis(instance, SOURCE, in_process=True)
+    assert rerun.success
+    assert {p.phase for p in rerun.phases if p.state == "ran"} == set(phases) - complete
