@@ -1,12 +1,15 @@
 """`python -m bench [NAME ...] [--OPTION ...]`: run the named benchmarks (default: all).
 
-Options after the names are left in `sys.argv` for the benchmarks to read.
+Options after the names are left in `sys.argv` for the benchmarks to read. Each benchmark is
+preceded by the machine, the load average and the versions (bench/machine.py).
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
+
+from bench.machine import print_header
 
 BENCHMARKS = {
     "overhead": "bench.overhead",
@@ -30,6 +33,7 @@ def main() -> None:
         sys.exit(f"unknown benchmark(s) {unknown}; choose from {sorted(BENCHMARKS)}")
     for name in names:
         print(f"== {name}")
+        print_header()  # the load average when this benchmark starts
         importlib.import_module(BENCHMARKS[name]).main()
 
 
