@@ -110,10 +110,17 @@ def _report(flow: DatWorkflow, run_id: str) -> None:
         row = frame.row(0, named=True)
         manifest_path = flow.data_root / row["manifest_path"]
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        console.print(f"dataset {row['dataset_id']}: {manifest['row_count']} rows")
+        tables = manifest["tables"]
+        console.print(
+            f"dataset {row['dataset_id']}: {manifest['row_count']} rows in {len(tables)} "
+            f"table(s): {', '.join(t['name'] for t in tables)}"
+        )
         console.print(f"manifest: {manifest_path}")
-        data = pl.read_parquet(manifest_path.with_name("data.parquet")).head(5)
-        sys.stdout.write(render_records("first rows:", data.columns, data.rows()))
+        first = tables[0]
+        data = pl.read_parquet(flow.data_root / first["files"]["parquet"]).head(5)
+        sys.stdout.write(
+            render_records(f"first rows of {first['name']}:", data.columns, data.rows())
+        )
     else:
         head = frame.head(8)
         sys.stdout.write(render_records(f"last stage {last.stage}:", head.columns, head.rows()))
