@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import platform
+import textwrap
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -39,7 +40,11 @@ def header() -> str:
         f"machine : {_cpu()}, {_memory_gib():.1f} GiB, {platform.system()} "
         f"{platform.release()}\n"
         f"load    : {load} (1/5/15 min)\n"
-        f"versions: Python {platform.python_version()}, {versions}"
+        + textwrap.fill(
+            f"versions: Python {platform.python_version()}, {versions}",
+            width=80,
+            subsequent_indent=" " * 10,
+        )
     )
 
 
