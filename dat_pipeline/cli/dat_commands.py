@@ -86,7 +86,7 @@ def _print_status(flow: DatWorkflow, run_id: str, as_json: bool, wide: bool = Fa
     pending = [s.stage for s in statuses if s.locked and not s.completed]
     if pending:
         say(f"not built yet: {', '.join(pending)}")
-        say(f"build: dat materialize {run_id} (or let the sensor under `make ui` build it)")
+        say(f"build: dat materialize {run_id} (or the sensor under `make ui`)")
 
 
 def _parse_sets(pairs: list[str]) -> dict[str, Any]:
@@ -318,7 +318,8 @@ def lock(
             say(f"build it: dat materialize {run_id} --stage {stage}")
             say("(or let the sensor under `make ui` build it)")
     for name, stage_id in chained:
-        typer.echo(f"{name} re-locked as {stage_id} (built)")
+        verb = "skipped again" if (name, stage_id) in _skipped(flow, run_id) else "re-locked"
+        typer.echo(f"{name} {verb} as {stage_id} (built)")
     if chain and not chained:
         typer.echo("nothing to re-lock: no stage was unlocked by a cascade")
 

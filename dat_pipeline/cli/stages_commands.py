@@ -9,7 +9,14 @@ from typing import Any
 
 import typer
 
-from dat_pipeline.cli.output import JsonOption, WideOption, emit_json, emit_table, handles_errors
+from dat_pipeline.cli.output import (
+    JsonOption,
+    WideOption,
+    emit_json,
+    emit_table,
+    handles_errors,
+    say,
+)
 from dat_pipeline.cli.render import terminal_width
 from dat_pipeline.errors import NotFoundError
 
@@ -166,23 +173,22 @@ def stages(ctx: typer.Context, as_json: bool = JsonOption, wide: bool = WideOpti
         return
     emit_table(
         "DAT stages, in order (dat stages show STAGE: its config keys)",
-        ["stage", "may be locked", "unlocking it also unlocks", "optional"],
+        ["stage", "may be locked when", "optional"],
         [
-            [
-                v["stage"],
-                gate_text_short(v),
-                ", ".join(v["unlocks"]) or "nothing",
-                "yes (dat skip)" if v["optional"] else "",
-            ]
+            [v["stage"], gate_text_short(v), "yes (dat skip)" if v["optional"] else ""]
             for v in views
         ],
         wide=wide,
     )
+    width = terminal_width()
+    typer.echo("\nunlocking a stage also unlocks (their configs are kept):")
+    for v in views:
+        line = f"{v['stage']}: {', '.join(v['unlocks']) or 'nothing'}"
+        typer.echo(textwrap.fill(line, width, initial_indent="  ", subsequent_indent="    "))
     typer.echo("\nwhen each stage may be locked, and why:")
     for v in views:
-        typer.echo(
-            textwrap.fill(f"{v['stage']}: {v['gate']}", terminal_width(), subsequent_indent="  ")
-        )
+        line = f"{v['stage']}: {v['gate']}"
+        typer.echo(textwrap.fill(line, width, initial_indent="  ", subsequent_indent="    "))
 
 
 def gate_text_short(view: dict[str, Any]) -> str:
@@ -204,9 +210,9 @@ def show(stage: str, as_json: bool = JsonOption, wide: bool = WideOption) -> Non
     if as_json:
         emit_json({**view, "keys": keys, "example": example})
         return
-    typer.echo(f"{stage}: {view['description']}")
-    typer.echo(f"may be locked: {view['gate']}")
-    typer.echo(f"unlocking it also unlocks: {', '.join(view['unlocks']) or 'nothing'}")
+    say(f"{stage}: {view['description']}")
+    say(f"may be locked: {view['gate']}")
+    say(f"unlocking it also unlocks: {', '.join(view['unlocks']) or 'nothing'}")
     if view["optional"]:
         typer.echo(f"optional: dat skip RUN {stage}")
     typer.echo("")
@@ -224,7 +230,7 @@ def show(stage: str, as_json: bool = JsonOption, wide: bool = WideOption) -> Non
         ],
         wide=wide,
     )
-    typer.echo(f"\nexample: {example}")
+    say(f"\nexample: {example}")
 
 
 def register(app: typer.Typer) -> None:
