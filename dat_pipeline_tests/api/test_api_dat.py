@@ -75,7 +75,8 @@ def test_whole_workflow_over_http_from_run_creation_to_export(api: Api, data_roo
     paths = {row["path"] for row in catalog["rows"]}
     assert catalog["row_count"] == len(paths) and "sample/sales_2024_q1.csv" in paths
 
-    files = ["sample/sales_2024_q1.csv", "sample/stores.tsv"]
+    # Two files with the same columns: the dataset unions them into one table (one file a format).
+    files = ["sample/sales_2024_q1.csv", "sample/sales_2024_q2_semicolon.csv"]
     _lock(api, run_id, "selection", {"files": files})
     skipped = api.ok("POST", f"/api/dat/runs/{run_id}/stages/context/skip")
     assert skipped["state"] == "LOCKED" and skipped["completed"] is True
