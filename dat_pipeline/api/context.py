@@ -13,11 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from dat_pipeline.api.errors import ApiError
 from dat_pipeline.services import access
-from dat_pipeline.services.context import Caller, ServiceContext, json_safe
-from dat_pipeline.services.dat import get_run
-from dat_pipeline.store import RunRecord
-
-ApiContext = ServiceContext  # the console's name for it, until it imports the services' own
+from dat_pipeline.services.context import Caller, ServiceContext
 
 
 def get_context(request: Request) -> ServiceContext:
@@ -52,11 +48,3 @@ def service(context: Context, caller: CallerDep) -> ServiceContext:
 
 
 Service = Annotated[ServiceContext, Depends(service)]
-
-
-def visible_run(context: ServiceContext, caller: Caller, run_id: str) -> RunRecord:
-    """The run if the caller sees it (the console's helper, until it calls the services)."""
-    return get_run(context.for_caller(caller), run_id)
-
-
-__all__ = ["ApiContext", "Caller", "CallerDep", "Context", "Service", "json_safe", "visible_run"]
