@@ -47,6 +47,14 @@ def mount_console(app: FastAPI, context: ServiceContext) -> None:
         path = actions.export_table_file(context.for_caller(caller), run_id, table, file_format)
         return FileResponse(path, filename=f"{run_id}_{path.name}")
 
+    @app.get("/console/datasets/{dataset_id}/{table}/{file_format}", include_in_schema=False)
+    def download_dataset(dataset_id: str, table: str, file_format: str, request: Request):  # type: ignore[no-untyped-def]
+        caller = session.caller(context.store, request)
+        if caller is None:
+            return RedirectResponse("/login", status_code=303)
+        path = datasets.table_file(context.for_caller(caller), dataset_id, table, file_format)
+        return FileResponse(path, filename=f"{dataset_id}_{path.name}")
+
     ui.run_with(
         app,
         mount_path="/",

@@ -99,8 +99,10 @@ def test_a_run_locked_stage_by_stage_exports_a_csv_that_matches_its_manifest(
     assert exported["quantity"].cast(pl.Int64).is_between(0, 5).all()  # the rule dropped the rest
 
     page.get_by_role("link", name="Datasets").click()
-    page.get_by_text(manifest["dataset_id"]).first.click()
-    expect(page.get_by_text("sales_2024: ")).to_be_visible()
+    page.get_by_text(f"dat · {manifest['dataset_id']}__sales_2024").click()
+    expect(page.get_by_text(f"sales_2024: {table['row_count']} rows")).to_be_visible()
+    page.get_by_role("button", name="Preview").first.click()
+    expect(page.get_by_text("sample/sales_2024_q1.csv").first).to_be_visible()
     screenshot(page, "datasets")
 
     page.get_by_role("link", name="Analysis").click()
