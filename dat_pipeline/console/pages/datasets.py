@@ -90,22 +90,21 @@ def dataset_view(ctx: ServiceContext, dataset: dict[str, Any]) -> None:
                     f"download {file_format}",
                     f"/console/datasets/{dataset['dataset_id']}/{table['name']}/{file_format}",
                 )
-            holder = ui.column().classes("w-full")
+            button = ui.button("Preview").props("flat dense")
+        holder = ui.column().classes("w-full")
 
-            def show(
-                _event: Any, table: dict[str, Any] = table, holder: ui.column = holder
-            ) -> None:
-                parquet = table_files(table).get("parquet")
-                holder.clear()
-                with holder:
-                    if parquet is None:
-                        ui.label("No Parquet file to preview.")
-                        return
-                    path = resolve_inside(ctx.data_root, parquet)
-                    head = pl.scan_parquet(path).head(PREVIEW_ROWS).collect()
-                    grid(head.to_dicts(), height="h-56")
+        def show(_event: Any, table: dict[str, Any] = table, holder: ui.column = holder) -> None:
+            parquet = table_files(table).get("parquet")
+            holder.clear()
+            with holder:
+                if parquet is None:
+                    ui.label("No Parquet file to preview.")
+                    return
+                path = resolve_inside(ctx.data_root, parquet)
+                head = pl.scan_parquet(path).head(PREVIEW_ROWS).collect()
+                grid(head.to_dicts(), height="h-56")
 
-            ui.button("Preview", on_click=show).props("flat dense")
+        button.on_click(show)
     if dataset.get("lineage"):
         with ui.expansion("Lineage").classes("w-full"):
             grid(
