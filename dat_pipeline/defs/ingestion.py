@@ -3,14 +3,16 @@ drop-folder sensor. Thin shells over `dat_pipeline.ingestion`; submitting queued
 `dat_pipeline.orchestration.ingestion`.
 """
 
+import dataclasses
 import time
+import typing
 
 import dagster as dg
 
 from dat_pipeline.defs.resources import DAT_RESOURCE, DatResource
 from dat_pipeline.ingestion import jobs
 from dat_pipeline.ingestion.inbox import inbox_summary, scan_inbox
-from dat_pipeline.ingestion.runs import DEFAULT_CHUNK_ROWS, IngestRequest, run_ingestion
+from dat_pipeline.ingestion.runs import IngestRequest, run_ingestion
 from dat_pipeline.names import INGESTION_PROJECT_TAG, OWNERS, PROJECT_TAG
 
 GROUP = "ingestion"
@@ -19,16 +21,23 @@ ASSET_NAME = "ingested_table"
 LOCATION_NAME = "dat_pipeline"  # as in workspace.yaml
 
 
-class IngestionConfig(dg.Config):
-    """One ingestion: an upload id (kind `file`) or a database source name (kind `database`)."""
+def _config_from(request: type) -> type[dg.Config]:
+    """The asset's run config: exactly the fields of the request (types and defaults), so a
+    field added to `IngestRequest` is accepted by queued runs too."""
+    hints = typing.get_type_hints(request)
+    namespace: dict[str, object] = {
+        "__doc__": "One ingestion: an upload id (kind `file`) or a database source name (kind "
+        "`database`), one table, the rules as YAML and an optional field mapping.",
+        "__module__": __name__,
+        "__annotations__": {field.name: hints[field.name] for field in dataclasses.fields(request)},
+    }
+    for field in dataclasses.fields(request):
+        if field.default is not dataclasses.MISSING:
+            namespace[field.name] = field.default
+    return type("IngestionConfig", (dg.Config,), namespace)
 
-    project: str
-    kind: str
-    source: str
-    table: str | None = None
-    rules_yaml: str = ""
-    chunk_rows: int = DEFAULT_CHUNK_ROWS
-    mapping: dict[str, str | None] | None = None  # source column -> new name; None drops it
+
+IngestionConfig = _config_from(IngestRequest)
 
 
 @dg.asset(
