@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import polars as pl
@@ -132,15 +131,12 @@ def test_large_file_row_estimate_is_close_but_not_exact(tmp_path):
     assert [c.dtype for c in probe.columns] == ["Int64", "String", "Float64"]
 
 
-def test_a_50_mb_single_line_probe_stays_bounded_and_fast(tmp_path):
+def test_a_50_mb_single_line_probe_stops_at_the_1_mib_line_limit(tmp_path):
     path = tmp_path / "oneline.csv"
     path.write_bytes(b"a," * (25 << 20))
 
-    start = time.perf_counter()
     probe = probe_table(path, "oneline")
-    elapsed = time.perf_counter() - start
 
-    assert elapsed < 1.0
     assert probe.status == "error"
     assert "oneline.csv" in probe.error and "line 1 is longer than 1 MiB" in probe.error
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 import zipfile
 from pathlib import Path
 
@@ -130,10 +129,8 @@ def test_a_zip_bomb_is_refused_by_ratio_before_anything_is_inflated(tmp_path, mo
 
     monkeypatch.setattr(excel_module.fastexcel, "read_excel", never)
     monkeypatch.setattr(zipfile.ZipFile, "open", never)
-    start = time.perf_counter()
     with pytest.raises(AdapterError, match=r"bomb\.xlsx: refused.*100:1 limit"):
         EXCEL.list_tables(path)
-    assert time.perf_counter() - start < 0.5
     assert detect(path).adapter == "excel"
 
 

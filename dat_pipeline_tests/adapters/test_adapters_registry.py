@@ -159,4 +159,4 @@ def test_probe_table_reports_time_and_results_of_a_good_probe(tmp_path):
     probe = probe_table(path, "data")
 
     assert probe.status == "available" and probe.row_estimate == 2
-    assert 0 < probe.probe_seconds < 1
+    assert probe.probe_seconds > 0

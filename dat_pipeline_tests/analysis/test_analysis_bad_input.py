@@ -7,7 +7,6 @@ report gives a clear reason for each case.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import polars as pl
@@ -53,7 +52,6 @@ def write_bad_folder(folder: Path) -> None:
 
 
 def test_bad_inputs_run_through_every_phase_and_the_report_says_why(data_root: Path):
-    started = time.perf_counter()
     write_bad_folder(data_root / "bad")
     add_source(open_store(), "bad", "bad")
     runner = AnalysisRunner()
@@ -100,5 +98,3 @@ def test_bad_inputs_run_through_every_phase_and_the_report_says_why(data_root: P
     assert single["column"] == "seen_at" and single["granularity"] is None
     assert "single timestamp" in single["reason"]
     assert "single timestamp" in markdown
-
-    assert time.perf_counter() - started < 60

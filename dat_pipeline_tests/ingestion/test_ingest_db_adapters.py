@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import decimal
 import sqlite3
-import time
 import uuid
 from pathlib import Path
 
@@ -91,10 +90,8 @@ def test_awkward_types_round_trip_200k_rows_to_parquet(
     if kind == "postgresql":  # the schema of pg_url is on its search_path, not the default
         source = source.model_copy(update={"table": f"{url.split('%3D')[-1]}.{table}"})
 
-    started = time.perf_counter()
     chunks = list(DatabaseAdapter(store, source).stream(chunk_rows=50_000))
     target = write_parquet_atomic(data_root / f"{kind}.parquet", pl.concat(chunks))
-    seconds = time.perf_counter() - started
 
     assert len(chunks) == 4 and max(c.height for c in chunks) == 50_000  # streamed, bounded
     schema = pq.read_schema(target)
@@ -118,7 +115,6 @@ def test_awkward_types_round_trip_200k_rows_to_parquet(
     assert back["ts"].max().replace(tzinfo=None) == ts_max.replace(tzinfo=None)
     first = back.filter(pl.col("maybe") == 1).row(0, named=True)
     assert first["note"] == NOTE + "1" and '"city": "Zürich"' in first["doc"]
-    assert seconds < 30, f"{kind}: 200k rows took {seconds:.1f}s"
 
 
 @pytest.mark.services
