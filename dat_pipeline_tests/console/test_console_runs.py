@@ -115,6 +115,18 @@ def test_a_run_locked_stage_by_stage_exports_a_csv_that_matches_its_manifest(
     TIMINGS.parent.mkdir(parents=True, exist_ok=True)
     TIMINGS.write_text(json.dumps({"click_lock_to_materialized_s": seconds}, indent=2))
 
+    page.goto(f"{console.url}/runs/{run_id}")
+    open_stage(page, "table_selection")
+    page.get_by_test_id("unlock-table_selection").click()
+    expect(page.get_by_test_id("confirm-text")).to_have_text(
+        "This unlocks table_selection, preview, parse, export. Artifacts are kept."
+    )
+    screenshot(page, "run-unlock")
+    page.get_by_test_id("confirm").click()
+    for stage in ("table_selection", "preview", "parse", "export"):
+        expect(page.get_by_test_id(f"state-{stage}")).to_have_text("unlocked")
+    expect(page.get_by_test_id("state-table_availability")).to_have_text("materialized")
+
 
 def test_a_run_of_another_project_is_not_found(page: Page, console: Console):
     page.goto(console.url)

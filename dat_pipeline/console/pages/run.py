@@ -293,7 +293,10 @@ class RunPage:
         elif stage == "export":
             self.export_view()
         else:
-            grid(_rows(frame_), height="h-56")
+            rows = _rows(frame_)
+            if "columns" in frame_.columns:
+                rows = [{**row, "columns": _columns_text(row["columns"])} for row in rows]
+            grid(rows, height="h-56")
 
     def preview_view(self, frame_: pl.DataFrame) -> None:
         fixed = {"_source_file", "_source_table", "_row_number", "_kept"}
