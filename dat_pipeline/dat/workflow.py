@@ -24,6 +24,7 @@ from dat_pipeline import ids
 from dat_pipeline.dat.artifacts import ArtifactStore
 from dat_pipeline.dat.graph import DEFAULT_GRAPH, StageGraph
 from dat_pipeline.errors import DatError, GateError, NotFoundError, StageConfigError
+from dat_pipeline.names import RUN_ID as RUN_ID_PATTERN
 from dat_pipeline.store import ControlStore, RunRecord, StageStatus, utc_now
 
 if TYPE_CHECKING:  # the stages (Polars, adapters) load on first use: `dat status` needs neither
@@ -31,7 +32,6 @@ if TYPE_CHECKING:  # the stages (Polars, adapters) load on first use: `dat statu
 
     from dat_pipeline.dat.stages import StageInputs, StageSpec
 
-RUN_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
 @dataclass(frozen=True)
