@@ -413,6 +413,9 @@ def _findings_markdown(findings: Sequence[Mapping[str, Any]]) -> list[str]:
         return [*lines, "_No finding: nothing stood out._", ""]
     for item in findings:
         where = f"`{item['table']}`, " if item.get("table") else ""
+        also = (item.get("evidence") or {}).get("also_in")
+        if also:
+            where = f"`{item['table']}` and {', '.join(f'`{t}`' for t in also)}, "
         lines.append(
             f"{item['rank']}. {item['statement']} ({where}{item['phase']}, score "
             f"{item['score']:.2f})"
