@@ -80,7 +80,8 @@ LAZY: dict[str, tuple[str, str, str]] = {
     "datasets": (
         "dat_pipeline.cli.dataset_commands",
         "datasets_app",
-        "Every dataset written, with its DuckDB view: list, show.",
+        "Every dataset written (DAT exports, ingestion outputs, backfill tables, analysis "
+        "results), with its DuckDB view.",
     ),
 }
 
