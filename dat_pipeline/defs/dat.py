@@ -19,14 +19,13 @@ from dat_pipeline.dat.workflow import DatWorkflow, StageOutcome
 from dat_pipeline.defs.resources import DAT_RESOURCE, DatResource
 from dat_pipeline.errors import DatError
 from dat_pipeline.frames import markdown_preview, schema_of
+from dat_pipeline.names import OWNERS, RUN_TAG
 from dat_pipeline.settings import get_settings
 from dat_pipeline.store import Event, StageStatus
 
 dat_runs = dg.DynamicPartitionsDefinition(name="dat_runs")
 
-OWNERS = ["team:data-platform"]
 KEY_PREFIX = "dat"
-RUN_TAG = "dat/run"
 STAGES_TAG = "dat/stages"
 # A run that materializes the follow-mode chain of its stages itself: its completions start none.
 CHAIN_TAG = "dat/chain"
