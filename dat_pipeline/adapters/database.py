@@ -26,6 +26,7 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Connection, MetaData, Table, Text, cast, func, inspect, select, text
 from sqlalchemy import types as sqltypes
+from sqlalchemy.exc import SQLAlchemyError
 
 from dat_pipeline.adapters.base import (
     Adapter,
@@ -347,7 +348,10 @@ def _catalog_tables(adapter: DatabaseAdapter, connection: Connection) -> list[st
                 continue
             if schema == "information_schema":
                 continue
-            names = [*inspector.get_table_names(schema), *inspector.get_view_names(schema)]
+            try:
+                names = [*inspector.get_table_names(schema), *inspector.get_view_names(schema)]
+            except SQLAlchemyError:  # a schema dropped while the catalog is read
+                continue
             tables += [f"{schema}.{name}" for name in sorted(set(names))]
     return tables
 
