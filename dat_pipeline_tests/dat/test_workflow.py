@@ -215,8 +215,15 @@ def test_symlink_to_a_file_outside_the_root_is_not_readable(workflow: DatWorkflo
     row = workflow.load_artifact(run, "discovery").filter(pl.col("path") == "sample/leak.csv")
     assert row["readable"].to_list() == [False]
     assert "outside the data root" in row["reason"][0]
+    # selected like any unreadable file (SPEC 1.4), reported, never read, never pickable
+    lock_and_build(workflow, run, "selection", {"files": ["sample/leak.csv", *SAMPLE_FILES]})
+    lock_and_build(workflow, run, "table_availability", {})
+    availability = workflow.load_artifact(run, "table_availability")
+    leak = availability.filter(pl.col("path") == "sample/leak.csv").row(0, named=True)
+    assert leak["status"] == "error" and "outside the data root" in leak["error"]
+    assert "hunter2" not in str(availability.to_dicts())
     with pytest.raises(StageConfigError, match=r"leak\.csv"):
-        workflow.lock(run, "selection", {"files": ["sample/leak.csv"]})
+        workflow.lock(run, "table_selection", {"tables": {"sample/leak.csv": ["*"]}})
 
 
 def test_event_log_is_append_only(workflow: DatWorkflow):
