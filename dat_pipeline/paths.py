@@ -58,7 +58,8 @@ def resolve_inside(data_root: Path, raw: str) -> Path:
         ) from exc
     if candidate != root and root not in candidate.parents:
         raise PathEscapeError(
-            f"path {raw!r} resolves to {candidate}, outside the data root {root} (symlink?)"
+            f"path {raw!r} resolves outside the data root (a symlink?); copy the file into "
+            "the data root instead"
         )
     return candidate
 
