@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
 
-
 # A table of a registered database source in a DAT run: `db://SOURCE/TABLE` (SPEC 1.4).
 DB_SCHEME = "db://"
 
