@@ -371,13 +371,14 @@ def main() -> None:
     megabytes = option("--parse-mb", 1000)
     print(machine())
     print(f"{'what (seconds)':<46} {'p50':>7} {'p90':>7}  ({repeats} repeats)")
-    for lines in (
-        follow(repeats),
-        lock_materialize(repeats),
-        parse(repeats, megabytes),
-        analysis(repeats),
-    ):
-        print("\n".join(lines))
+    sections = [
+        lambda: follow(repeats),
+        lambda: lock_materialize(repeats),
+        lambda: parse(repeats, megabytes),
+        lambda: analysis(repeats),
+    ]
+    for section in sections:
+        print("\n".join(section()), flush=True)
     print(f"load at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
