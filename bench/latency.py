@@ -189,7 +189,7 @@ def follow(repeats: int, more: bool = True) -> list[str]:
 
 def daemon_excerpt(log: Path, since: float) -> list[str]:
     """The daemon's lines about the lock sensor's runs and the queue, from `since` (epoch s)."""
-    keep = ("dat_lock_sensor", "Creating new run", "created successfully", "Launched", "Launching")
+    keep = ("requesting", "Creating new run", "Launching run", "Completed launch", "Launched")
     lines = []
     for raw in log.read_text(errors="replace").splitlines():
         line = re.sub(r"\x1b\[[0-9;]*m", "", raw).strip()
