@@ -313,6 +313,11 @@ def _source_files(source: Source, data_root: Path) -> list[Path]:
     )
 
 
+def source_bytes(source: Source, data_root: Path | None = None) -> int:
+    """Bytes of the files a source reads; 0 for a database source (read as bounded samples)."""
+    return sum(path.stat().st_size for path in _source_files(source, _data_root(data_root)))
+
+
 def _database_refs(source: Source) -> tuple[dict[str, TableRef], list[dict[str, str]]]:
     from dat_pipeline.adapters.database import catalog_source, db_path
 

@@ -280,8 +280,12 @@ class AnalysisRunRequest(BaseModel):
     phase: str | None = Field(
         None, max_length=64, description="Run this phase and what it needs; default: every phase."
     )
-    concurrency: int = Field(
-        2, ge=1, le=MAX_CONCURRENCY, description="Phases run at the same time (processes)."
+    concurrency: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_CONCURRENCY,
+        description="Phases run at the same time (processes); 1 runs them in the server's "
+        "process; default: in process below 1 GiB of source files, else 2.",
     )
 
 

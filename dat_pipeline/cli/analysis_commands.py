@@ -75,12 +75,12 @@ def sources_command(as_json: bool = JsonOption) -> None:
 def run_command(
     source: str = typer.Argument(..., help="Source name."),
     phase: str | None = typer.Option(None, "--phase", help="Run this phase and what it needs."),
-    concurrency: int = typer.Option(
-        2,
+    concurrency: int | None = typer.Option(
+        None,
         "--concurrency",
         min=1,
-        help="Phases run at the same time (processes); 1 runs them in this process, which "
-        "saves the per-step process start on small sources.",
+        help="Phases run at the same time (processes); 1 runs them in this process. Default: "
+        "in this process below 1 GiB of source files (faster there), else 2 processes.",
     ),
     as_json: bool = JsonOption,
 ) -> None:

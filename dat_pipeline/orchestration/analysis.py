@@ -201,6 +201,7 @@ def start_analysis(
             phases,
             concurrency=concurrency,
             runner=runner,
+            in_process=concurrency == 1,
             tags={**(extra_tags or {}), **tags},
         )
 
