@@ -616,16 +616,6 @@ def run_ydata(inputs: Path, minimal: bool) -> dict:
 # ---- main --------------------------------------------------------------------------------------
 
 
-def _machine() -> str:
-    meminfo = Path("/proc/meminfo").read_text().split()
-    ram_gb = int(meminfo[meminfo.index("MemTotal:") + 1]) / 2**20
-    cpus = len(os.sched_getaffinity(0))
-    return (
-        f"machine: nproc {cpus}, RAM {ram_gb:.1f} GiB, load average {_load()}; "
-        f"python {sys.version.split()[0]}, polars {pl.__version__}"
-    )
-
-
 def _load() -> str:
     return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -790,7 +780,6 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=3)
     options, _ = parser.parse_known_args()
-    print(_machine())
     print("command: python -m bench " + " ".join(sys.argv[1:] or ["analysis"]))
     if options.phases:
         bench_phases(options.flight_rows, options.repeats)
