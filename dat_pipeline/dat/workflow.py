@@ -33,7 +33,6 @@ if TYPE_CHECKING:  # the stages (Polars, adapters) load on first use: `dat statu
     from dat_pipeline.dat.stages import StageInputs, StageSpec
 
 
-
 @dataclass(frozen=True)
 class StageOutcome:
     """The result of computing a stage: a frame, or `reused` when the artifact already existed."""
