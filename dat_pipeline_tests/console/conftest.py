@@ -87,7 +87,9 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         _stop(process)
 
 
-@pytest.fixture(scope="session")
+# Module scope: an open `sync_playwright()` keeps its event loop running on this thread, so a
+# later test elsewhere that starts Playwright would fail ("Sync API inside the asyncio loop").
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     from playwright.sync_api import expect, sync_playwright
 
