@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-from bench.latency import follow, machine, option
+from bench.latency import follow, option
 
 
 def main() -> None:
-    print(machine())
     print("\n".join(follow(option("--repeats", 3))))
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import platform
 import re
 import shutil
 import statistics
@@ -29,7 +28,6 @@ import tempfile
 import time
 from collections.abc import Callable
 from datetime import datetime
-from importlib import metadata
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -60,17 +58,6 @@ def p50_p90(times: list[float]) -> tuple[float, float]:
 def row(what: str, times: list[float], note: str = "") -> str:
     p50, p90 = p50_p90(times)
     return f"{what:<46} {p50:7.2f} {p90:7.2f}  {note}"
-
-
-def machine() -> str:
-    versions = ", ".join(
-        f"{name} {metadata.version(name)}" for name in ("dagster", "polars", "duckdb")
-    )
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    return (
-        f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores, load {load}; "
-        f"Python {platform.python_version()}, {versions}"
-    )
 
 
 class Workspace:
@@ -369,7 +356,6 @@ def analysis(repeats: int) -> list[str]:
 def main() -> None:
     repeats = option("--repeats", 5)
     megabytes = option("--parse-mb", 1000)
-    print(machine())
     print(f"{'what (seconds)':<46} {'p50':>7} {'p90':>7}  ({repeats} repeats)")
     sections = [
         lambda: follow(repeats),

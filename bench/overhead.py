@@ -28,9 +28,6 @@ def _timed(fn, repeat: int = 5) -> float:
 
 
 def main() -> None:
-    from bench.latency import machine
-
-    print(machine())
     work = Path(tempfile.mkdtemp(prefix="dat_bench_"))
     shutil.copytree(PROJECT / "data" / "sample", work / "data" / "sample")
     (work / "home").mkdir()
