@@ -294,18 +294,7 @@ def build_report(runner: AnalysisRunner, source_name: str) -> dict[str, Any]:
         "tables": _table_entries(results),
         "candidate_keys": results.rows("relationships", "candidate_keys", ("table", "columns")),
         "relationships": results.kept(
-            "relationships",
-            "relationships",
-            (
-                "from_table",
-                "from_columns",
-                "to_table",
-                "to_columns",
-                "containment",
-                "orphans",
-                "cardinality",
-                "confidence",
-            ),
+            "relationships", "relationships", _section_fields("relationships")
         ),
         "correlations": correlations,
         "functional_dependencies": results.kept(
@@ -313,20 +302,7 @@ def build_report(runner: AnalysisRunner, source_name: str) -> dict[str, Any]:
             "functional_dependencies",
             ("table", "determinant", "dependent", "support", "statement"),
         ),
-        "temporal": _temporal_rows(
-            results,
-            (
-                "table",
-                "column",
-                "granularity",
-                "start",
-                "end",
-                "missing_periods",
-                "trend",
-                "seasonal_strength",
-                "freshness_days",
-            ),
-        ),
+        "temporal": _temporal_rows(results, _section_fields("temporal")),
         "cycles": results.kept(
             "business_cycles",
             "cycles",
@@ -435,6 +411,19 @@ def _path(report: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
     for part in key.split("."):
         value = value.get(part) if isinstance(value, Mapping) else None
     return list(value or [])
+
+
+def _section_fields(key: str) -> tuple[str, ...]:
+    """The fields of the report table `key`, as its phase's spec declares them (one list for the
+    JSON report and the Markdown table)."""
+    from dat_pipeline.analysis.graph import default_graph
+
+    return next(
+        section.fields
+        for spec in default_graph().specs.values()
+        for section in spec.sections
+        if section.key == key
+    )
 
 
 def render_markdown(report: Mapping[str, Any], sections: Sequence[Section] = ()) -> str:
