@@ -30,29 +30,31 @@ PG_URL = os.environ.get("DAT_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0
 SCHEMA = "dat_bench"
 
 
-def _engine() -> sa.Engine:
+def schema_engine(schema: str) -> sa.Engine:
+    """An engine on PG_URL whose search path is `schema` (created if missing)."""
     admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        connection.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
+        connection.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {schema}"))
     admin.dispose()
-    return sa.create_engine(f"{PG_URL}?options=-csearch_path%3D{SCHEMA}")
+    return sa.create_engine(f"{PG_URL}?options=-csearch_path%3D{schema}")
 
 
-def _ensure_table(engine: sa.Engine) -> None:
+def ensure_trades(engine: sa.Engine, rows: int) -> None:
+    """The generated trades table with exactly `rows` rows (reloaded when it differs)."""
     from dat_pipeline.backfill.demo import generate_trades, load_trades
 
     with engine.connect() as connection:
         exists = sa.inspect(connection).has_table("trades")
         count = connection.execute(sa.text("SELECT count(*) FROM trades")).scalar() if exists else 0
-    if count != ROWS:
+    if count != rows:
         if exists:
             with engine.begin() as connection:
                 connection.execute(sa.text("DROP TABLE trades"))
         started = time.perf_counter()
-        load_trades(engine, generate_trades(ROWS))
+        load_trades(engine, generate_trades(rows))
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.execute(sa.text("ANALYZE trades"))
-        print(f"loaded {ROWS:,} rows in {time.perf_counter() - started:.1f} s")
+        print(f"loaded {rows:,} rows in {time.perf_counter() - started:.1f} s")
 
 
 def _table_config():  # type: ignore[no-untyped-def]
@@ -130,8 +132,8 @@ def _row(label: str, seconds: list[float]) -> str:
 
 
 def main() -> None:
-    engine = _engine()
-    _ensure_table(engine)
+    engine = schema_engine(SCHEMA)
+    ensure_trades(engine, ROWS)
     config = _table_config()
     try:
         plain_select(engine), real_path(config)  # warm-up, untimed

@@ -22,31 +22,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import polars as pl
-import sqlalchemy as sa
+
+from bench.backfill import ensure_trades, schema_engine
 
 ROWS = int(os.environ.get("DAT_BENCH_READER_ROWS", "500000"))
-PG_URL = os.environ.get("DAT_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SCHEMA = "dat_bench_reader"
 CHUNK = 50_000
 REPEATS = 3
-
-
-def _engine() -> sa.Engine:
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
-    admin.dispose()
-    return sa.create_engine(f"{PG_URL}?options=-csearch_path%3D{SCHEMA}")
-
-
-def _ensure_table(engine: sa.Engine) -> None:
-    from dat_pipeline.backfill.demo import generate_trades, load_trades
-
-    with engine.connect() as connection:
-        exists = sa.inspect(connection).has_table("trades")
-        count = connection.execute(sa.text("SELECT count(*) FROM trades")).scalar() if exists else 0
-    if count != ROWS:
-        load_trades(engine, generate_trades(ROWS))
 
 
 def _rows(frames: Iterator[pl.DataFrame]) -> int:
@@ -61,8 +43,8 @@ def main() -> None:
     from dat_pipeline.sources import add_database_source, make_source
     from dat_pipeline.store import ControlStore
 
-    engine = _engine()
-    _ensure_table(engine)
+    engine = schema_engine(SCHEMA)
+    ensure_trades(engine, ROWS)
     url = engine.url
     source = make_source(
         name="bench_reader",
