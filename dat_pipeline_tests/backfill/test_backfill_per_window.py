@@ -3,39 +3,26 @@ sample fails is refused and only it; the good windows batched with it are extrac
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
-import sqlalchemy as sa
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
 from dat_pipeline.backfill import BackfillConfig, BackfillTableConfig
-from dat_pipeline.backfill.demo import generate_trades, load_trades
 from dat_pipeline.backfill.manifest import latest_by_window
 from dat_pipeline.defs.backfill import BackfillResource, asset_key, build_backfill_defs
 from dat_pipeline.store import open_store
 
-JAN = datetime(2024, 1, 1, tzinfo=UTC)
 
-
-def test_one_bad_window_does_not_block_the_good_ones_of_its_run(data_root: Path) -> None:
-    path = data_root / "db" / "trades.sqlite"
-    path.parent.mkdir(parents=True)
-    engine = sa.create_engine(f"sqlite:///{path}")
-    load_trades(engine, generate_trades(600, start=JAN, end=JAN + timedelta(days=10)))
-    with engine.begin() as connection:  # every trade of Jan 5 gets a ticker the model refuses
-        connection.execute(
-            sa.text("UPDATE trades SET ticker = 'bad' WHERE ts >= :a AND ts < :b"),
-            {"a": "2024-01-05 00:00:00", "b": "2024-01-06 00:00:00"},
-        )
-    engine.dispose()
+def test_one_bad_window_does_not_block_the_good_ones_of_its_run(
+    data_root: Path, trades_with_a_bad_day: str
+) -> None:
     table = BackfillTableConfig(
         name="trades",
-        source={"kind": "sqlite", "database": "db/trades.sqlite"},
+        source={"kind": "sqlite", "database": trades_with_a_bad_day},
         table="trades",
         time_column="ts",
         start="2024-01-01",
