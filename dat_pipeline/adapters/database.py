@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -417,46 +416,15 @@ class DatabaseTableAdapter(Adapter):
 
 def probe_db_table(path: str, timeout_s: float = 1.0) -> ProbeResult:
     """Probe `db://SOURCE/TABLE` within `timeout_s` (a slow server gives status `error`)."""
-    started = time.perf_counter()
-    results: list[ProbeResult] = []
-    errors: list[Exception] = []
+    from dat_pipeline.adapters.registry import bounded_probe
 
-    def work() -> None:
-        try:
-            results.append(DatabaseTableAdapter().probe_schema(Path(path), split_db_path(path)[1]))
-        except Exception as exc:  # reported as the probe's status, never raised
-            errors.append(exc)
-
-    worker = threading.Thread(target=work, name=f"probe {path}", daemon=True)
-    worker.start()
-    worker.join(timeout_s)
-    table = path.rpartition("/")[2]
-    if worker.is_alive() or errors:
-        if worker.is_alive():
-            status, message = (
-                "error",
-                (
-                    f"probe timeout: {path} took over {timeout_s:g} s; select it anyway to read it "
-                    "in full"
-                ),
-            )
-        else:
-            error = errors[0]
-            status = "missing" if isinstance(error, MissingTableError) else "error"
-            message = f"{path}: {error}"
-        return ProbeResult(
-            table=table,
-            status=status,
-            columns=[],
-            row_estimate=None,
-            row_estimate_exact=False,
-            error=message,
-            probe_seconds=time.perf_counter() - started,
-        )
-    result = results[0]
-    result.table = table
-    result.probe_seconds = time.perf_counter() - started
-    return result
+    return bounded_probe(
+        path,
+        path.rpartition("/")[2],
+        lambda: DatabaseTableAdapter().probe_schema(Path(path), split_db_path(path)[1]),
+        timeout_s,
+        "select it anyway to read it in full",
+    )
 
 
 def checksummed(chunks: Iterator[pl.DataFrame], digest: Future[str]) -> Iterator[pl.DataFrame]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,33 +153,50 @@ def adapter_for(path: Path) -> Adapter:
 
 
 def probe_table(path: Path, table: str, timeout_s: float = 1.0) -> ProbeResult:
-    """Probe one table with a hard time limit, never raising: failures become status `error`.
+    """Probe one table of a file with a hard time limit, never raising (see `bounded_probe`)."""
+    path = Path(path)
+
+    def probe() -> ProbeResult:
+        if not path.is_file():
+            raise FileNotFoundError(f"{file_label(path)}: file not found; check the path.")
+        return adapter_for(path).probe_schema(path, table)
+
+    return bounded_probe(
+        file_label(path),
+        table,
+        probe,
+        timeout_s,
+        "select it anyway to read it in full, or split the file.",
+    )
+
+
+def bounded_probe(
+    label: str, table: str, probe: Callable[[], ProbeResult], timeout_s: float, advice: str
+) -> ProbeResult:
+    """`probe()` with a hard time limit, never raising: failures become status `error` (or
+    `missing`), a probe over `timeout_s` is `error` with PROBE_TIMEOUT and `advice`.
 
     The probe runs in a daemon thread that is abandoned, not killed, on timeout; probes read bounded
     samples, so the abandoned work is bounded too.
     """
-    path = Path(path)
     start = time.perf_counter()
     results: list[ProbeResult] = []
     errors: list[Exception] = []
 
     def work() -> None:
         try:
-            if not path.is_file():
-                raise FileNotFoundError(f"{file_label(path)}: file not found; check the path.")
-            results.append(adapter_for(path).probe_schema(path, table))
+            results.append(probe())
         except Exception as exc:
             errors.append(exc)
 
-    worker = threading.Thread(target=work, name=f"probe {path.name}:{table}", daemon=True)
+    worker = threading.Thread(target=work, name=f"probe {Path(label).name}:{table}", daemon=True)
     worker.start()
     worker.join(timeout_s)
     if worker.is_alive():
         return _failed(
             table,
             "error",
-            f"{PROBE_TIMEOUT}: {file_label(path)} table {table!r} took over {timeout_s:g} s; "
-            "select it anyway to read it in full, or split the file.",
+            f"{PROBE_TIMEOUT}: {label} table {table!r} took over {timeout_s:g} s; {advice}",
             start,
         )
     if errors:
@@ -187,9 +205,10 @@ def probe_table(path: Path, table: str, timeout_s: float = 1.0) -> ProbeResult:
             return _failed(table, "missing", str(error), start)
         if isinstance(error, AdapterError):
             return _failed(table, "error", str(error), start)
-        message = f"{file_label(path)} table {table!r}: {type(error).__name__}: {error}"
+        message = f"{label} table {table!r}: {type(error).__name__}: {error}"
         return _failed(table, "error", message, start)
     result = results[0]
+    result.table = table
     result.probe_seconds = time.perf_counter() - start
     return result
 
