@@ -6,8 +6,10 @@ Adapters have no Dagster import: the stages and assets call them, and they are t
 from __future__ import annotations
 
 import contextlib
+import threading
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -158,3 +160,62 @@ class Adapter(ABC):
         tables = self.list_tables(path)
         if table not in tables:
             raise missing_table(path, table, tables)
+
+
+# The error of a probe cut off by its time limit starts with this (stages look for it).
+PROBE_TIMEOUT = "probe timeout"
+
+
+def bounded_probe(
+    label: str, table: str, probe: Callable[[], ProbeResult], timeout_s: float, advice: str
+) -> ProbeResult:
+    """`probe()` with a hard time limit, never raising: failures become status `error` (or
+    `missing`), a probe over `timeout_s` is `error` with PROBE_TIMEOUT and `advice`.
+
+    The probe runs in a daemon thread that is abandoned, not killed, on timeout; probes read bounded
+    samples, so the abandoned work is bounded too.
+    """
+    start = time.perf_counter()
+    results: list[ProbeResult] = []
+    errors: list[Exception] = []
+
+    def work() -> None:
+        try:
+            results.append(probe())
+        except Exception as exc:
+            errors.append(exc)
+
+    worker = threading.Thread(target=work, name=f"probe {Path(label).name}:{table}", daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    if worker.is_alive():
+        return _failed(
+            table,
+            "error",
+            f"{PROBE_TIMEOUT}: {label} table {table!r} took over {timeout_s:g} s; {advice}",
+            start,
+        )
+    if errors:
+        error = errors[0]
+        if isinstance(error, MissingTableError | FileNotFoundError):
+            return _failed(table, "missing", str(error), start)
+        if isinstance(error, AdapterError):
+            return _failed(table, "error", str(error), start)
+        message = f"{label} table {table!r}: {type(error).__name__}: {error}"
+        return _failed(table, "error", message, start)
+    result = results[0]
+    result.table = table
+    result.probe_seconds = time.perf_counter() - start
+    return result
+
+
+def _failed(table: str, status: str, message: str, start: float) -> ProbeResult:
+    return ProbeResult(
+        table=table,
+        status=status,
+        columns=[],
+        row_estimate=None,
+        row_estimate_exact=False,
+        error=message,
+        probe_seconds=time.perf_counter() - start,
+    )

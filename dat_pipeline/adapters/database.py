@@ -32,6 +32,7 @@ from dat_pipeline.adapters.base import (
     AdapterError,
     MissingTableError,
     ProbeResult,
+    bounded_probe,
     check_chunk_rows,
     columns_of,
 )
@@ -416,8 +417,6 @@ class DatabaseTableAdapter(Adapter):
 
 def probe_db_table(path: str, timeout_s: float = 1.0) -> ProbeResult:
     """Probe `db://SOURCE/TABLE` within `timeout_s` (a slow server gives status `error`)."""
-    from dat_pipeline.adapters.registry import bounded_probe
-
     return bounded_probe(
         path,
         path.rpartition("/")[2],

@@ -5,17 +5,14 @@ Adding a format is one module with an `Adapter` subclass and one line in `_SPECI
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from dat_pipeline.adapters.base import (
     Adapter,
     AdapterError,
-    MissingTableError,
     ProbeResult,
+    bounded_probe,
     file_label,
 )
 from dat_pipeline.adapters.delimited import DelimitedAdapter
@@ -41,8 +38,6 @@ _GZIP_READERS = ("csv", "ndjson", "json")
 # Any other text is tried as delimited text, the weakest claim, so it comes last.
 _FALLBACK: Adapter = DelimitedAdapter()
 _EXTENSION_ALIASES = {"jsonl": "ndjson", "pq": "parquet", "tab": "tsv"}
-# How a probe cut off by its time limit starts its error: such a table can still be selected.
-PROBE_TIMEOUT = "probe timeout"
 
 
 @dataclass(frozen=True)
@@ -167,59 +162,4 @@ def probe_table(path: Path, table: str, timeout_s: float = 1.0) -> ProbeResult:
         probe,
         timeout_s,
         "select it anyway to read it in full, or split the file.",
-    )
-
-
-def bounded_probe(
-    label: str, table: str, probe: Callable[[], ProbeResult], timeout_s: float, advice: str
-) -> ProbeResult:
-    """`probe()` with a hard time limit, never raising: failures become status `error` (or
-    `missing`), a probe over `timeout_s` is `error` with PROBE_TIMEOUT and `advice`.
-
-    The probe runs in a daemon thread that is abandoned, not killed, on timeout; probes read bounded
-    samples, so the abandoned work is bounded too.
-    """
-    start = time.perf_counter()
-    results: list[ProbeResult] = []
-    errors: list[Exception] = []
-
-    def work() -> None:
-        try:
-            results.append(probe())
-        except Exception as exc:
-            errors.append(exc)
-
-    worker = threading.Thread(target=work, name=f"probe {Path(label).name}:{table}", daemon=True)
-    worker.start()
-    worker.join(timeout_s)
-    if worker.is_alive():
-        return _failed(
-            table,
-            "error",
-            f"{PROBE_TIMEOUT}: {label} table {table!r} took over {timeout_s:g} s; {advice}",
-            start,
-        )
-    if errors:
-        error = errors[0]
-        if isinstance(error, MissingTableError | FileNotFoundError):
-            return _failed(table, "missing", str(error), start)
-        if isinstance(error, AdapterError):
-            return _failed(table, "error", str(error), start)
-        message = f"{label} table {table!r}: {type(error).__name__}: {error}"
-        return _failed(table, "error", message, start)
-    result = results[0]
-    result.table = table
-    result.probe_seconds = time.perf_counter() - start
-    return result
-
-
-def _failed(table: str, status: str, message: str, start: float) -> ProbeResult:
-    return ProbeResult(
-        table=table,
-        status=status,
-        columns=[],
-        row_estimate=None,
-        row_estimate_exact=False,
-        error=message,
-        probe_seconds=time.perf_counter() - start,
     )

@@ -16,8 +16,7 @@ from typing import Any
 import polars as pl
 
 from dat_pipeline.adapters import Adapter, ColumnInfo, get_adapter
-from dat_pipeline.adapters.base import HeaderRows
-from dat_pipeline.adapters.registry import PROBE_TIMEOUT
+from dat_pipeline.adapters.base import PROBE_TIMEOUT, HeaderRows
 from dat_pipeline.cleaning import Rule, RuleError, apply_rules, parse_rules, rule_label
 from dat_pipeline.errors import DatError, StageConfigError
 from dat_pipeline.paths import PathEscapeError, resolve_inside
