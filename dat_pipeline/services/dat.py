@@ -17,7 +17,7 @@ Stable names (the web console builds on them):
     start_materialize(ctx, run_id, stage, wait)   as a background Dagster run (API, console)
     show_job(ctx, job_id) / cancel(ctx, run_id)
     artifact(ctx, run_id, stage, limit) / artifact_frame(ctx, run_id, stage)
-    export(ctx, run_id) / export_file(ctx, run_id, file_format)
+    export(ctx, run_id) / export_file(ctx, run_id, file_format, table)
     cleanup(ctx, run_id, apply)
     save_profile(ctx, body, origin) / list_profiles(ctx, all_versions) / get_profile(ctx, key)
     update_profile(ctx, key, changes, replace) / delete_profile(ctx, key)
@@ -316,8 +316,11 @@ def export(ctx: ServiceContext, run_id: str) -> dict[str, Any]:
     return json_safe(views.export_view(ctx.workflow, run_id))
 
 
-def export_file(ctx: ServiceContext, run_id: str, file_format: str) -> tuple[Path, str]:
-    """The path of one exported file and the name to download it as."""
+def export_file(
+    ctx: ServiceContext, run_id: str, file_format: str, table: str | None = None
+) -> tuple[Path, str]:
+    """The path of one exported file and the name to download it as: the file of `table` (a
+    table of the manifest) or, without it, the format's only file (one table, or the workbook)."""
     exported = export(ctx, run_id)
     if file_format not in exported["files"]:
         raise NotFoundError(
@@ -325,11 +328,22 @@ def export_file(ctx: ServiceContext, run_id: str, file_format: str) -> tuple[Pat
             f"{', '.join(exported['files'])}); re-lock export with it",
             format=file_format,
         )
+    tables = exported["manifest"].get("tables", [])
     files = exported["files"][file_format]
-    if isinstance(files, list) and len(files) > 1:
+    if table is not None:
+        owned = [t["files"][file_format] for t in tables if t["name"] == table]
+        if not owned:
+            raise NotFoundError(
+                f"run {run_id} exported no table {table!r} (tables: "
+                f"{', '.join(t['name'] for t in tables)}); name one of those",
+                table=table,
+                format=file_format,
+            )
+        files = owned
+    elif isinstance(files, list) and len(files) > 1:
         raise DatError(
             f"run {run_id} exported {len(files)} {file_format} files, one per table "
-            f"({', '.join(files)}); download them from the dataset",
+            f"({', '.join(t['name'] for t in tables)}); name the table to download its file",
             format=file_format,
         )
     path = resolve_inside(ctx.data_root, files[0] if isinstance(files, list) else files)
