@@ -6,13 +6,11 @@ state goes through `dat_pipeline.services`, the functions the CLI and the API ca
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from dat_pipeline.errors import NotFoundError
-from dat_pipeline.paths import resolve_inside
 from dat_pipeline.services import dat as dat_service
 from dat_pipeline.services.context import ServiceContext
 
@@ -58,18 +56,14 @@ def artifact(ctx: ServiceContext, run_id: str, stage: str) -> pl.DataFrame | Non
         return None
 
 
-def export_table_file(ctx: ServiceContext, run_id: str, table: str, file_format: str) -> Path:
-    """The file of one table of the run's dataset in one format (from its manifest)."""
-    manifest = dat_service.export(ctx, run_id)["manifest"]
-    for entry in manifest.get("tables", []):
-        if entry["name"] == table and file_format in entry.get("files", {}):
-            return resolve_inside(ctx.data_root, entry["files"][file_format])
-    raise NotFoundError(
-        f"dataset of run {run_id} has no {file_format} file of table {table!r}; "
-        "re-lock export with that format",
-        table=table,
-        format=file_format,
-    )
+def export_files(tables: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    """Each file of an export once, as (format, path, a table it holds): a file per table and
+    format, and one Excel workbook for every table (downloaded through its first table)."""
+    seen: dict[tuple[str, str], str] = {}
+    for table in tables:
+        for file_format, path in table.get("files", {}).items():
+            seen.setdefault((file_format, path), table["name"])
+    return [(file_format, path, table) for (file_format, path), table in seen.items()]
 
 
 def folders(ctx: ServiceContext, depth: int = 3) -> list[str]:

@@ -6,11 +6,15 @@ NiceGUI keeps one app per process, so the console is mounted once, by `dat serve
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, RedirectResponse
 
-from dat_pipeline.console import actions, session
+from dat_pipeline.console import session
 from dat_pipeline.console.common import set_context
+from dat_pipeline.services import dat
 from dat_pipeline.services.context import ServiceContext
 
 
@@ -39,21 +43,23 @@ def mount_console(app: FastAPI, context: ServiceContext) -> None:
         response.delete_cookie(session.COOKIE)
         return response
 
-    @app.get("/console/runs/{run_id}/export/{table}/{file_format}", include_in_schema=False)
-    def download(run_id: str, table: str, file_format: str, request: Request):  # type: ignore[no-untyped-def]
+    def download(request: Request, find: Callable[[ServiceContext], tuple[Path, str]]):  # type: ignore[no-untyped-def]
+        """The file `find` names for the signed-in caller, or the sign-in page."""
         caller = session.caller(context.store, request)
         if caller is None:
             return RedirectResponse("/login", status_code=303)
-        path = actions.export_table_file(context.for_caller(caller), run_id, table, file_format)
-        return FileResponse(path, filename=f"{run_id}_{path.name}")
+        path, filename = find(context.for_caller(caller))
+        return FileResponse(path, filename=filename)
+
+    @app.get("/console/runs/{run_id}/export/{table}/{file_format}", include_in_schema=False)
+    def download_export(run_id: str, table: str, file_format: str, request: Request):  # type: ignore[no-untyped-def]
+        return download(request, lambda ctx: dat.export_file(ctx, run_id, file_format, table))
 
     @app.get("/console/datasets/{dataset_id}/{table}/{file_format}", include_in_schema=False)
     def download_dataset(dataset_id: str, table: str, file_format: str, request: Request):  # type: ignore[no-untyped-def]
-        caller = session.caller(context.store, request)
-        if caller is None:
-            return RedirectResponse("/login", status_code=303)
-        path = datasets.table_file(context.for_caller(caller), dataset_id, table, file_format)
-        return FileResponse(path, filename=f"{dataset_id}_{path.name}")
+        return download(
+            request, lambda ctx: datasets.table_file(ctx, dataset_id, table, file_format)
+        )
 
     ui.run_with(
         app,

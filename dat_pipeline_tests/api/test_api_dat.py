@@ -118,6 +118,49 @@ def test_whole_workflow_over_http_from_run_creation_to_export(api: Api, data_roo
     assert kinds[0] == "run_created" and kinds.count("complete") >= 6
 
 
+def test_a_two_table_export_serves_each_table_file_and_one_workbook(api: Api, data_root: Path):
+    run_id = api.ok("POST", "/api/dat/runs", 201, json={"name": "two tables"})["run_id"]
+    files = ["sample/sales_2024_q1.csv", "sample/stores.tsv"]
+    configs = {"discovery": {"root": "sample"}, "selection": {"files": files}}
+    for stage, config in configs.items():
+        _lock(api, run_id, stage, config)
+    api.ok("POST", f"/api/dat/runs/{run_id}/stages/context/skip")
+    _lock(api, run_id, "table_availability", {})
+    _materialize_and_wait(api, run_id)
+    probes = api.ok("GET", f"/api/dat/runs/{run_id}/stages/table_availability/artifact")["rows"]
+    _lock(api, run_id, "table_selection", {"tables": {p["path"]: [p["table"]] for p in probes}})
+    _lock(api, run_id, "parse", {})
+    _materialize_and_wait(api, run_id)
+    _lock(api, run_id, "export", {"formats": ["csv", "excel"]})
+    _materialize_and_wait(api, run_id)
+
+    exported = api.ok("GET", f"/api/dat/runs/{run_id}/export")
+    tables = exported["manifest"]["tables"]
+    assert len(tables) == len(exported["files"]["csv"]) == 2
+    url = f"/api/dat/runs/{run_id}/export/files"
+    for table in tables:
+        csv = api.call("GET", f"{url}/csv/{table['name']}")
+        assert csv.status_code == 200, csv.text
+        parquet = pl.read_parquet(data_root / table["files"]["parquet"])
+        assert (
+            pl.read_csv(csv.content).shape
+            == parquet.shape
+            == (table["row_count"], len(parquet.columns))
+        )
+        assert (
+            api.call("GET", f"{url}/parquet/{table['name']}").content
+            == (data_root / table["files"]["parquet"]).read_bytes()
+        )
+    several = api.call("GET", f"{url}/csv")
+    assert several.status_code == 400
+    assert all(table["name"] in several.json()["error"]["message"] for table in tables)
+    workbook = api.call("GET", f"{url}/excel")
+    assert workbook.status_code == 200
+    assert workbook.content == api.call("GET", f"{url}/excel/{tables[1]['name']}").content
+    assert api.call("GET", f"{url}/csv/no_such_table").status_code == 404
+    assert api.call("GET", f"{url}/csv/{tables[0]['name']}", project="beta").status_code == 404
+
+
 def test_lock_with_unmet_gate_answers_409_naming_the_missing_stage(api: Api):
     run_id = api.ok("POST", "/api/dat/runs", 201, json={})["run_id"]
     response = api.call(

@@ -205,19 +205,39 @@ def export(run_id: RunId, ctx: Service) -> Any:
     return dat.export(ctx, run_id)
 
 
+ExportFormat = Annotated[str, Path(pattern=r"^(parquet|csv|excel|json)$")]
+_FILE = {200: {"description": "The file.", "content": {"application/octet-stream": {}}}}
+
+
 @router.get(
     "/runs/{run_id}/export/files/{file_format}",
     summary="Download an exported file",
     response_class=FileResponse,
-    responses={200: {"description": "The file.", "content": {"application/octet-stream": {}}}},
+    responses=_FILE,
 )
-def export_file(
+def export_file(run_id: RunId, file_format: ExportFormat, ctx: Service) -> FileResponse:
+    """The file of the exported dataset in a format the export stage wrote, when it wrote one
+    (one table, or the Excel workbook); a dataset of several tables answers 400 for a format with
+    a file per table: download each with `.../export/files/{file_format}/{table}`."""
+    path, filename = dat.export_file(ctx, run_id, file_format)
+    return FileResponse(path, filename=filename)
+
+
+@router.get(
+    "/runs/{run_id}/export/files/{file_format}/{table}",
+    summary="Download a table's exported file",
+    response_class=FileResponse,
+    responses=_FILE,
+)
+def export_table_file(
     run_id: RunId,
-    file_format: Annotated[str, Path(pattern=r"^(parquet|csv|excel|json)$")],
+    file_format: ExportFormat,
+    table: Annotated[str, Path(max_length=200, description="A table of the manifest.")],
     ctx: Service,
 ) -> FileResponse:
-    """One file of the exported dataset, in a format the export stage wrote."""
-    path, filename = dat.export_file(ctx, run_id, file_format)
+    """The file of one table of the exported dataset (`tables[].name` in the manifest) in a
+    format the export stage wrote; for Excel, the workbook that holds its sheet."""
+    path, filename = dat.export_file(ctx, run_id, file_format, table)
     return FileResponse(path, filename=filename)
 
 

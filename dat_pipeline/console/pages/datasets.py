@@ -27,12 +27,15 @@ def table_files(table: dict[str, Any]) -> dict[str, str]:
     return {Path(path).suffix.lstrip(".") or "file": path for path in files}
 
 
-def table_file(ctx: ServiceContext, dataset_id: str, table: str, file_format: str) -> Path:
-    """The file of one table of a dataset the caller sees, in one format."""
+def table_file(
+    ctx: ServiceContext, dataset_id: str, table: str, file_format: str
+) -> tuple[Path, str]:
+    """The file of one table of a dataset the caller sees, in one format, and its download name."""
     dataset = dataset_service.show_dataset(ctx, dataset_id)
     for entry in dataset["tables"]:
         if entry["name"] == table and file_format in table_files(entry):
-            return resolve_inside(ctx.data_root, table_files(entry)[file_format])
+            path = resolve_inside(ctx.data_root, table_files(entry)[file_format])
+            return path, f"{dataset_id}_{path.name}"
     raise NotFoundError(
         f"dataset {dataset_id} has no {file_format} file of table {table!r}",
         table=table,

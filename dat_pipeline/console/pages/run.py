@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -346,12 +347,13 @@ class RunPage:
                         f"{len(table['columns'])} columns, from "
                         + ", ".join(f"{s['source_file']}:{s['table']}" for s in table["sources"])
                     ).classes("text-sm")
-                    with ui.row().classes("gap-3"):
-                        for file_format in table.get("files", {}):
-                            ui.link(
-                                f"download {file_format}",
-                                f"/console/runs/{self.run_id}/export/{table['name']}/{file_format}",
-                            ).props(f"download data-testid=download-{table['name']}-{file_format}")
+        ui.label("Files").classes("text-sm font-semibold")
+        with ui.row().classes("gap-x-4 gap-y-1"):
+            for file_format, path, table in actions.export_files(manifest.get("tables", [])):
+                ui.link(
+                    f"{Path(path).name} ({file_format})",
+                    f"/console/runs/{self.run_id}/export/{table}/{file_format}",
+                ).props(f"download data-testid=download-{table}-{file_format}")
         lineage = manifest.get("lineage") or []
         if lineage:
             ui.label("Lineage").classes("text-sm font-semibold")
