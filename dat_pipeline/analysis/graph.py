@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dat_pipeline.analysis.phase import PhaseSpec
 from dat_pipeline.analysis.sources import AnalysisError
 from dat_pipeline.errors import NotFoundError
+from dat_pipeline.graph import DependencyGraph
 
 
 class PhaseGraph:
@@ -24,6 +25,7 @@ class PhaseGraph:
                 )
             self.specs[spec.name] = spec
         self.order: list[str] = list(self.specs)
+        self.dependencies = DependencyGraph({name: spec.needs for name, spec in self.specs.items()})
 
     def spec(self, phase: str) -> PhaseSpec:
         if phase not in self.specs:
@@ -34,22 +36,16 @@ class PhaseGraph:
         return self.spec(phase).needs
 
     def ancestors(self, phase: str) -> list[str]:
-        found: set[str] = set()
-        stack = list(self.needs(phase))
-        while stack:
-            current = stack.pop()
-            if current not in found:
-                found.add(current)
-                stack.extend(self.needs(current))
+        found = self.dependencies.upstream(self.spec(phase).name)
         return [name for name in self.order if name in found]
 
     def descendants(self, phase: str) -> list[str]:
-        self.spec(phase)
-        found: set[str] = set()
-        for name in self.order:
-            if any(need == phase or need in found for need in self.needs(name)):
-                found.add(name)
+        found = self.dependencies.downstream(self.spec(phase).name)
         return [name for name in self.order if name in found]
+
+    def levels(self) -> list[tuple[str, ...]]:
+        """The phases in batches that can run in parallel: each batch needs only earlier ones."""
+        return self.dependencies.levels()
 
     def closure(self, phases: Sequence[str]) -> list[str]:
         """`phases` and everything they need, in graph order."""

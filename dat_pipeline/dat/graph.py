@@ -13,6 +13,8 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from dat_pipeline.graph import DependencyGraph, GraphCycleError
+
 
 class StageRule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -86,27 +88,19 @@ class StageGraph(BaseModel):
         dependents = self._dependents(name)
         return tuple(stage for stage in self.order if stage in dependents)
 
+    @cached_property
+    def dependencies(self) -> DependencyGraph:
+        """The `requires` edges, for ordering and walking (`dat_pipeline.graph`)."""
+        return DependencyGraph({stage.name: stage.requires for stage in self.stages})
+
     def _dependents(self, name: str) -> set[str]:
-        found: set[str] = set()
-        frontier = [name]
-        while frontier:
-            current = frontier.pop()
-            for stage in self.stages:
-                if current in stage.requires and stage.name not in found:
-                    found.add(stage.name)
-                    frontier.append(stage.name)
-        return found
+        return self.dependencies.downstream(name)
 
     def _topological_order(self) -> tuple[str, ...]:
-        placed: list[str] = []
-        remaining = list(self.stages)
-        while remaining:
-            ready = [s for s in remaining if set(s.requires) <= set(placed)]
-            if not ready:
-                raise ValueError(f"stage graph has a cycle among {[s.name for s in remaining]}")
-            placed.extend(s.name for s in ready)
-            remaining = [s for s in remaining if s.name not in placed]
-        return tuple(placed)
+        try:
+            return self.dependencies.order()
+        except GraphCycleError as exc:
+            raise ValueError(f"stage graph has a cycle among {list(exc.nodes)}") from None
 
 
 _ALL_AFTER_SELECTION = ("context", "table_availability", "table_selection", "preview", "parse")
