@@ -293,13 +293,13 @@ def list_rule_sets(ctx: ServiceContext, project: str | None = None) -> list[str]
     """The named rule sets of a project (default: the caller's)."""
     from dat_pipeline.ingestion import rulesets
 
-    return rulesets.list_rule_sets(ctx.data_root, ctx.caller.project_for(project))
+    return rulesets.list_rule_sets(ctx.store, ctx.data_root, ctx.caller.project_for(project))
 
 
 def get_rule_set(ctx: ServiceContext, name: str, project: str | None = None) -> str:
     from dat_pipeline.ingestion import rulesets
 
-    return rulesets.get_rule_set(ctx.data_root, ctx.caller.project_for(project), name)
+    return rulesets.get_rule_set(ctx.store, ctx.data_root, ctx.caller.project_for(project), name)
 
 
 def save_rule_set(
@@ -309,4 +309,5 @@ def save_rule_set(
     from dat_pipeline.ingestion import rulesets
 
     target = ctx.caller.project_for(project)
-    return {"project": target, "name": rulesets.save_rule_set(ctx.data_root, target, name, rules)}
+    saved = rulesets.save_rule_set(ctx.store, ctx.data_root, target, name, rules)
+    return {"project": target, "name": saved}

@@ -164,24 +164,6 @@ ingest_job_logs = Table(
 )
 
 
-def _create_v1(connection: Connection) -> None:
-    metadata.create_all(connection, tables=[runs, stage_status, events])
-
-
-def _create_v2(connection: Connection) -> None:
-    metadata.create_all(connection, tables=[profiles])
-
-
-def _create_v3(connection: Connection) -> None:
-    metadata.create_all(connection, tables=[analysis_sources])
-
-
-def _create_v4(connection: Connection) -> None:
-    metadata.create_all(
-        connection, tables=[db_sources, ingest_uploads, ingest_jobs, ingest_job_logs]
-    )
-
-
 # HTTP API (SPEC 9): bearer tokens, stored as salted scrypt hashes (the secret is shown once), and
 # the project of each run created through the API; a run with no row here belongs to `default`.
 api_tokens = Table(
@@ -196,17 +178,19 @@ api_tokens = Table(
     Column("revoked_at", String(40)),
 )
 
-api_run_projects = Table(
-    "api_run_projects",
-    metadata,
-    Column("run_id", String(64), primary_key=True),
-    Column("project", String(64), nullable=False),
-    Index("ix_api_run_projects_project", "project"),
-)
+
+def _project_of(name: str, key: str) -> Table:
+    """A table giving the project of each `key` (a run, an analysis source) made via the API."""
+    return Table(
+        name,
+        metadata,
+        Column(key, String(64), primary_key=True),
+        Column("project", String(64), nullable=False),
+        Index(f"ix_{name}_project", "project"),
+    )
 
 
-def _create_v5(connection: Connection) -> None:
-    metadata.create_all(connection, tables=[api_tokens, api_run_projects])
+api_run_projects = _project_of("api_run_projects", "run_id")
 
 
 # Backfill manifest (SPEC 3): one append-only audit record per extracted (or refused) window.
@@ -231,32 +215,43 @@ backfill_manifest = Table(
 )
 
 
-def _create_v6(connection: Connection) -> None:
-    metadata.create_all(connection, tables=[backfill_manifest])
-
-
 # HTTP API: the project of each analysis source added through the API (SPEC 9); a source with no
 # row here (added by the CLI) belongs to `default`.
-api_analysis_source_projects = Table(
-    "api_analysis_source_projects",
+api_analysis_source_projects = _project_of("api_analysis_source_projects", "source")
+
+
+# Named cleaning rule sets of a project (SPEC 2.2, the ingestion wizard): the YAML as written
+# and its rules as JSON; `version` counts saves of that name. Sets once kept as files under
+# uploads/<project>/rulesets/ are moved in on first use (`ingestion.rulesets`).
+ingest_rule_sets = Table(
+    "ingest_rule_sets",
     metadata,
-    Column("source", String(64), primary_key=True),
-    Column("project", String(64), nullable=False),
-    Index("ix_api_analysis_source_projects_project", "project"),
+    Column("project", String(64), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("version", Integer, nullable=False, default=1),
+    Column("rules", Text, nullable=False, default="[]"),
+    Column("rules_yaml", Text, nullable=False),
+    Column("updated_at", String(40), nullable=False),
 )
 
 
-def _create_v7(connection: Connection) -> None:
-    metadata.create_all(connection, tables=[api_analysis_source_projects])
+def _create(*tables: Table) -> Callable[[Connection], None]:
+    """A migration that adds `tables`."""
+
+    def migrate(connection: Connection) -> None:
+        metadata.create_all(connection, tables=list(tables))
+
+    return migrate
 
 
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
-    1: _create_v1,
-    2: _create_v2,
-    3: _create_v3,
-    4: _create_v4,
-    5: _create_v5,
-    6: _create_v6,
-    7: _create_v7,
+    1: _create(runs, stage_status, events),
+    2: _create(profiles),
+    3: _create(analysis_sources),
+    4: _create(db_sources, ingest_uploads, ingest_jobs, ingest_job_logs),
+    5: _create(api_tokens, api_run_projects),
+    6: _create(backfill_manifest),
+    7: _create(api_analysis_source_projects),
+    8: _create(ingest_rule_sets),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
