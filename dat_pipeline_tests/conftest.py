@@ -9,15 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from services import (
-    MARIADB_ADMIN_URL,
-    PG_ADMIN_URL,
-    REQUIRE_SERVICES,
-    REQUIRE_SERVICES_NOTE,
-    require_service,
-)
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from helpers import scratch
+from services import MARIADB_ADMIN_URL, PG_ADMIN_URL, REQUIRE_SERVICES, REQUIRE_SERVICES_NOTE
 
 from dat_pipeline.dat.workflow import DatWorkflow
 from dat_pipeline.settings import get_settings
@@ -79,33 +72,21 @@ def data_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
-    require_service("PostgreSQL", make_url(PG_ADMIN_URL).port or 5432)
     schema = f"dat_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
+    create, drop = f'CREATE SCHEMA "{schema}"', f'DROP SCHEMA "{schema}" CASCADE'
+    with scratch(PG_ADMIN_URL, "PostgreSQL", 5432, create, drop):
         yield f"{PG_ADMIN_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture
 def mariadb_url() -> Iterator[str]:
     """A MariaDB URL of a fresh database, dropped afterwards."""
-    require_service("MariaDB", make_url(MARIADB_ADMIN_URL).port or 3306)
     database = f"dat_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(MARIADB_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4"))
-    try:
+    create = f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4"
+    with scratch(
+        MARIADB_ADMIN_URL, "MariaDB", 3306, create, f"DROP DATABASE IF EXISTS `{database}`"
+    ):
         yield MARIADB_ADMIN_URL.rsplit("/", 1)[0] + f"/{database}?charset=utf8mb4"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f"DROP DATABASE IF EXISTS `{database}`"))
-        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import create_engine, text
+from helpers import execute
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
@@ -48,13 +48,11 @@ def test_password_never_appears_in_outputs_logs_store_or_dagster(
     password = f"Pw-{uuid.uuid4().hex}"  # PostgreSQL here trusts local users: any password works
     monkeypatch.setenv("SECRET_PW", password)
     schema = pg_url.split("%3D")[-1]
-    engine = create_engine(pg_url)
-    with engine.begin() as connection:
-        connection.execute(text("CREATE TABLE orders (id INT, city TEXT, units INT)"))
-        connection.execute(
-            text("INSERT INTO orders SELECT n, 'Zürich', n % 50 FROM generate_series(1, 300) n")
-        )
-    engine.dispose()
+    execute(
+        pg_url,
+        "CREATE TABLE orders (id INT, city TEXT, units INT)",
+        "INSERT INTO orders SELECT n, 'Zürich', n % 50 FROM generate_series(1, 300) n",
+    )
     out: list[str] = []
     add = ["sources", "add", "crm", "--kind", "postgresql", *_server_args(pg_url)]
     _run(cli, out, *add, "--password-env", "SECRET_PW", "--table", f"{schema}.orders",
@@ -133,10 +131,7 @@ def test_sources_test_names_the_reason(
 ) -> None:  # fmt: skip
     monkeypatch.setenv("WRONG_PW", "definitely-wrong")
     maria = _server_args(mariadb_url)
-    engine = create_engine(mariadb_url)
-    with engine.begin() as connection:
-        connection.execute(text("CREATE TABLE present (id INT)"))
-    engine.dispose()
+    execute(mariadb_url, "CREATE TABLE present (id INT)")
     cases = {
         "unreachable": (["--kind", "mysql", "--host", "127.0.0.1", "--port", "1", "--database",
                          "x", "--user", "root"], "cannot reach 127.0.0.1:1"),
