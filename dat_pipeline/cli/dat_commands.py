@@ -7,7 +7,7 @@ Dagster (SPEC 12).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import typer
 
@@ -23,10 +23,6 @@ from dat_pipeline.cli.output import (
 )
 from dat_pipeline.errors import DatError
 
-if TYPE_CHECKING:
-    from dat_pipeline.dat.workflow import DatWorkflow
-    from dat_pipeline.store import StageStatus
-
 runs_app = typer.Typer(
     help="Create, list and show DAT runs (--json for scripts).", no_args_is_help=True
 )
@@ -35,55 +31,26 @@ ColumnsOption = typer.Option(
 )
 
 
-def workflow() -> DatWorkflow:
-    """The workflow the services act on (the stage graph of DAT_STAGE_GRAPH included)."""
-    from dat_pipeline.services.context import workflow as service_workflow
-
-    return service_workflow()
-
-
-def _skipped(flow: DatWorkflow, run_id: str) -> set[tuple[str, str]]:
-    """(stage, stage_id) pairs whose last lock was a skip: shown as SKIPPED, not LOCKED."""
-    last: dict[str, Any] = {}
-    for event in flow.store.run_events(run_id):
-        if event.kind in ("lock", "skip") and event.stage:
-            last[event.stage] = event
-    return {(e.stage, e.stage_id) for e in last.values() if e.kind == "skip"}
-
-
-def _state(status: StageStatus, skipped: set[tuple[str, str]]) -> str:
-    if status.locked and (status.stage, status.stage_id) in skipped:
-        return "SKIPPED"
-    return status.state
-
-
-def _print_status(flow: DatWorkflow, run_id: str, as_json: bool, wide: bool = False) -> None:
-    from dat_pipeline.dat.views import status_dict
-
-    statuses = flow.status(run_id)
-    if as_json:
-        emit_json({"run_id": run_id, "stages": [status_dict(flow, s) for s in statuses]})
-        return
-    skipped = _skipped(flow, run_id)
+def _print_status(shown: dict[str, Any], skipped: list[str], wide: bool = False) -> None:
+    """A run's stages as a table (SKIPPED for a stage whose last lock was a skip), its errors,
+    and what is locked but not built yet with how to build it."""
+    run_id, statuses = shown["run_id"], shown["stages"]
     rows = [
         [
-            s.stage,
-            _state(s, skipped),
-            s.stage_id or "",
-            "yes" if s.completed else ("built" if flow.artifact_path(s) else "no"),
+            s["stage"],
+            "SKIPPED" if s["stage"] in skipped else s["state"],
+            s["stage_id"] or "",
+            "yes" if s["completed"] else ("built" if s["artifact"] else "no"),
+            *([s["locked_at"]] if wide else []),
         ]
         for s in statuses
     ]
-    columns = ["stage", "state", "stage_id", "done"]
-    if wide:
-        columns.append("locked_at")
-        for row, s in zip(rows, statuses, strict=True):
-            row.append(s.locked_at)
+    columns = ["stage", "state", "stage_id", "done", *(["locked_at"] if wide else [])]
     emit_table(f"run {run_id}", columns, rows, wide=wide)
     for s in statuses:
-        if s.error:
-            say(f"{s.stage}: {s.error}")
-    pending = [s.stage for s in statuses if s.locked and not s.completed]
+        if s["error"]:
+            say(f"{s['stage']}: {s['error']}")
+    pending = [s["stage"] for s in statuses if s["state"] == "LOCKED" and not s["completed"]]
     if pending:
         say(f"not built yet: {', '.join(pending)}")
         say(f"build: dat materialize {run_id} (or the sensor under `make ui`)")
@@ -135,19 +102,6 @@ def _load_config(config_file: Path | None, sets: list[str]) -> dict[str, Any] | 
         config.update(loaded or {})
     config.update(_parse_sets(sets))
     return config
-
-
-def _run_in_dagster(run_id: str, stages: list[str]) -> None:
-    """Materialize `stages` now, as a run on the shared Dagster instance (visible in the UI).
-
-    Dagster's own log reaches the terminal only with `dat --verbose`; a failure is the domain
-    message, one line."""
-    from dat_pipeline.services import dat as service
-    from dat_pipeline.services.context import open_context
-
-    with open_context() as ctx:
-        for stage in stages:
-            service.materialize(ctx, run_id, stage, _log_level())
 
 
 def _log_level() -> str:
@@ -222,6 +176,7 @@ def runs_show(run_id: str, as_json: bool = JsonOption, wide: bool = WideOption) 
 
     with open_context() as ctx:
         shown = service.show_run(ctx, run_id)
+        skipped = [] if as_json else service.skipped_stages(ctx, run_id)
     if as_json:
         emit_json(shown)
     else:
@@ -229,39 +184,13 @@ def runs_show(run_id: str, as_json: bool = JsonOption, wide: bool = WideOption) 
             f"{run_id}  name={shown['name']}  project={shown['project']}  "
             f"created={shown['created_at']}"
         )
-        _print_status(workflow(), run_id, False, wide)
-
-
-def _locked_before(flow: DatWorkflow, run_id: str) -> set[str]:
-    return {s.stage for s in flow.status(run_id) if s.locked}
+        _print_status(shown, skipped, wide)
 
 
 def _say_unlocked(run_id: str, unlocked: list[str]) -> None:
     if unlocked:
         say(f"unlocked: {', '.join(unlocked)}")
         say(f"their configs are kept; re-lock them in order: dat lock {run_id} --chain")
-
-
-def _chain(flow: DatWorkflow, run_id: str) -> list[tuple[str, str | None]]:
-    """Re-lock, in graph order, each stage a cascade unlocked, with its kept config, and
-    materialize it (the next stage's config is checked against it); stop at the first that no
-    longer validates, with its reason."""
-    from dat_pipeline.dat.follow import relock_ready
-
-    done: list[tuple[str, str | None]] = []
-    while True:
-        actions = relock_ready(flow, run_id)
-        if not actions:
-            return done
-        for action in actions:
-            if action.action == "stopped":
-                raise DatError(
-                    f"--chain stopped at {action.stage} of run {run_id}: {action.reason} "
-                    f"(re-locked so far: {', '.join(s for s, _ in done) or 'nothing'})"
-                )
-            if flow.artifact_path(flow.stage_status(run_id, action.stage)) is None:
-                _run_in_dagster(run_id, [action.stage])
-            done.append((action.stage, action.stage_id))
 
 
 @handles_errors
@@ -287,39 +216,35 @@ def lock(
     gates); the sensor under `make ui` or `dat materialize` builds it."""
     if stage is None and not chain:
         fail("name the stage to lock (dat stages lists them), or give --chain", code=2)
-    flow = workflow()
-    status = None
-    unlocked: list[str] = []
-    if stage is not None:
-        before = _locked_before(flow, run_id)
-        from dat_pipeline.services import dat as service
-        from dat_pipeline.services.context import open_context
+    from dat_pipeline.services import dat as service
+    from dat_pipeline.services.context import open_context
 
-        config = _load_config(config_file, sets)
-        with open_context() as ctx:
-            service.lock(ctx, run_id, stage, config, materialize or chain, _log_level())
-        unlocked = sorted(before - _locked_before(flow, run_id), key=flow.graph.order.index)
-        status = flow.stage_status(run_id, stage)
-    chained = _chain(flow, run_id) if chain else []
+    config = None if stage is None else _load_config(config_file, sets)
+    locked, chained = None, []
+    with open_context() as ctx:
+        if stage is not None:
+            building = materialize or chain
+            locked = service.lock_with_cascade(ctx, run_id, stage, config, building, _log_level())
+        if chain:
+            chained = service.chain(ctx, run_id, _log_level())["relocked"]
     if as_json:
-        from dat_pipeline.dat.views import status_dict
-
-        if status is None:
-            emit_json({"run_id": run_id, "relocked": [s for s, _ in chained]})
+        if locked is None:
+            emit_json({"run_id": run_id, "relocked": [c["stage"] for c in chained]})
         else:
-            emit_json(status_dict(flow, status))
+            emit_json(locked["status"])
         return
-    if status is not None:
-        built = "built" if status.completed else "not built yet"
-        typer.echo(f"{stage} locked as {status.stage_id} ({built})")
+    if locked is not None:
+        status = locked["status"]
+        built = "built" if status["completed"] else "not built yet"
+        typer.echo(f"{stage} locked as {status['stage_id']} ({built})")
         if not chained:
-            _say_unlocked(run_id, [s for s in unlocked if s != stage])
-        if not status.completed and not chain:
+            _say_unlocked(run_id, [s for s in locked["unlocked"] if s != stage])
+        if not status["completed"] and not chain:
             say(f"build it: dat materialize {run_id} --stage {stage}")
             say("(or let the sensor under `make ui` build it)")
-    for name, stage_id in chained:
-        verb = "skipped again" if (name, stage_id) in _skipped(flow, run_id) else "re-locked"
-        typer.echo(f"{name} {verb} as {stage_id} (built)")
+    for done in chained:
+        verb = "skipped again" if done["skipped"] else "re-locked"
+        typer.echo(f"{done['stage']} {verb} as {done['stage_id']} (built)")
     if chain and not chained:
         typer.echo("nothing to re-lock: no stage was unlocked by a cascade")
 
@@ -375,7 +300,16 @@ def materialize(
 @handles_errors
 def status(run_id: str, as_json: bool = JsonOption, wide: bool = WideOption) -> None:
     """The state and stage id of every stage of a run (--wide adds when each was locked)."""
-    _print_status(workflow(), run_id, as_json, wide)
+    from dat_pipeline.services import dat as service
+    from dat_pipeline.services.context import open_context
+
+    with open_context() as ctx:
+        shown = service.run_status(ctx, run_id)
+        skipped = [] if as_json else service.skipped_stages(ctx, run_id)
+    if as_json:
+        emit_json(shown)
+    else:
+        _print_status(shown, skipped, wide)
 
 
 @handles_errors
@@ -414,19 +348,16 @@ def show(
 ) -> None:
     """The rows of a stage's artifact: a table when it fits the terminal, else one block per
     row (--columns picks columns, --wide forces a table, --json for scripts)."""
-    if as_json:
-        from dat_pipeline.services import dat as service
-        from dat_pipeline.services.context import open_context
+    from dat_pipeline.cli.render import pick_columns
+    from dat_pipeline.services import dat as service
+    from dat_pipeline.services.context import open_context
 
-        with open_context() as ctx:
+    with open_context() as ctx:
+        if as_json:
             emit_json(service.artifact(ctx, run_id, stage, limit))
-        return
-    flow = workflow()
-    from dat_pipeline.dat.views import artifact_sections
-
-    for title, names, rows in artifact_sections(flow, run_id, stage, limit):
-        from dat_pipeline.cli.render import pick_columns
-
+            return
+        sections = service.artifact_sections(ctx, run_id, stage, limit)
+    for title, names, rows in sections:
         names, rows = pick_columns(names, rows, columns)
         emit_table(title, names, rows, wide=wide)
 

@@ -12,11 +12,15 @@ Stable names (the web console builds on them):
     list_runs(ctx) / show_run(ctx, run_id) / run_events(ctx, run_id)
     run_status(ctx, run_id) / stage_status(ctx, run_id, stage)
     lock(ctx, run_id, stage, config, materialize) / unlock(ctx, run_id, stage) / skip(...)
+    lock_with_cascade(ctx, ...)                   lock, and what the lock unlocked downstream
+    chain(ctx, run_id, log_level)                 re-lock what a cascade unlocked, kept configs
+    skipped_stages(ctx, run_id)                   locked stages whose last lock was a skip
     pending(ctx, run_id, stage)                   what materialize would build, in graph order
     materialize(ctx, run_id, stage, log_level)    now, in this process (the CLI)
     start_materialize(ctx, run_id, stage, wait)   as a background Dagster run (API, console)
     show_job(ctx, job_id) / cancel(ctx, run_id)
     artifact(ctx, run_id, stage, limit) / artifact_frame(ctx, run_id, stage)
+    artifact_sections(ctx, run_id, stage, limit)  titled row sections (one per preview table)
     export(ctx, run_id) / export_file(ctx, run_id, file_format, table)
     cleanup(ctx, run_id, apply)
     save_profile(ctx, body, origin) / list_profiles(ctx, all_versions) / get_profile(ctx, key)
@@ -170,6 +174,71 @@ def lock(
     return views.status_dict(flow, status)
 
 
+def _locked(ctx: ServiceContext, run_id: str) -> set[str]:
+    return {s.stage for s in ctx.workflow.status(run_id) if s.locked}
+
+
+def lock_with_cascade(
+    ctx: ServiceContext,
+    run_id: str,
+    stage: str,
+    config: dict[str, Any] | None = None,
+    materialize: bool = False,
+    log_level: str = "CRITICAL",
+) -> dict[str, Any]:
+    """`lock`, and the stages it unlocked (a re-lock with new inputs cascades), in graph order:
+    `{"status": ..., "unlocked": [...]}`. Their configs are kept: `chain` re-locks them."""
+    get_run(ctx, run_id)
+    before = _locked(ctx, run_id)
+    status = lock(ctx, run_id, stage, config, materialize, log_level)
+    gone = before - _locked(ctx, run_id)
+    return {"status": status, "unlocked": [s for s in ctx.workflow.graph.order if s in gone]}
+
+
+def chain(ctx: ServiceContext, run_id: str, log_level: str = "CRITICAL") -> dict[str, Any]:
+    """Re-lock, in graph order, each stage a cascade unlocked, with its kept config (a skipped
+    one is skipped again), building each now so that the next is checked against it. Stops at
+    the first kept config that no longer validates: DatError naming the stage, the reason and
+    what was re-locked so far. `relocked`: [{stage, stage_id, skipped}]."""
+    from dat_pipeline.dat.follow import relock_ready
+
+    get_run(ctx, run_id)
+    flow = ctx.workflow
+    done: list[dict[str, Any]] = []
+    while actions := relock_ready(flow, run_id):
+        for action in actions:
+            if action.action == "stopped":
+                so_far = ", ".join(d["stage"] for d in done) or "nothing"
+                raise DatError(
+                    f"re-locking stopped at {action.stage} of run {run_id}: {action.reason} "
+                    f"(re-locked so far: {so_far})",
+                    run_id=run_id,
+                    stage=action.stage,
+                    reason=action.reason,
+                )
+            if flow.artifact_path(flow.stage_status(run_id, action.stage)) is None:
+                _materialize_now(ctx, run_id, [action.stage], log_level)
+            skipped = action.action == "reskipped"
+            done.append({"stage": action.stage, "stage_id": action.stage_id, "skipped": skipped})
+    return {"run_id": run_id, "relocked": done}
+
+
+def skipped_stages(ctx: ServiceContext, run_id: str) -> list[str]:
+    """The locked stages whose last lock was a skip (their state is LOCKED; a front-end shows
+    them as skipped)."""
+    get_run(ctx, run_id)
+    last: dict[str, Any] = {}
+    for event in ctx.store.run_events(run_id):
+        if event.kind in ("lock", "skip") and event.stage:
+            last[event.stage] = event
+    return [
+        s.stage
+        for s in ctx.workflow.status(run_id)
+        if s.locked and s.stage in last and last[s.stage].kind == "skip"
+        if last[s.stage].stage_id == s.stage_id
+    ]
+
+
 def unlock(ctx: ServiceContext, run_id: str, stage: str) -> dict[str, Any]:
     """Unlock a stage and every stage gated on it; artifacts and configs are kept."""
     get_run(ctx, run_id)
@@ -308,6 +377,18 @@ def artifact_frame(ctx: ServiceContext, run_id: str, stage: str) -> tuple[str | 
     get_run(ctx, run_id)
     flow = ctx.workflow
     return flow.stage_status(run_id, stage).stage_id, flow.load_artifact(run_id, stage)
+
+
+def artifact_sections(
+    ctx: ServiceContext, run_id: str, stage: str, limit: int = 20
+) -> list[tuple[str, list[str], list[list[Any]]]]:
+    """A stage's artifact as titled sections of rows (title, column names, rows): one per table
+    for preview (only the columns that table fills), one for every other stage."""
+    get_run(ctx, run_id)
+    return [
+        (title, list(names), rows)
+        for title, names, rows in views.artifact_sections(ctx.workflow, run_id, stage, limit)
+    ]
 
 
 def export(ctx: ServiceContext, run_id: str) -> dict[str, Any]:
