@@ -108,7 +108,7 @@ def build(flow: DatWorkflow, run: str, stage: str, config: dict, log: Any = None
     return flow.load_artifact(run, stage)
 
 
-def workbook(title: str, rows: Iterable[list]) -> openpyxl.Workbook:
+def workbook_of(title: str, rows: Iterable[list]) -> openpyxl.Workbook:
     """A workbook whose first sheet, `title`, holds `rows`."""
     import openpyxl
 

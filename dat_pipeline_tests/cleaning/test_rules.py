@@ -2,6 +2,7 @@
 
 import pytest
 import yaml
+from helpers import RULE_TYPES
 
 from dat_pipeline.cleaning import (
     AllowedValuesRule,
@@ -16,18 +17,6 @@ from dat_pipeline.cleaning import (
     rule_label,
     rule_templates,
 )
-
-ALL_TYPES = {
-    "NOT_NULL",
-    "RANGE",
-    "REGEX",
-    "DEDUPE",
-    "ALLOWED_VALUES",
-    "TRIM",
-    "CASE",
-    "FILL_NULL",
-    "CAST",
-}
 
 
 def test_parse_rules_builds_typed_models_with_defaults():
@@ -88,7 +77,7 @@ def test_unknown_type_lists_the_known_ones():
 
     message = str(info.value)
     assert "unknown type 'UNIQUE'" in message
-    assert all(name in message for name in ALL_TYPES)
+    assert all(name in message for name in RULE_TYPES)
 
 
 def test_missing_type_and_missing_param_are_named():
@@ -154,7 +143,7 @@ def test_rule_label_names_position_type_and_target():
 def test_templates_cover_every_type_and_round_trip_through_parse_rules():
     templates = rule_templates()
 
-    assert {template["type"] for template in templates} == ALL_TYPES
+    assert {template["type"] for template in templates} == RULE_TYPES
     for template in templates:
         (rule,) = parse_rules(yaml.safe_load(template["example_yaml"]))
         assert rule.type == template["type"]

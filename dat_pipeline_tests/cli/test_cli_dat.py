@@ -10,17 +10,12 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from helpers import RULE_TYPES, dat
 from typer.testing import CliRunner
 
 from dat_pipeline.cli import app
 
 runner = CliRunner()
-
-
-def dat(*args: str) -> dict:
-    result = runner.invoke(app, [*args, "--json"])
-    assert result.exit_code == 0, result.stderr or result.output
-    return json.loads(result.stdout)
 
 
 def test_runs_create_list_show(data_root: Path):
@@ -127,17 +122,7 @@ def test_every_command_has_help(command: str):
 
 def test_rules_templates_cover_every_rule_type():
     found = dat("rules", "templates")["templates"]
-    assert {t["type"] for t in found} == {
-        "NOT_NULL",
-        "RANGE",
-        "REGEX",
-        "DEDUPE",
-        "ALLOWED_VALUES",
-        "TRIM",
-        "CASE",
-        "FILL_NULL",
-        "CAST",
-    }
+    assert {t["type"] for t in found} == RULE_TYPES
     assert all(t["example_yaml"].strip() for t in found)
 
 

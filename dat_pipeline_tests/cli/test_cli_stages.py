@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from helpers import dat
 from typer.testing import CliRunner
 
 from dat_pipeline.cli import app
 from dat_pipeline.dat.stages import STAGES
 
 runner = CliRunner()
-
-
-def dat(*args: str) -> dict:
-    result = runner.invoke(app, [*args, "--json"])
-    assert result.exit_code == 0, result.stderr or result.output
-    return json.loads(result.stdout)
 
 
 def test_stages_lists_every_stage_with_its_gate_and_cascade(data_root: Path):
