@@ -10,10 +10,10 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from helpers import build
 
 from dat_pipeline.dat.stages.parse import failed_tables
 from dat_pipeline.dat.workflow import DatWorkflow
-from dat_pipeline.store import ControlStore
 
 GOOD = ["bad/good.csv", "bad/good.parquet"]
 
@@ -49,18 +49,6 @@ def write_bad_files(folder: Path) -> dict[str, str]:
         "bad/not_tabular.json": "tabular",
         "bad/one_line.csv": "line",
     }
-
-
-@pytest.fixture
-def flow(data_root: Path, tmp_path: Path):
-    store = ControlStore(f"sqlite:///{tmp_path / 'c.db'}")
-    yield DatWorkflow(store, data_root)
-    store.dispose()
-
-
-def build(flow: DatWorkflow, run: str, stage: str, config: dict) -> None:
-    flow.lock(run, stage, config)
-    flow.materialize(run, stage)
 
 
 @pytest.mark.slow

@@ -16,15 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import openpyxl
 import polars as pl
 import pytest
+from helpers import build, workbook_of
 
 from dat_pipeline.dat.stages.parse import failed_tables, table_rows
 from dat_pipeline.dat.workflow import DatWorkflow
 from dat_pipeline.defs.dat import stage_metadata
 from dat_pipeline.settings import get_settings
-from dat_pipeline.store import ControlStore
 
 ROOT = "hostile"
 
@@ -55,15 +54,7 @@ def raw(content: bytes) -> Callable[[Path], None]:
 
 
 def workbook(rows: list[list[object]]) -> Callable[[Path], None]:
-    def write(path: Path) -> None:
-        book = openpyxl.Workbook()
-        sheet = book.active
-        sheet.title = "data"
-        for row in rows:
-            sheet.append(row)
-        book.save(path)
-
-    return write
+    return lambda path: workbook_of("data", rows).save(path)
 
 
 def zip_of(members: dict[str, bytes]) -> bytes:
@@ -213,19 +204,6 @@ def write_corpus(folder: Path) -> None:
     sub = folder / "nested"
     sub.mkdir()
     (sub / "up").symlink_to("..", target_is_directory=True)  # a folder loop to walk into
-
-
-@pytest.fixture
-def flow(data_root: Path, tmp_path: Path):
-    store = ControlStore(f"sqlite:///{tmp_path / 'c.db'}")
-    yield DatWorkflow(store, data_root)
-    store.dispose()
-
-
-def build(flow: DatWorkflow, run: str, stage: str, config: dict) -> pl.DataFrame:
-    flow.lock(run, stage, config)
-    flow.materialize(run, stage)
-    return flow.load_artifact(run, stage)
 
 
 def test_the_corpus_holds_at_least_30_hostile_files():

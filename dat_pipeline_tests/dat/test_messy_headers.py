@@ -7,28 +7,22 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import openpyxl
 import polars as pl
 import pytest
+from helpers import build, workbook_of
 
 from dat_pipeline.adapters import get_adapter, probe_table
 from dat_pipeline.dat.stages.parse import failed_tables, table_rows
 from dat_pipeline.dat.workflow import DatWorkflow
 from dat_pipeline.errors import StageConfigError
-from dat_pipeline.store import ControlStore
 
 PREAMBLE = "# exported by legacy tool\n# 2024-06-30 23:59\nid,name,amount\n1,a,2.5\n2,b,3\n"
 TITLED = "Region report,,\n,,\nregion,sales,units\nnorth,10,2\nsouth,20,3\nwest,5,1\n"
 
 
 def titled_workbook(path: Path) -> None:
-    book = openpyxl.Workbook()
-    sheet = book.active
-    sheet.title = "report"
-    for row in (["Region report"], [], ["region", "sales", "units"], ["north", 10, 2]):
-        sheet.append(row)
-    sheet.append(["south", 20, 3])
-    book.save(path)
+    rows = [["Region report"], [], ["region", "sales", "units"], ["north", 10, 2], ["south", 20, 3]]
+    workbook_of("report", rows).save(path)
 
 
 @pytest.mark.parametrize(
@@ -59,19 +53,6 @@ def test_an_excel_title_row_is_skipped_by_probe_and_read_alike(tmp_path: Path):
     frame = get_adapter("excel").read(tmp_path / "report.xlsx", "report")
     assert frame.columns == ["region", "sales", "units"]
     assert frame["sales"].to_list() == [10.0, 20.0]
-
-
-@pytest.fixture
-def flow(data_root: Path, tmp_path: Path):
-    store = ControlStore(f"sqlite:///{tmp_path / 'c.db'}")
-    yield DatWorkflow(store, data_root)
-    store.dispose()
-
-
-def build(flow: DatWorkflow, run: str, stage: str, config: dict) -> pl.DataFrame:
-    flow.lock(run, stage, config)
-    flow.materialize(run, stage)
-    return flow.load_artifact(run, stage)
 
 
 def probed_run(flow: DatWorkflow) -> str:

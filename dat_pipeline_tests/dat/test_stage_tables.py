@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import zipfile
-from pathlib import Path
 
 import polars as pl
 import pytest
+from helpers import build
 
 from dat_pipeline.cleaning import parse_rules
 from dat_pipeline.dat.stages.tables import (
@@ -21,7 +21,6 @@ from dat_pipeline.dat.stages.tables import (
 from dat_pipeline.dat.workflow import DatWorkflow
 from dat_pipeline.errors import DatError, StageConfigError
 from dat_pipeline.settings import get_settings
-from dat_pipeline.store import ControlStore
 
 SALES = "sample/sales_2024_q1.csv"
 SALES_Q2 = "sample/sales_2024_q2_semicolon.csv"
@@ -29,19 +28,6 @@ STORES = "sample/stores.tsv"
 PRODUCTS = "sample/products.xlsx"
 CUSTOMERS = "sample/customers.parquet"
 QUANTITY_RANGE = {"type": "RANGE", "column": "quantity", "min": 2, "max": 8}
-
-
-@pytest.fixture
-def flow(data_root: Path, tmp_path: Path):
-    """A SQLite-backed workflow: these tests exercise the stages, not the store backends."""
-    store = ControlStore(f"sqlite:///{tmp_path / 'c.db'}")
-    yield DatWorkflow(store, data_root)
-    store.dispose()
-
-
-def build(flow: DatWorkflow, run: str, stage: str, config: dict, log=None) -> None:
-    flow.lock(run, stage, config)
-    flow.materialize(run, stage, log=log)
 
 
 def selected_run(flow: DatWorkflow, files: list[str] | None = None) -> str:
