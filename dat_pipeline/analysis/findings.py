@@ -32,6 +32,31 @@ from typing import Any
 
 import polars as pl
 
+# Every row of a findings table says whether it is a finding (`kept`) or why not (`reason`); a kept
+# row has a plain `statement` with its numbers, an `effect` and a `coverage` in 0..1 (the report's
+# interest score is built from them) and `about`, the columns of `table` it is about.
+FINDING_SCHEMA = {
+    "kept": pl.Boolean,
+    "reason": pl.String,
+    "statement": pl.String,
+    "effect": pl.Float64,
+    "coverage": pl.Float64,
+    "about": pl.List(pl.String),
+}
+
+
+def verdict(reason: str | None, statement: str, effect: float, coverage: float, about: list[str]):
+    """The finding columns of one row: kept when there is no reason against it."""
+    return {
+        "kept": reason is None,
+        "reason": reason,
+        "statement": statement if reason is None else None,
+        "effect": float(min(1.0, max(0.0, effect))),
+        "coverage": float(min(1.0, max(0.0, coverage))),
+        "about": about,
+    }
+
+
 MAX_FINDINGS = 25
 WEIGHTS = {
     "business_cycles": 1.0,

@@ -45,6 +45,12 @@ class PhaseContext:
     def option(self, name: str, default: Any) -> Any:
         return self.options.get(name, default)
 
+    def upstream(self, phase: str, table: str) -> pl.DataFrame | None:
+        """The result table `table` of the earlier phase `phase`; None when that phase is not
+        among this one's inputs or did not produce the table."""
+        result = self.results.get(phase)
+        return result.tables.get(table) if result is not None else None
+
 
 @dataclass(frozen=True)
 class Section:
@@ -59,7 +65,7 @@ class Section:
 @dataclass(frozen=True)
 class PhaseSpec:
     """A phase. `findings` names its result tables whose rows carry the finding columns
-    (`FINDING_SCHEMA`): the report ranks their kept rows. `checks` names the Dagster asset checks
+    (`findings.FINDING_SCHEMA`): the report ranks their kept rows. `checks` names the Dagster asset checks
     the phase's `checks` table feeds (name -> description). `sections` are its tables in the
     Markdown/HTML report."""
 
@@ -71,28 +77,3 @@ class PhaseSpec:
     findings: tuple[str, ...] = ()
     checks: dict[str, str] = field(default_factory=dict)
     sections: tuple[Section, ...] = ()
-
-
-# Every row of a findings table says whether it is a finding (`kept`) or why not (`reason`); a kept
-# row has a plain `statement` with its numbers, an `effect` and a `coverage` in 0..1 (the report's
-# interest score is built from them) and `about`, the columns of `table` it is about.
-FINDING_SCHEMA = {
-    "kept": pl.Boolean,
-    "reason": pl.String,
-    "statement": pl.String,
-    "effect": pl.Float64,
-    "coverage": pl.Float64,
-    "about": pl.List(pl.String),
-}
-
-
-def verdict(reason: str | None, statement: str, effect: float, coverage: float, about: list[str]):
-    """The finding columns of one row: kept when there is no reason against it."""
-    return {
-        "kept": reason is None,
-        "reason": reason,
-        "statement": statement if reason is None else None,
-        "effect": float(min(1.0, max(0.0, effect))),
-        "coverage": float(min(1.0, max(0.0, coverage))),
-        "about": about,
-    }

@@ -17,8 +17,14 @@ from typing import Any
 
 import polars as pl
 
-from dat_pipeline.analysis.findings import MAX_FINDINGS, candidates, derived_aliases, rank
-from dat_pipeline.analysis.phase import FINDING_SCHEMA, Section
+from dat_pipeline.analysis.findings import (
+    FINDING_SCHEMA,
+    MAX_FINDINGS,
+    candidates,
+    derived_aliases,
+    rank,
+)
+from dat_pipeline.analysis.phase import Section
 from dat_pipeline.analysis.runner import ANALYSIS_DIR, AnalysisRunner, PhaseState
 from dat_pipeline.cleaning.rules import ROW_NUMBER
 from dat_pipeline.files import write_text_atomic

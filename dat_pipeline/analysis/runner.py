@@ -313,15 +313,13 @@ class AnalysisRunner:
                 ) from exc
         self._remove_tables(folder, keep=set(result.tables))
         figures = json.loads(json.dumps(result.figures or {}, default=jsonable))
-        meta = PhaseMeta(
-            phase=spec.name,
-            source=source,
-            status="ok",
-            fingerprint=fp,
-            version=spec.version,
-            inputs=inputs,
-            duration_s=round(duration, 4),
-            finished_at=now_iso(),
+        meta = _meta(
+            source,
+            spec,
+            "ok",
+            fp,
+            inputs,
+            duration,
             summary=result.summary or "",
             figures=figures,
             tables={
@@ -343,17 +341,7 @@ class AnalysisRunner:
     ) -> None:
         folder = self.phase_dir(source, spec.name)
         self._remove_tables(folder, keep=set())
-        meta = PhaseMeta(
-            phase=spec.name,
-            source=source,
-            status="failed",
-            fingerprint=fp,
-            version=spec.version,
-            inputs=inputs,
-            duration_s=round(duration, 4),
-            finished_at=now_iso(),
-            error=message,
-        )
+        meta = _meta(source, spec, "failed", fp, inputs, duration, error=message)
         write_text_atomic(folder / META_FILE, meta.to_json())
 
     @staticmethod
@@ -421,3 +409,27 @@ class AnalysisRunner:
             summary=meta.summary,
             figures=meta.figures,
         )
+
+
+def _meta(
+    source: str,
+    spec: PhaseSpec,
+    status: str,
+    fp: str,
+    inputs: list[str],
+    duration: float,
+    **outcome: Any,
+) -> PhaseMeta:
+    """The `meta.json` of a phase that just finished (`outcome`: summary, figures and tables,
+    or the error)."""
+    return PhaseMeta(
+        phase=spec.name,
+        source=source,
+        status=status,
+        fingerprint=fp,
+        version=spec.version,
+        inputs=inputs,
+        duration_s=round(duration, 4),
+        finished_at=now_iso(),
+        **outcome,
+    )

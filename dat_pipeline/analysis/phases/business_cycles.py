@@ -34,16 +34,10 @@ import warnings
 import numpy as np
 import polars as pl
 
-from dat_pipeline.analysis.phase import (
-    FINDING_SCHEMA,
-    PhaseContext,
-    PhaseResult,
-    PhaseSpec,
-    Section,
-    verdict,
-)
+from dat_pipeline.analysis.findings import FINDING_SCHEMA, verdict
+from dat_pipeline.analysis.inputs import column_roles, role_measures, summary_text, table_roles
+from dat_pipeline.analysis.phase import PhaseContext, PhaseResult, PhaseSpec, Section
 from dat_pipeline.analysis.phases import temporal as tm
-from dat_pipeline.analysis.phases.semantic import column_roles
 
 MIN_POINTS = 12
 MIN_ACF = 0.1
@@ -61,7 +55,8 @@ PERIODS_PER_QUARTER = {
 }
 AGREEMENT = 0.05  # periods of two methods within 5 % of each other agree
 MAX_MEASURES = 10
-METHOD_SCHEMA = {
+# A period found in one series: what `cycle_methods` and `cycles` both start with.
+PERIOD_SCHEMA = {
     "table": pl.String,
     "measure": pl.String,
     "time_column": pl.String,
@@ -69,16 +64,10 @@ METHOD_SCHEMA = {
     "unit": pl.String,
     "strength": pl.Float64,
     "method": pl.String,
-    "p_value": pl.Float64,
 }
+METHOD_SCHEMA = {**PERIOD_SCHEMA, "p_value": pl.Float64}
 CYCLE_SCHEMA = {
-    "table": pl.String,
-    "measure": pl.String,
-    "time_column": pl.String,
-    "period": pl.Float64,
-    "unit": pl.String,
-    "strength": pl.Float64,
-    "method": pl.String,
+    **PERIOD_SCHEMA,
     "methods": pl.List(pl.String),
     "spread": pl.Float64,
     "p_value": pl.Float64,
@@ -212,12 +201,7 @@ def _measures(ctx: PhaseContext, table: str, frame: pl.DataFrame) -> list[str]:
     roles = column_roles(ctx)
     if not roles:
         return tm.measure_columns(frame)
-    schema = frame.schema
-    return [
-        c
-        for (t, c), role in roles.items()
-        if t == table and role == "measure" and c in schema and schema[c].is_numeric()
-    ][:MAX_MEASURES]
+    return role_measures(table_roles(roles, table), frame)[:MAX_MEASURES]
 
 
 _LABELS = {
@@ -390,9 +374,7 @@ def _summary(cycles: pl.DataFrame, turns: pl.DataFrame, notes: list[str]) -> str
                 f"| {r['table']}.{r['measure'] or '(rows)'} | {r['time_column']} "
                 f"| {r['period']:.2f} {r['unit']} | {r['strength']:.2f} | {r['method']} |"
             )
-    if notes:
-        lines += ["", "Skipped: " + "; ".join(notes[:20])]
-    return "\n".join(lines)
+    return summary_text(lines, notes)
 
 
 SPEC = PhaseSpec(

@@ -12,10 +12,11 @@ from typing import Any
 
 import polars as pl
 
+from dat_pipeline.analysis.inputs import data_columns
 from dat_pipeline.analysis.phase import PhaseContext, PhaseResult, PhaseSpec
 from dat_pipeline.analysis.phases.type_inference import dtype_type
+from dat_pipeline.cleaning.rules import ROW_NUMBER
 
-ROW_NUMBER = "_row_number"
 NUMERIC = ("integer", "decimal", "float")
 BINS = 20
 TOP = 10
@@ -54,9 +55,9 @@ TABLES_SCHEMA = {"table": pl.String, "rows": pl.Int64, "columns": pl.Int64}
 def column_types(ctx: PhaseContext, table: str, frame: pl.DataFrame) -> dict[str, str]:
     """Type per column from the typing phase, falling back to the frame's dtypes."""
     types = {c: dtype_type(dtype) for c, dtype in frame.schema.items() if c != ROW_NUMBER}
-    typing = ctx.results.get("typing")
-    if typing is not None and "columns" in typing.tables:
-        known = typing.tables["columns"].filter(pl.col("table") == table)
+    typing = ctx.upstream("typing", "columns")
+    if typing is not None:
+        known = typing.filter(pl.col("table") == table)
         for column, kind in known.select("column", "type").iter_rows():
             if column in types:
                 types[column] = kind
@@ -215,8 +216,9 @@ def run(ctx: PhaseContext) -> PhaseResult:
         column_rows += rows
         histogram_rows += histograms
         top_rows += tops
-        data_columns = [c for c in frame.columns if c != ROW_NUMBER]
-        table_rows.append({"table": name, "rows": frame.height, "columns": len(data_columns)})
+        table_rows.append(
+            {"table": name, "rows": frame.height, "columns": len(data_columns(frame))}
+        )
         if frame.height == 0:
             notes.append(f"- `{name}` is empty: no statistics.")
         elif frame.height == 1:

@@ -14,16 +14,11 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from dat_pipeline.analysis.phase import (
-    FINDING_SCHEMA,
-    PhaseContext,
-    PhaseResult,
-    PhaseSpec,
-    Section,
-    verdict,
-)
-from dat_pipeline.analysis.phases.column_profiles import NUMERIC, ROW_NUMBER, select_row
-from dat_pipeline.analysis.phases.semantic import column_roles
+from dat_pipeline.analysis.findings import FINDING_SCHEMA, verdict
+from dat_pipeline.analysis.inputs import column_roles, table_roles
+from dat_pipeline.analysis.phase import PhaseContext, PhaseResult, PhaseSpec, Section
+from dat_pipeline.analysis.phases.column_profiles import NUMERIC, select_row
+from dat_pipeline.cleaning.rules import ROW_NUMBER
 
 SAMPLE_ROWS = 200_000
 MAX_NUMERIC = 60
@@ -435,7 +430,7 @@ def run(ctx: PhaseContext) -> PhaseResult:
             notes.append(f"- `{name}`: {frame.height} rows, too few for correlations.")
             continue
         picked = _pick_columns(statistics.filter(pl.col("table") == name), frame)
-        roles = {c: r for (t, c), r in all_roles.items() if t == name}
+        roles = table_roles(all_roles, name)
         for kind, cap in (("numeric", MAX_NUMERIC), ("categorical", MAX_CATEGORICAL)):
             if len(picked[kind]) > cap:
                 notes.append(

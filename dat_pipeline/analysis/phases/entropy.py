@@ -28,8 +28,8 @@ import math
 import polars as pl
 
 from dat_pipeline.analysis.phase import PhaseContext, PhaseResult, PhaseSpec
+from dat_pipeline.cleaning.rules import ROW_NUMBER
 
-ROW_NUMBER = "_row_number"
 SAMPLE_ROWS = 1_000_000
 BLOCK_NULLS = 0.5
 BLOCK_TYPE_CONFIDENCE = 0.8
@@ -47,13 +47,6 @@ COLUMN_SCHEMA = {
     "reasons": pl.List(pl.String),
 }
 TABLE_SCHEMA = {"table": pl.String, "readiness": pl.String, "reasons": pl.List(pl.String)}
-
-
-def _upstream(ctx: PhaseContext, phase: str, table: str) -> pl.DataFrame | None:
-    result = ctx.results.get(phase)
-    if result is None:
-        return None
-    return result.tables.get(table)
 
 
 def _lookup(frame: pl.DataFrame | None, fields: list[str]) -> dict[tuple[str, str], dict]:
@@ -93,16 +86,14 @@ class Upstream:
         self.block_nulls = float(ctx.option("entropy_block_nulls", BLOCK_NULLS))
         self.block_type = float(ctx.option("entropy_block_type_confidence", BLOCK_TYPE_CONFIDENCE))
         self.investigate = float(ctx.option("entropy_investigate", INVESTIGATE))
-        self.typing = _lookup(
-            _upstream(ctx, "typing", "columns"), ["confidence", "parsed", "failed"]
-        )
+        self.typing = _lookup(ctx.upstream("typing", "columns"), ["confidence", "parsed", "failed"])
         self.semantic = _lookup(
-            _upstream(ctx, "semantic", "semantic"), ["semantic_type", "confidence", "role"]
+            ctx.upstream("semantic", "semantic"), ["semantic_type", "confidence", "role"]
         )
         self.outliers: dict[tuple[str, str], int] = {}
         self.fences: dict[tuple[str, str], tuple[float, float]] = {}
-        outliers = _upstream(ctx, "statistical_quality", "outliers")
-        stats = _upstream(ctx, "statistics", "columns")
+        outliers = ctx.upstream("statistical_quality", "outliers")
+        stats = ctx.upstream("statistics", "columns")
         if outliers is not None and {"table", "column", "count"} <= set(outliers.columns):
             best = outliers.group_by("table", "column").agg(pl.col("count").max())
             self.outliers = {(t, c): int(n or 0) for t, c, n in best.iter_rows()}
@@ -119,7 +110,7 @@ class Upstream:
             self.missing.append("statistics")
         self.keys: set[tuple[str, str]] = set()
         self.key_tables: dict[str, int] = {}
-        keys = _upstream(ctx, "relationships", "candidate_keys")
+        keys = ctx.upstream("relationships", "candidate_keys")
         if keys is not None:
             for table, columns in keys.select("table", "columns").iter_rows():
                 for column in columns:
@@ -127,7 +118,7 @@ class Upstream:
                 if len(columns) == 1:
                     self.key_tables[table] = self.key_tables.get(table, 0) + 1
         self.relationship: dict[tuple[str, str], float] = {}
-        rels = _upstream(ctx, "relationships", "relationships")
+        rels = ctx.upstream("relationships", "relationships")
         if rels is not None:
             for r in rels.iter_rows(named=True):
                 for table, columns in (
@@ -140,7 +131,7 @@ class Upstream:
                             self.relationship.get(key, 0.0), r["confidence"] or 0.0
                         )
         self.dependencies: dict[tuple[str, str], list[str]] = {}
-        fds = _upstream(ctx, "correlations", "functional_dependencies")
+        fds = ctx.upstream("correlations", "functional_dependencies")
         if fds is not None and {"table", "determinant", "dependent", "support"} <= set(fds.columns):
             exact = fds.filter(pl.col("support") >= 1.0)
             for table, determinant, dependent in exact.select(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from dat_pipeline.analysis.inputs import data_columns
 from dat_pipeline.analysis.phase import PhaseContext, PhaseResult, PhaseSpec
 from dat_pipeline.cleaning.rules import ROW_NUMBER
 
@@ -34,14 +35,14 @@ def run(ctx: PhaseContext) -> PhaseResult:
         frame = ctx.tables[name]
         if ROW_NUMBER not in frame.columns:
             frame = frame.with_row_index(ROW_NUMBER).with_columns(pl.col(ROW_NUMBER).cast(pl.Int64))
-        data_columns = [c for c in frame.columns if c != ROW_NUMBER]
+        columns = data_columns(frame)
         text = frame.select(
-            pl.col(ROW_NUMBER).cast(pl.Int64), *[pl.col(c).cast(pl.String) for c in data_columns]
+            pl.col(ROW_NUMBER).cast(pl.Int64), *[pl.col(c).cast(pl.String) for c in columns]
         )
         tables[f"{RAW_PREFIX}{name}"] = text
         ref = files.get(name, {})
         status, reason = "ok", None
-        if not data_columns:
+        if not columns:
             status, reason = "empty", "the table has no columns"
         elif text.height == 0:
             status, reason = "empty", "the table has a header but no data rows"
@@ -54,7 +55,7 @@ def run(ctx: PhaseContext) -> PhaseResult:
                 "source_table": ref.get("table"),
                 "rows": text.height,
                 "source_rows": sampled.get(name, text.height),
-                "columns": len(data_columns),
+                "columns": len(columns),
                 "status": status,
                 "reason": reason,
             }

@@ -23,16 +23,10 @@ from itertools import combinations
 
 import polars as pl
 
-from dat_pipeline.analysis.phase import (
-    FINDING_SCHEMA,
-    PhaseContext,
-    PhaseResult,
-    PhaseSpec,
-    Section,
-    verdict,
-)
+from dat_pipeline.analysis.findings import FINDING_SCHEMA, verdict
+from dat_pipeline.analysis.phase import PhaseContext, PhaseResult, PhaseSpec, Section
+from dat_pipeline.cleaning.rules import ROW_NUMBER
 
-ROW_NUMBER = "_row_number"
 GENERIC_NAMES = {"id", "key", "code", "pk", "uuid", "guid", "no", "num", "nr", "number", "ref"}
 KEY_SUFFIXES = ("uuid", "guid", "id", "key", "code", "no", "num", "nr", "ref", "fk")
 TABLE_PREFIXES = ("dim", "fact", "tbl", "fct", "lkp", "ref")

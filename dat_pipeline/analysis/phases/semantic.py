@@ -22,9 +22,11 @@ from typing import Any
 
 import polars as pl
 
+from dat_pipeline.analysis.inputs import rows_by_column
 from dat_pipeline.analysis.phase import PhaseContext, PhaseResult, PhaseSpec, Section
-from dat_pipeline.analysis.phases.column_profiles import NUMERIC, ROW_NUMBER
+from dat_pipeline.analysis.phases.column_profiles import NUMERIC
 from dat_pipeline.analysis.phases.iso_codes import COUNTRY_ALPHA2, COUNTRY_ALPHA3, CURRENCY_CODES
+from dat_pipeline.cleaning.rules import ROW_NUMBER
 from dat_pipeline.errors import DatError
 
 SAMPLE_ROWS = 10_000
@@ -540,8 +542,7 @@ def _overrides(ctx: PhaseContext) -> dict[str, str]:
 
 def run(ctx: PhaseContext) -> PhaseResult:
     statistics = ctx.result("statistics").tables["columns"]
-    typing = ctx.results.get("typing")
-    typing_columns = typing.tables.get("columns") if typing else None
+    typing_columns = ctx.upstream("typing", "columns")
     relationships = ctx.results.get("relationships")
     overrides = _overrides(ctx)
     rows_out: list[dict[str, Any]] = []
@@ -555,11 +556,7 @@ def run(ctx: PhaseContext) -> PhaseResult:
             if c in schema and c != ROW_NUMBER and not schema[c].is_nested()
         ]
         shares = pattern_shares(frame, columns)
-        typing_rows = (
-            {r["column"]: r for r in typing_columns.filter(pl.col("table") == name).to_dicts()}
-            if typing_columns is not None
-            else {}
-        )
+        typing_rows = rows_by_column(typing_columns, name)
         facts = _table_facts(name, frame, stats, relationships)
         for row in stats.iter_rows(named=True):
             found = classify(
@@ -608,12 +605,3 @@ SPEC = PhaseSpec(
     "(identifier, foreign_key, calendar_part, clock_time, timestamp, measure, dimension, "
     "free_text, attribute) per column, with evidence; roles can be set with the option `roles`.",
 )
-
-
-def column_roles(ctx: PhaseContext) -> dict[tuple[str, str], str]:
-    """(table, column) -> role from the semantic result; empty when semantic did not run."""
-    result = ctx.results.get("semantic")
-    frame = result.tables.get("semantic") if result is not None else None
-    if frame is None or "role" not in frame.columns:
-        return {}
-    return {(t, c): r for t, c, r in frame.select("table", "column", "role").iter_rows() if r}

@@ -17,17 +17,12 @@ import json
 
 import polars as pl
 
-from dat_pipeline.analysis.phase import (
-    FINDING_SCHEMA,
-    PhaseContext,
-    PhaseResult,
-    PhaseSpec,
-    Section,
-    verdict,
-)
+from dat_pipeline.analysis.findings import FINDING_SCHEMA, verdict
+from dat_pipeline.analysis.inputs import column_roles, role_measures, summary_text, table_roles
+from dat_pipeline.analysis.phase import PhaseContext, PhaseResult, PhaseSpec, Section
 from dat_pipeline.analysis.phases import temporal as tm
+from dat_pipeline.cleaning.rules import ROW_NUMBER
 
-ROW_NUMBER = "_row_number"
 MIN_VALUES, MAX_VALUES = 2, 50
 MAX_NULL_FRACTION = 0.10
 MAX_DIMENSIONS = 40
@@ -49,29 +44,9 @@ SCHEMA = {
 DIMENSION_ROLES = {"dimension", "foreign_key", "calendar_part"}
 
 
-def _semantic(ctx: PhaseContext) -> pl.DataFrame | None:
-    result = ctx.results.get("semantic")
-    if result is None:
-        return None
-    return result.tables.get("semantic")
-
-
-def _roles(semantic: pl.DataFrame | None, table: str) -> dict[str, str]:
-    if semantic is None or "role" not in semantic.columns:
-        return {}
-    rows = semantic.filter(pl.col("table") == table).select("column", "role").iter_rows()
-    return {column: role for column, role in rows if role}
-
-
 def _measures(frame: pl.DataFrame, roles: dict[str, str]) -> list[str]:
     if roles:
-        schema = frame.schema  # building a Schema is costly on wide frames: once per table
-        numeric = [
-            c
-            for c, role in roles.items()
-            if role == "measure" and c in schema and schema[c].is_numeric()
-        ]
-        return numeric[:MAX_MEASURES]
+        return role_measures(roles, frame)[:MAX_MEASURES]
     return tm.measure_columns(frame, MAX_MEASURES)
 
 
@@ -92,8 +67,7 @@ def _label_month(key: pl.Expr) -> pl.Expr:
 
 def _column_stats(ctx: PhaseContext | None, table: str) -> dict[str, tuple[int, int]]:
     """(distinct non-null values, nulls) per column from the statistics phase, when present."""
-    result = ctx.results.get("statistics") if ctx is not None else None
-    frame = result.tables.get("columns") if result is not None else None
+    frame = ctx.upstream("statistics", "columns") if ctx is not None else None
     if frame is None or not {"table", "column", "distinct", "null_count"} <= set(frame.columns):
         return {}
     rows = frame.filter(pl.col("table") == table).select("column", "distinct", "null_count")
@@ -301,8 +275,7 @@ def judge(
 
 def _linked(ctx: PhaseContext, table: str) -> list[tuple[str, str]]:
     """(determinant, dependent) of the table's functional dependencies, from `correlations`."""
-    result = ctx.results.get("correlations")
-    frame = result.tables.get("functional_dependencies") if result is not None else None
+    frame = ctx.upstream("correlations", "functional_dependencies")
     if frame is None:
         return []
     rows = frame.filter(pl.col("table") == table).select("determinant", "dependent").iter_rows()
@@ -310,13 +283,11 @@ def _linked(ctx: PhaseContext, table: str) -> list[tuple[str, str]]:
 
 
 def run(ctx: PhaseContext) -> PhaseResult:
-    semantic = _semantic(ctx)
-    temporal = ctx.results.get("temporal")
+    roles_by_column = column_roles(ctx)
+    temporal = ctx.upstream("temporal", "temporal")
     time_by_table: dict[str, list[str]] = {}
-    if temporal is not None and "temporal" in temporal.tables:
-        found = temporal.tables["temporal"].filter(
-            pl.col("granularity").is_in(["second", "minute", "hour", "day"])
-        )
+    if temporal is not None:
+        found = temporal.filter(pl.col("granularity").is_in(["second", "minute", "hour", "day"]))
         for table, column in found.select("table", "column").iter_rows():
             time_by_table.setdefault(table, []).append(column)
     rows = []
@@ -325,7 +296,7 @@ def run(ctx: PhaseContext) -> PhaseResult:
         if frame.height < 2:
             notes.append(f"{table}: fewer than 2 rows")
             continue
-        roles = _roles(semantic, table)
+        roles = table_roles(roles_by_column, table)
         measures = _measures(frame, roles)
         if not measures:
             notes.append(f"{table}: no measure")
@@ -352,7 +323,7 @@ def run(ctx: PhaseContext) -> PhaseResult:
     )
     return PhaseResult(
         tables={"slices": result},
-        summary=_summary(result, notes, semantic is None),
+        summary=_summary(result, notes, ctx.upstream("semantic", "semantic") is None),
         figures={
             "pairs": result.height,
             "best_eta_squared": float(result["eta_squared"].max()) if result.height else None,
@@ -376,9 +347,7 @@ def _summary(result: pl.DataFrame, notes: list[str], no_semantic: bool) -> str:
             lines.append(
                 f"| {r['table']} | {r['dimension']} | {r['measure']} | {r['eta_squared']:.3f} |"
             )
-    if notes:
-        lines += ["", "Skipped: " + "; ".join(notes[:20])]
-    return "\n".join(lines)
+    return summary_text(lines, notes)
 
 
 SPEC = PhaseSpec(

@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from dat_pipeline.analysis.inputs import data_columns, rows_by_column
 from dat_pipeline.analysis.phase import PhaseContext, PhaseResult, PhaseSpec, Section
-from dat_pipeline.analysis.phases.column_profiles import NUMERIC, ROW_NUMBER, select_row
+from dat_pipeline.analysis.phases.column_profiles import NUMERIC, select_row
 
 BENFORD_MIN_N = 300
 BENFORD_MIN_ORDERS = 2.0
@@ -283,7 +284,7 @@ def _quality(
 def _table_score(
     name: str, frame: pl.DataFrame, column_scores: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    data = [c for c in frame.columns if c != ROW_NUMBER]
+    data = data_columns(frame)
     if frame.height == 0:
         return {"table": name, "score": 0.0, "reasons": ["table is empty"]}
     if not data:
@@ -316,18 +317,13 @@ def run(ctx: PhaseContext) -> PhaseResult:
     iqr_k = float(ctx.option("outlier_iqr_k", IQR_K))
     robust_z = float(ctx.option("outlier_robust_z", ROBUST_Z))
     statistics = ctx.result("statistics").tables["columns"]
-    typing = ctx.results.get("typing")
-    typing_columns = typing.tables.get("columns") if typing else None
+    typing_columns = ctx.upstream("typing", "columns")
     benford_rows, outlier_rows, column_rows, table_rows = [], [], [], []
     skipped_notes: list[str] = []
     for name, frame in ctx.tables.items():
         ctx.log(f"statistical quality {name}")
         columns = statistics.filter(pl.col("table") == name)
-        typing_rows = (
-            {r["column"]: r for r in typing_columns.filter(pl.col("table") == name).to_dicts()}
-            if typing_columns is not None
-            else {}
-        )
+        typing_rows = rows_by_column(typing_columns, name)
         candidates, skipped = _benford_candidates(columns)
         rows, untested = _benford(name, frame, candidates, min_n, min_orders)
         skipped += [f"`{c}` ({note})" for c, note in untested.items()]

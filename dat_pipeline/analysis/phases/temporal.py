@@ -28,17 +28,11 @@ import re
 import numpy as np
 import polars as pl
 
-from dat_pipeline.analysis.phase import (
-    FINDING_SCHEMA,
-    PhaseContext,
-    PhaseResult,
-    PhaseSpec,
-    Section,
-    verdict,
-)
-from dat_pipeline.analysis.phases.semantic import column_roles
+from dat_pipeline.analysis.findings import FINDING_SCHEMA, verdict
+from dat_pipeline.analysis.inputs import column_roles, role_measures, table_roles
+from dat_pipeline.analysis.phase import PhaseContext, PhaseResult, PhaseSpec, Section
+from dat_pipeline.cleaning.rules import ROW_NUMBER
 
-ROW_NUMBER = "_row_number"
 UNIT_SECONDS = {
     "second": 1.0,
     "minute": 60.0,
@@ -391,12 +385,8 @@ def _role_measure(ctx: PhaseContext, table: str, frame: pl.DataFrame) -> str | b
     roles = column_roles(ctx)
     if not roles:
         return False
+    measures = role_measures(table_roles(roles, table), frame)
     schema = frame.schema
-    measures = [
-        c
-        for (t, c), role in roles.items()
-        if t == table and role == "measure" and c in schema and schema[c].is_numeric()
-    ]
     floats = [c for c in measures if schema[c].is_float() or schema[c].is_decimal()]
     return (floats or measures or [None])[0]
 

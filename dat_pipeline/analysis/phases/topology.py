@@ -23,9 +23,9 @@ import json
 import networkx as nx
 import polars as pl
 
+from dat_pipeline.analysis.inputs import data_columns
 from dat_pipeline.analysis.phase import PhaseContext, PhaseResult, PhaseSpec
 
-ROW_NUMBER = "_row_number"
 MAX_CYCLES = 100
 ROLE_SCHEMA = {
     "table": pl.String,
@@ -41,13 +41,6 @@ TOPOLOGY_SCHEMA = {
     "shape": pl.String,
     "cycles": pl.String,
 }
-
-
-def _relationships(ctx: PhaseContext) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:
-    result = ctx.results.get("relationships")
-    if result is None:
-        return None, None
-    return result.tables.get("relationships"), result.tables.get("candidate_keys")
 
 
 def build_graph(tables: dict[str, pl.DataFrame], rels: pl.DataFrame | None) -> nx.MultiDiGraph:
@@ -80,7 +73,7 @@ def _roles(graph: nx.MultiDiGraph, tables: dict, keys: pl.DataFrame | None) -> d
         in_edges = [e for e in graph.in_edges(node, data=True) if e[0] != node]
         out_keys, in_keys = len(out_edges), len(in_edges)
         frame = tables.get(node)
-        columns = [c for c in frame.columns if c != ROW_NUMBER] if frame is not None else []
+        columns = data_columns(frame) if frame is not None else []
         referencing = {c for e in out_edges for c in e[2]["columns"]}
         others = [c for c in columns if c not in referencing and c not in single_keys.get(node, ())]
         if out_keys >= 2 and in_keys == 0 and len(others) <= 1:
@@ -121,7 +114,8 @@ def _shape(graph: nx.MultiDiGraph, roles: dict[str, dict]) -> str:
 
 
 def run(ctx: PhaseContext) -> PhaseResult:
-    rels, keys = _relationships(ctx)
+    rels = ctx.upstream("relationships", "relationships")
+    keys = ctx.upstream("relationships", "candidate_keys")
     graph = build_graph(ctx.tables, rels)
     roles = _roles(graph, ctx.tables, keys)
     shape = _shape(graph, roles)

@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from dat_pipeline.analysis.inputs import data_columns
 from dat_pipeline.analysis.phase import PhaseContext, PhaseResult, PhaseSpec
+from dat_pipeline.cleaning.rules import ROW_NUMBER
 
 NULL_TOKENS = ["", "NA", "N/A", "null", "NULL", "None", "NaN", "-"]
 TRUE_TOKENS = ["true", "yes", "y", "t"]
 FALSE_TOKENS = ["false", "no", "n", "f"]
-ROW_NUMBER = "_row_number"
 # Values longer than this cannot be a number, date or time; parsers skip them (1 MB texts stay cheap).
 MAX_PARSE_BYTES = 64
 # A column holding a value this long is reported as long text (a reason, not an error).
@@ -505,8 +506,8 @@ def type_table(
             pl.col(ROW_NUMBER).cast(pl.Int64)
         )
     schema = raw.schema  # building a Schema is costly on wide frames: once per table
-    data_columns = [c for c in raw.columns if c != ROW_NUMBER]
-    text_columns = [c for c in data_columns if schema[c] == pl.String]
+    columns = data_columns(raw)
+    text_columns = [c for c in columns if schema[c] == pl.String]
     counts = _sample_counts(raw, text_columns)
     plans = {c: plan_column(counts.get(c) or {"nonnull": 0}, threshold) for c in text_columns}
 
@@ -515,13 +516,13 @@ def type_table(
     quarantined: list[pl.DataFrame] = []
     # Columns go in batches (about BATCH_CELLS cells) so the normalized copies stay small.
     batch = max(1, min(500, BATCH_CELLS // max(1, raw.height)))
-    for start in range(0, len(data_columns), batch):
-        part = data_columns[start : start + batch]
+    for start in range(0, len(columns), batch):
+        part = columns[start : start + batch]
         typed_columns.update(_type_batch(name, raw, part, plans, stats, quarantined))
-    typed = pl.DataFrame([raw[ROW_NUMBER], *[typed_columns[c] for c in data_columns]])
+    typed = pl.DataFrame([raw[ROW_NUMBER], *[typed_columns[c] for c in columns]])
 
     rows = []
-    for c in data_columns:
+    for c in columns:
         nulls, parsed = stats[f"{c}\x00null"], stats[f"{c}\x00parsed"]
         nonnull = raw.height - nulls
         failed = nonnull - parsed

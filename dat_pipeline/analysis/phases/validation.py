@@ -20,18 +20,12 @@ import json
 
 import polars as pl
 
-from dat_pipeline.analysis.phase import (
-    FINDING_SCHEMA,
-    PhaseContext,
-    PhaseResult,
-    PhaseSpec,
-    Section,
-    verdict,
-)
+from dat_pipeline.analysis.findings import FINDING_SCHEMA, verdict
+from dat_pipeline.analysis.phase import PhaseContext, PhaseResult, PhaseSpec, Section
 from dat_pipeline.analysis.phases import temporal as tm
 from dat_pipeline.analysis.phases.semantic import is_id_name
+from dat_pipeline.cleaning.rules import ROW_NUMBER
 
-ROW_NUMBER = "_row_number"
 EMAIL = r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}$"
 EXAMPLES = 5
 KEY_REPEAT_SHARE = 0.005  # a key meant to be unique breaks in a few rows, not in many
@@ -81,11 +75,8 @@ def _row(check: str, table: str, column: str, failed: int, examples: str) -> dic
 
 
 def _semantic_columns(ctx: PhaseContext, kind: str, field: str = "semantic_type"):
-    result = ctx.results.get("semantic")
-    if result is None or "semantic" not in result.tables:
-        return []
-    frame = result.tables["semantic"]
-    if field not in frame.columns:
+    frame = ctx.upstream("semantic", "semantic")
+    if frame is None or field not in frame.columns:
         return []
     pairs = frame.filter(pl.col(field) == kind).select("table", "column").iter_rows()
     return [(t, c) for t, c in pairs if t in ctx.tables and c in ctx.tables[t].columns]
@@ -114,11 +105,9 @@ def _range_checks(ctx: PhaseContext) -> list[dict]:
 
 def _key_checks(ctx: PhaseContext) -> list[dict]:
     keys: list[tuple[str, tuple[str, ...]]] = []
-    relationships = ctx.results.get("relationships")
-    if relationships is not None and "candidate_keys" in relationships.tables:
-        for table, columns in (
-            relationships.tables["candidate_keys"].select("table", "columns").iter_rows()
-        ):
+    candidate_keys = ctx.upstream("relationships", "candidate_keys")
+    if candidate_keys is not None:
+        for table, columns in candidate_keys.select("table", "columns").iter_rows():
             keys.append((table, tuple(columns)))
     # identifiers named like one are meant to be unique (`flights.flight`, a flight number, is not)
     keys += [
@@ -140,11 +129,11 @@ def _key_checks(ctx: PhaseContext) -> list[dict]:
 
 
 def _fk_checks(ctx: PhaseContext) -> list[dict]:
-    relationships = ctx.results.get("relationships")
-    if relationships is None or "relationships" not in relationships.tables:
+    relationships = ctx.upstream("relationships", "relationships")
+    if relationships is None:
         return []
     rows = []
-    for r in relationships.tables["relationships"].iter_rows(named=True):
+    for r in relationships.iter_rows(named=True):
         source, target = ctx.tables.get(r["from_table"]), ctx.tables.get(r["to_table"])
         src_cols, dst_cols = list(r["from_columns"]), list(r["to_columns"])
         if source is None or target is None:
