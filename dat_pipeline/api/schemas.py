@@ -552,7 +552,9 @@ class IngestRunRequest(BaseModel):
 
     source: str = Field(max_length=200, description="UploadPublic id or database source name.")
     project: str | None = Field(None, max_length=63)
-    table: str | None = Field(None, max_length=1000)
+    table: str | None = Field(
+        None, max_length=1000, description="One table (sheet); omitted: every readable table."
+    )
     rules: str | None = Field(
         None, max_length=100_000, description="Rules YAML; default: uploads/<project>/rules.yaml."
     )

@@ -214,7 +214,9 @@ def ingest_run(
     rules: Path | None = typer.Option(
         None, "--rules", help="Rules YAML (default: uploads/<project>/rules.yaml if present)."
     ),
-    table: str | None = typer.Option(None, "--table"),
+    table: str | None = typer.Option(
+        None, "--table", help="One table (sheet) only; default: every readable table."
+    ),
     mapping: list[str] | None = MapOption,
     as_json: bool = JsonOption,
 ) -> None:
@@ -225,11 +227,14 @@ def ingest_run(
     if as_json:
         emit_json(result)
     elif result["mode"] == "sync":
-        typer.echo(
-            f"job {result['job_id']} COMPLETED: {result['rows_in']} rows in, "
-            f"{result['rows_kept']} kept, {result['rows_rejected']} rejected -> "
-            f"{result['outputs']['clean']}, {result['outputs']['rejects']}"
-        )
+        for done in result["tables"]:  # every readable table of the file unless --table
+            typer.echo(
+                f"job {result['job_id']} COMPLETED: {done['rows_in']} rows in, "
+                f"{done['rows_kept']} kept, {done['rows_rejected']} rejected -> "
+                f"{done['outputs']['clean']}, {done['outputs']['rejects']}"
+            )
+        for skipped in result["skipped"]:
+            typer.echo(f"skipped {skipped['reason']}")
     else:
         typer.echo(
             f"job {result['job_id']} queued (Dagster run); follow it with "

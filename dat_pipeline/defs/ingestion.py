@@ -68,9 +68,9 @@ def ingested_table(
             "rows_in": outcome["rows_in"],
             "rows_rejected": outcome["rows_rejected"],
             "source": outcome["source"],
-            "table": outcome["table"],
-            "clean": dg.MetadataValue.path(outcome["outputs"]["clean"]),
-            "rejects": dg.MetadataValue.path(outcome["outputs"]["rejects"]),
+            "table": outcome["table"] or ", ".join(t["table"] for t in outcome["tables"]),
+            # one table: clean, rejects; several: <table>.clean, <table>.rejects
+            **{key: dg.MetadataValue.path(path) for key, path in outcome["outputs"].items()},
             "rules": ", ".join(outcome["rules"]) or "(none)",
             "duration_s": outcome["duration_s"],
             "schema": dg.MetadataValue.md(

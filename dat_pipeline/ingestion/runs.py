@@ -313,6 +313,38 @@ def _combine(parts: list[Path], target: Path, empty: pl.DataFrame) -> None:
             empty.write_parquet(tmp, compression="zstd")
 
 
+def ingest_tables(
+    store: ControlStore, data_root: Path, request: IngestRequest
+) -> tuple[list[str | None], list[dict[str, str]]]:
+    """The tables a request ingests and those it skips (with why): the request's table, else
+    every readable table of an upload (each sheet of a workbook); a table without columns (an
+    empty sheet) or that cannot be read is skipped. None stands for a source's only table."""
+    if request.table is not None or request.kind != "file":
+        return [request.table], []
+    upload = get_upload(store, request.source)
+    path = resolve_inside(data_root, upload.path)
+    tables = upload.tables or [None]
+    if len(tables) == 1:
+        return [tables[0]], []
+    adapter = adapter_for(path)
+    chosen: list[str | None] = []
+    skipped = []
+    for table in tables:
+        try:
+            probe = adapter.probe_schema(path, table, 20)
+        except AdapterError as exc:
+            skipped.append({"table": table, "reason": str(exc)})
+            continue
+        if probe.columns:
+            chosen.append(table)
+        else:
+            reason = probe.error or f"{upload.path} table {table!r} is {probe.status}"
+            skipped.append({"table": table, "reason": reason})
+    if not chosen:
+        raise IngestError(f"{upload.path}: no readable table ({len(tables)} are empty or fail)")
+    return chosen, skipped
+
+
 def run_ingestion(
     store: ControlStore,
     data_root: Path,
@@ -321,33 +353,38 @@ def run_ingestion(
     on_progress: ProgressFn | None = None,
 ) -> dict[str, Any]:
     """Run a recorded job to the end: COMPLETED with the result, or FAILED/CANCELLED with the reason
-    (then raises `IngestError`). Progress is stored at least every 5 %."""
+    (then raises `IngestError`). Progress is stored at least every 5 %.
+
+    Without a table, every readable table of a file is ingested, each to its own cleaned and
+    rejects Parquet: the result lists them under `tables` (and `skipped`), with the row counts
+    summed; with one table, `table`, `columns` and `outputs` are that table's."""
     started = time.perf_counter()
     jobs.set_status(store, job_id, jobs.RUNNING)
     jobs.append_log(store, job_id, f"started: {request.kind} {request.source}")
     clean_dir = project_dir(data_root, request.project) / "clean"
     parts_dir = clean_dir / f".parts-{job_id}"
+    done: list[dict[str, Any]] = []
     try:
         rules = _parse_rules(request.rules_yaml)
-        item = open_input(
-            store, data_root, request.kind, request.source, request.table, request.mapping
-        )
-        total = item.rows
+        tables, skipped = ingest_tables(store, data_root, request)
+        for entry in skipped:
+            jobs.append_log(store, job_id, f"skipped: {entry['reason']}", "WARNING")
+        items = [
+            open_input(store, data_root, request.kind, request.source, table, request.mapping)
+            for table in tables
+        ]
+        total = items[0].rows if len(items) == 1 else measure(store, data_root, request)[1]
         if total is None and request.kind == "database":
             total = measure(store, data_root, request)[1]
         chunk_rows = request.chunk_rows
         if total:
             # floor, so one chunk never spans two 5 % marks
             chunk_rows = max(1, min(chunk_rows, total // (100 // PROGRESS_STEP)))
-        result = _clean_chunks(
-            store, job_id, item, rules, chunk_rows, total, parts_dir, on_progress
-        )
-        stem = _output_stem(item)
-        clean_path = clean_dir / f"{stem}.parquet"
-        rejects_path = clean_dir / f"{stem}.rejects.parquet"
-        _combine(result["kept_parts"], clean_path, result["empty_kept"])
-        _combine(result["reject_parts"], rejects_path, result["empty_rejects"])
-        register_output(data_root, "ingestion", f"{request.project}/{stem}")  # SPEC 10 view
+        progress = _Progress(store, job_id, total, on_progress)
+        for item in items:
+            done.append(
+                _ingest_table(data_root, request, item, rules, chunk_rows, parts_dir, progress)
+            )
     except IngestCancelled as exc:
         jobs.append_log(store, job_id, str(exc), "WARNING")
         raise
@@ -365,12 +402,63 @@ def run_ingestion(
         raise IngestError(message) from None
     finally:
         shutil.rmtree(parts_dir, ignore_errors=True)
+    counts = {key: sum(t[key] for t in done) for key in ("rows_in", "rows_kept", "rows_rejected")}
+    single = done[0] if len(done) == 1 else None
     outcome = {
         "job_id": job_id,
         "project": request.project,
-        "source": item.label,
-        "table": item.table,
+        "source": items[0].label,
+        "table": single["table"] if single else None,
         "rules": [rule_label(rule, index) for index, rule in enumerate(rules)],
+        **counts,
+        "columns": single["columns"] if single else {},
+        "outputs": single["outputs"] if single else _named_outputs(done),
+        "tables": done,
+        "skipped": skipped,
+        "duration_s": round(time.perf_counter() - started, 3),
+    }
+    jobs.set_progress(store, job_id, 100, counts["rows_in"])
+    if not jobs.set_status(store, job_id, jobs.COMPLETED, result=outcome):
+        raise IngestCancelled(f"job {job_id} was cancelled at the end; its outputs were kept")
+    jobs.append_log(
+        store,
+        job_id,
+        f"completed: {len(done)} table(s), {outcome['rows_in']} rows in, "
+        f"{outcome['rows_kept']} kept, {outcome['rows_rejected']} rejected",
+    )
+    return outcome
+
+
+def _named_outputs(tables: list[dict[str, Any]]) -> dict[str, str]:
+    """The outputs of several tables in one map: `<table>.clean`, `<table>.rejects`."""
+    return {
+        f"{table['table']}.{kind}": path
+        for table in tables
+        for kind, path in table["outputs"].items()
+    }
+
+
+def _ingest_table(
+    data_root: Path,
+    request: IngestRequest,
+    item: _Input,
+    rules: list,
+    chunk_rows: int,
+    parts_dir: Path,
+    progress: _Progress,
+) -> dict[str, Any]:
+    """Clean one table into `clean/<stem>.parquet` and `clean/<stem>.rejects.parquet`."""
+    clean_dir = parts_dir.parent
+    table_parts = parts_dir / _output_stem(item)
+    result = _clean_chunks(item, rules, chunk_rows, table_parts, progress)
+    stem = _output_stem(item)
+    clean_path = clean_dir / f"{stem}.parquet"
+    rejects_path = clean_dir / f"{stem}.rejects.parquet"
+    _combine(result["kept_parts"], clean_path, result["empty_kept"])
+    _combine(result["reject_parts"], rejects_path, result["empty_rejects"])
+    register_output(data_root, "ingestion", f"{request.project}/{stem}")  # SPEC 10 view
+    return {
+        "table": item.table,
         "rows_in": result["rows_in"],
         "rows_kept": result["rows_kept"],
         "rows_rejected": result["rows_rejected"],
@@ -379,29 +467,41 @@ def run_ingestion(
             "clean": relative_to_root(data_root, clean_path),
             "rejects": relative_to_root(data_root, rejects_path),
         },
-        "duration_s": round(time.perf_counter() - started, 3),
     }
-    jobs.set_progress(store, job_id, 100, result["rows_in"])
-    if not jobs.set_status(store, job_id, jobs.COMPLETED, result=outcome):
-        raise IngestCancelled(f"job {job_id} was cancelled at the end; its outputs were kept")
-    jobs.append_log(
-        store,
-        job_id,
-        f"completed: {outcome['rows_in']} rows in, {outcome['rows_kept']} kept, "
-        f"{outcome['rows_rejected']} rejected",
-    )
-    return outcome
+
+
+class _Progress:
+    """A job's progress over all its tables: stored (and logged) at least every 5 %."""
+
+    def __init__(
+        self, store: ControlStore, job_id: str, total: int | None, on_progress: ProgressFn | None
+    ):
+        self.store, self.job_id, self.total, self.on_progress = store, job_id, total, on_progress
+        self.rows = 0
+        self.chunks = 0
+        self.reported = 0
+
+    def check_cancelled(self) -> None:
+        if jobs.is_cancelled(self.store, self.job_id):
+            raise IngestCancelled(f"job {self.job_id} cancelled after {self.rows} rows")
+
+    def add(self, rows: int) -> None:
+        self.rows += rows
+        self.chunks += 1
+        total = self.total
+        percent = min(99, self.rows * 100 // total) if total else 0
+        if percent >= self.reported + PROGRESS_STEP or (not total and self.chunks % 10 == 1):
+            self.reported = percent - percent % PROGRESS_STEP if total else self.reported
+            jobs.set_progress(self.store, self.job_id, self.reported, self.rows)
+            jobs.append_log(
+                self.store, self.job_id, f"progress {self.reported}% ({self.rows} rows)"
+            )
+            if self.on_progress is not None:
+                self.on_progress(self.reported, self.rows, total)
 
 
 def _clean_chunks(
-    store: ControlStore,
-    job_id: str,
-    item: _Input,
-    rules: list,
-    chunk_rows: int,
-    total: int | None,
-    parts_dir: Path,
-    on_progress: ProgressFn | None,
+    item: _Input, rules: list, chunk_rows: int, parts_dir: Path, progress: _Progress
 ) -> dict[str, Any]:
     runner = RuleRunner(rules)
     rows_in = rows_kept = rows_rejected = 0
@@ -409,11 +509,9 @@ def _clean_chunks(
     reject_parts: list[Path] = []
     empty_kept = empty_rejects = pl.DataFrame()
     columns: dict[str, str] = {}
-    reported = 0
     try:
         for index, chunk in enumerate(item.chunks(chunk_rows)):
-            if jobs.is_cancelled(store, job_id):
-                raise IngestCancelled(f"job {job_id} cancelled after {rows_in} rows")
+            progress.check_cancelled()
             result = runner.apply(chunk, rows_in)
             if result.rows_kept + result.rows_rejected != result.rows_in:
                 raise IngestError(f"{item.label}: cleaning lost rows in chunk {index}")
@@ -431,13 +529,7 @@ def _clean_chunks(
             rows_in += result.rows_in
             rows_kept += result.rows_kept
             rows_rejected += result.rows_rejected
-            percent = min(99, rows_in * 100 // total) if total else 0
-            if percent >= reported + PROGRESS_STEP or (not total and index % 10 == 0):
-                reported = percent - percent % PROGRESS_STEP if total else reported
-                jobs.set_progress(store, job_id, reported, rows_in)
-                jobs.append_log(store, job_id, f"progress {reported}% ({rows_in} rows)")
-                if on_progress is not None:
-                    on_progress(reported, rows_in, total)
+            progress.add(result.rows_in)
     except RuleError as exc:
         raise IngestError(f"{item.label} table {item.table!r}: {exc}") from None
     except AdapterError as exc:
