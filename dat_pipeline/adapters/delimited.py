@@ -195,11 +195,12 @@ class DelimitedAdapter(Adapter):
             header=HeaderRows(dialect.skip_lines + 1, 0) if dialect.has_header else None,
         )
 
-    def _scan(self, source: Path, dialect: Dialect) -> pl.LazyFrame:
+    def _scan(self, source: Path, dialect: Dialect, infer: bool = True) -> pl.LazyFrame:
         return pl.scan_csv(
             source,
             separator=dialect.separator,
             has_header=dialect.has_header,
+            infer_schema=infer,
             infer_schema_length=INFER_ROWS,
             decimal_comma=dialect.decimal_comma,
             eol_char=dialect.eol,
@@ -210,7 +211,11 @@ class DelimitedAdapter(Adapter):
             skip_rows_after_header=dialect.skip_after_header,
         )
 
-    def read(self, path: Path, table: str, header: HeaderRows | None = None) -> pl.DataFrame:
+    def read(
+        self, path: Path, table: str, header: HeaderRows | None = None, infer: bool = True
+    ) -> pl.DataFrame:
+        """The table; with `infer` false every column is text exactly as written (`007`, `1,50`),
+        read with the same dialect (the analysis leaves typing to its own phase)."""
         self.check_table(path, table)
         dialect, _ = self.sniff(path, header)
         try:
@@ -218,7 +223,7 @@ class DelimitedAdapter(Adapter):
                 utf8_path(path, dialect.encoding, bom_ok=True) as source,
                 reader_errors(path, table, _FIX),
             ):
-                return self._scan(source, dialect).collect()
+                return self._scan(source, dialect, infer).collect()
         except AdapterError as exc:
             if not is_invalid_utf8(exc):
                 raise
@@ -226,7 +231,7 @@ class DelimitedAdapter(Adapter):
             utf8_path(path, dialect.encoding, bom_ok=True, repair=True) as source,
             reader_errors(path, table, _FIX),
         ):
-            return self._scan(source, dialect).collect()
+            return self._scan(source, dialect, infer).collect()
 
     def stream(
         self,

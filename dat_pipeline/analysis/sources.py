@@ -28,7 +28,6 @@ from sqlalchemy import insert, select
 
 from dat_pipeline.adapters import AdapterError, adapter_for, detect
 from dat_pipeline.adapters.delimited import DelimitedAdapter
-from dat_pipeline.adapters.text import utf8_path
 from dat_pipeline.cleaning.rules import ROW_NUMBER
 from dat_pipeline.errors import DatError, NotFoundError
 from dat_pipeline.names import DATASET_ID as _DATASET_ID
@@ -458,19 +457,7 @@ def read_raw_table(
     path = data_root / ref.path
     adapter = adapter_for(path)
     if isinstance(adapter, DelimitedAdapter):
-        dialect, _ = adapter.sniff(path)
-        with utf8_path(path, dialect.encoding, bom_ok=True) as readable:
-            try:
-                frame = pl.read_csv(
-                    readable,
-                    separator=dialect.separator,
-                    has_header=dialect.has_header,
-                    infer_schema=False,
-                    truncate_ragged_lines=True,
-                    raise_if_empty=False,
-                )
-            except Exception as exc:  # polars raises several types; all mean "cannot read this"
-                raise AdapterError(f"{ref.path}: {' '.join(str(exc).split())[:300]}") from exc
+        frame = adapter.read(path, ref.table, infer=False)
     else:
         frame = _as_text(adapter.read(path, ref.table))
     return _numbered(frame), exact

@@ -128,3 +128,20 @@ def test_uploads_and_folders_never_take_rejects_as_tables(data_root: Path, store
     assert list(table_refs(folder, data_root)[0]) == ["orders"]
     with pytest.raises(NotFoundError, match="no clean ingestion output"):
         add_source(store, "nothing", "upload:marketing")
+
+
+def test_a_csv_reaches_the_analysis_as_written_with_the_ingestion_dialect(data_root: Path):
+    """The analysis reads a CSV through the delimited adapter, without type inference: the
+    '#' preamble above the header is skipped as in ingestion, `007` and `1,50` stay as written."""
+    from dat_pipeline.analysis.sources import TableRef, read_raw_table
+
+    folder = data_root / "exports"
+    folder.mkdir()
+    (folder / "prices.csv").write_text(
+        "# exported 2025-01-01\nid;price;code\n1;1,50;007\n2;2,25;010\n"
+    )
+    ref = TableRef("prices", "exports/prices.csv", "prices", "csv")
+    frame, exact = read_raw_table(ref, data_root)
+    assert exact is None
+    assert frame.columns == ["_row_number", "id", "price", "code"]
+    assert frame.drop("_row_number").rows() == [("1", "1,50", "007"), ("2", "2,25", "010")]
