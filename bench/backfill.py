@@ -58,19 +58,15 @@ def ensure_trades(engine: sa.Engine, rows: int) -> None:
 
 
 def _table_config():  # type: ignore[no-untyped-def]
-    from dat_pipeline.backfill import BackfillTableConfig
+    from dat_pipeline.backfill.demo import trades_config
 
     url = sa.make_url(PG_URL)
     source = {"kind": "postgresql", "host": url.host, "port": url.port or 5432,
               "database": url.database, "user": url.username}  # fmt: skip
-    return BackfillTableConfig(
-        name="trades",
-        source=source,
+    return trades_config(
+        source,
         schema=SCHEMA,
-        table="trades",
-        time_column="ts",
         granularity="monthly",
-        start="2024-01-01",
         end="2025-01-01",
         constraints=["ticker:valid_ticker", "qty:positive"],
         max_partitions_per_run=12,

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Engine
+
+from dat_pipeline.backfill.config import BackfillTableConfig
 
 TICKERS = {
     "AAPL": "Apple",
@@ -53,6 +56,13 @@ def generate_trades(
         + pl.lit(start).cast(pl.Datetime("us", "UTC")),
         pl.col("price").cast(pl.Decimal(12, 4)),
     )
+
+
+def trades_config(source: str | dict[str, Any], **fields: Any) -> BackfillTableConfig:
+    """The backfill config of the demo `trades` table read from `source`: daily windows of `ts`
+    from the demo's start; `fields` add or override (end, constraints, sample_size...)."""
+    table = {"name": "trades", "source": source, "table": "trades", "time_column": "ts"}
+    return BackfillTableConfig(**{**table, "start": DEMO_START, **fields})
 
 
 def trades_tables(metadata: sa.MetaData, table: str = "trades") -> tuple[sa.Table, sa.Table]:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from dat_pipeline.backfill import BackfillTable, BackfillTableConfig, core
+from dat_pipeline.backfill import BackfillTable, core
+from dat_pipeline.backfill.demo import trades_config
 from dat_pipeline.store import ControlStore
 
 url, data_root, store_url, pace = sys.argv[1:5]
@@ -22,14 +23,7 @@ def slow_stream(*args, **kwargs):
 
 if pace == "slow":
     core.stream_frames = slow_stream
-config = BackfillTableConfig(
-    name="trades",
-    source="unused",
-    table="trades",
-    time_column="ts",
-    start="2024-01-01",
-    chunk_rows=5,
-)
+config = trades_config("unused", chunk_rows=5)
 table = BackfillTable(config, sa.create_engine(url), Path(data_root), store=ControlStore(store_url))
 for window in table.windows("2024-01-01", "2024-01-31"):
     print(f"window {window.key}", flush=True)

@@ -15,6 +15,7 @@ from dagster._core.storage.tags import (
 )
 
 from dat_pipeline.backfill import BackfillConfig, BackfillTableConfig
+from dat_pipeline.backfill.demo import trades_config
 from dat_pipeline.backfill.manifest import latest_by_window
 from dat_pipeline.defs.backfill import (
     BackfillResource,
@@ -28,12 +29,8 @@ from dat_pipeline.store import open_store
 
 @pytest.fixture
 def config(data_root: Path, trades_with_a_bad_day: str) -> BackfillConfig:
-    table = BackfillTableConfig(
-        name="trades",
-        source={"kind": "sqlite", "database": trades_with_a_bad_day},
-        table="trades",
-        time_column="ts",
-        start="2024-01-01",
+    table = trades_config(
+        {"kind": "sqlite", "database": trades_with_a_bad_day},
         end="2024-02-01",
         constraints=["ticker:valid_ticker", "qty:positive"],
         sample_size=50,

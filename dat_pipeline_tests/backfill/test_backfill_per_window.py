@@ -11,7 +11,8 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
-from dat_pipeline.backfill import BackfillConfig, BackfillTableConfig
+from dat_pipeline.backfill import BackfillConfig
+from dat_pipeline.backfill.demo import trades_config
 from dat_pipeline.backfill.manifest import latest_by_window
 from dat_pipeline.defs.backfill import BackfillResource, asset_key, build_backfill_defs
 from dat_pipeline.store import open_store
@@ -20,12 +21,8 @@ from dat_pipeline.store import open_store
 def test_one_bad_window_does_not_block_the_good_ones_of_its_run(
     data_root: Path, trades_with_a_bad_day: str
 ) -> None:
-    table = BackfillTableConfig(
-        name="trades",
-        source={"kind": "sqlite", "database": trades_with_a_bad_day},
-        table="trades",
-        time_column="ts",
-        start="2024-01-01",
+    table = trades_config(
+        {"kind": "sqlite", "database": trades_with_a_bad_day},
         end="2024-02-01",
         constraints=["ticker:valid_ticker"],
         sample_size=50,

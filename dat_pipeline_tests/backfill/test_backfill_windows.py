@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from dat_pipeline.backfill import BackfillTable, BackfillTableConfig, windows_between
-from dat_pipeline.backfill.demo import generate_trades, load_trades
+from dat_pipeline.backfill.demo import generate_trades, load_trades, trades_config
 from dat_pipeline.backfill.windows import window_for_key
 from dat_pipeline.reverse_etl import ReverseEtlError, UnknownIdentifierError
 from dat_pipeline.store import ControlStore
@@ -52,17 +52,8 @@ def fingerprint(frame: pl.DataFrame) -> tuple[int, str]:
 
 
 def table_config(**overrides: object) -> BackfillTableConfig:
-    fields = {
-        "name": "trades",
-        "source": "unused",
-        "table": "trades",
-        "time_column": "ts",
-        "start": "2024-01-01",
-        "constraints": ["ticker:valid_ticker", "qty:positive"],
-        "chunk_rows": 40,
-        **overrides,
-    }
-    return BackfillTableConfig(**fields)
+    fields = {"constraints": ["ticker:valid_ticker", "qty:positive"], "chunk_rows": 40}
+    return trades_config("unused", **{**fields, **overrides})
 
 
 def window_union(data_root: Path) -> pl.DataFrame:

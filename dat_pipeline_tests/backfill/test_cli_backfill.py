@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
 import pytest
-import sqlalchemy as sa
+from helpers import write_trades
 from typer.testing import CliRunner
 
-from dat_pipeline.backfill.demo import generate_trades, load_trades
 from dat_pipeline.cli import app
 from dat_pipeline.sources import add_database_source, make_source
 from dat_pipeline.store import open_store
@@ -22,11 +21,7 @@ JAN = datetime(2024, 1, 1, tzinfo=UTC)
 
 @pytest.fixture
 def demo(data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = data_root / "db" / "trades.sqlite"
-    path.parent.mkdir(parents=True)
-    engine = sa.create_engine(f"sqlite:///{path}")
-    load_trades(engine, generate_trades(300, start=JAN, end=JAN + timedelta(days=10)))
-    engine.dispose()
+    write_trades(data_root / "db" / "trades.sqlite", 300, 10)
     source = make_source(name="demo", kind="sqlite", database="db/trades.sqlite")
     add_database_source(open_store(), source, None)
     config = tmp_path / "backfill.yaml"
