@@ -39,6 +39,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -611,6 +612,66 @@ def run_ydata(inputs: Path, minimal: bool) -> dict:
     result["detail"] = json.loads(lines[-1]) if lines else None
     result["setup_s"], result["version"] = setup, version
     return result
+
+
+# ---- against DuckDB SUMMARIZE (bench latency) -------------------------------------------------
+
+SUMMARIZE_SCRIPT = r"""
+import sys
+from pathlib import Path
+import duckdb
+
+connection = duckdb.connect(config={"enable_progress_bar": False})
+for path in sorted(Path(sys.argv[1]).glob("*.csv")):
+    connection.execute(f"CREATE TABLE {path.stem} AS SELECT * FROM read_csv('{path}')")
+    connection.execute(f"SUMMARIZE {path.stem}").fetchall()
+"""
+
+
+def _timed_run(command: list[str], env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=PROJECT, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        last = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:]
+        raise SystemExit(f"{' '.join(command[:4])} failed: {' '.join(last)}")
+    return seconds
+
+
+def latency_figures(repeats: int) -> list[str]:
+    """`dat analysis run SOURCE` (default settings, a new process, a fresh data root each time)
+    on the flights-like 5-table star, alternating with DuckDB loading the same CSV files and
+    running SUMMARIZE on each table in a process of its own: rows for `python -m bench latency`
+    (issue 17: analysis <= 10x the anchor)."""
+    from bench.latency import p50_p90, row
+
+    inputs = flights_input()
+    about = f"analysis source: {_describe(inputs)}; load {_load()}"
+    print(textwrap.fill(about, width=80, subsequent_indent="  "), flush=True)
+    ours, anchor = [], []
+    for i in range(repeats):
+        name = f"latency_flights_{i}"
+        work, env = _fresh_root(name, inputs)
+        subprocess.run(
+            [*_dat(), "analysis", "add-source", name, "--from", name, "--json"],
+            cwd=PROJECT,
+            env=env,
+            capture_output=True,
+            check=True,
+        )
+        ours.append(_timed_run([*_dat(), "analysis", "run", name, "--json"], env))
+        anchor.append(_timed_run([sys.executable, "-c", SUMMARIZE_SCRIPT, str(inputs)], env))
+        shutil.rmtree(work, ignore_errors=True)
+    pairs = list(zip(ours, anchor, strict=True))
+    ratios = sorted(o / a for o, a in pairs)
+    ratio = p50_p90(ratios)[0]
+    return [
+        row("dat analysis run, flights-like 5 tables", ours, "default settings"),
+        row("  anchor: DuckDB load CSVs + SUMMARIZE", anchor, "own process"),
+        f"{'  ratio ours/anchor (p50, max)':<46} {ratio:7.1f} {ratios[-1]:7.1f}  "
+        f"target <= 10: {'met' if ratio <= 10 else 'missed'}",
+        "  repeats, ours/anchor s: " + ", ".join(f"{o:.0f}/{a:.1f}" for o, a in pairs),
+    ]
 
 
 # ---- main --------------------------------------------------------------------------------------

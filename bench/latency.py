@@ -1,5 +1,6 @@
-"""`python -m bench latency [--repeats N] [--parse-mb MB]`: what a person waits for (SPEC 12,
-issue 17), through the paths a person takes, p50/p90 over the repeats, anchors in the same run.
+"""`python -m bench latency [--repeats N] [--parse-mb MB] [--only SECTION,...]`: what a person
+waits for (SPEC 12, issue 17), through the paths a person takes, p50/p90 over the repeats, anchors
+in the same run. Sections (all by default, or those `--only` names): follow, lock, parse, analysis.
 
 - follow: re-lock `selection` of a follow-mode run (3 sample files) until its new export exists,
   under a real `dagster-daemon` (lock sensor, run queue, one run for the chain); plus the
@@ -346,25 +347,28 @@ def parse(repeats: int, megabytes: int) -> list[str]:
 
 
 def analysis(repeats: int) -> list[str]:
-    try:
-        from bench.analysis import latency_figures  # type: ignore[attr-defined]
-    except ImportError:
-        return ["dat analysis run vs DuckDB SUMMARIZE: see python -m bench analysis"]
-    return list(latency_figures(repeats))
+    from bench.analysis import latency_figures
+
+    return latency_figures(repeats)
 
 
 def main() -> None:
     repeats = option("--repeats", 5)
     megabytes = option("--parse-mb", 1000)
+    sections: dict[str, Callable[[], list[str]]] = {
+        "follow": lambda: follow(repeats),
+        "lock": lambda: lock_materialize(repeats),
+        "parse": lambda: parse(repeats, megabytes),
+        "analysis": lambda: analysis(repeats),
+    }
+    only = sys.argv[sys.argv.index("--only") + 1].split(",") if "--only" in sys.argv else []
+    unknown = sorted(set(only) - set(sections))
+    if unknown:
+        sys.exit(f"unknown section(s) {unknown}: choose from {', '.join(sections)}")
     print(f"{'what (seconds)':<46} {'p50':>7} {'p90':>7}  ({repeats} repeats)")
-    sections = [
-        lambda: follow(repeats),
-        lambda: lock_materialize(repeats),
-        lambda: parse(repeats, megabytes),
-        lambda: analysis(repeats),
-    ]
-    for section in sections:
-        print("\n".join(section()), flush=True)
+    for name, section in sections.items():
+        if not only or name in only:
+            print("\n".join(section()), flush=True)
     print(f"load at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
