@@ -145,7 +145,7 @@ def runs_list(as_json: bool = JsonOption, wide: bool = WideOption) -> None:
     from dat_pipeline.services import dat as service
     from dat_pipeline.services.context import open_context
 
-    with open_context() as ctx:
+    with open_context(read_only=True) as ctx:
         runs = service.list_runs(ctx)["runs"]
     if as_json:
         emit_json({"runs": runs})
@@ -174,7 +174,7 @@ def runs_show(run_id: str, as_json: bool = JsonOption, wide: bool = WideOption) 
     from dat_pipeline.services import dat as service
     from dat_pipeline.services.context import open_context
 
-    with open_context() as ctx:
+    with open_context(read_only=True) as ctx:
         shown = service.show_run(ctx, run_id)
         skipped = [] if as_json else service.skipped_stages(ctx, run_id)
     if as_json:
@@ -303,7 +303,7 @@ def status(run_id: str, as_json: bool = JsonOption, wide: bool = WideOption) -> 
     from dat_pipeline.services import dat as service
     from dat_pipeline.services.context import open_context
 
-    with open_context() as ctx:
+    with open_context(read_only=True) as ctx:
         shown = service.run_status(ctx, run_id)
         skipped = [] if as_json else service.skipped_stages(ctx, run_id)
     if as_json:
@@ -320,7 +320,7 @@ def events(run_id: str, as_json: bool = JsonOption, wide: bool = WideOption) -> 
     from dat_pipeline.services import dat as service
     from dat_pipeline.services.context import open_context
 
-    with open_context() as ctx:
+    with open_context(read_only=True) as ctx:
         trail = service.run_events(ctx, run_id)
     rows = trail["events"]
     if as_json:
@@ -352,7 +352,7 @@ def show(
     from dat_pipeline.services import dat as service
     from dat_pipeline.services.context import open_context
 
-    with open_context() as ctx:
+    with open_context(read_only=True) as ctx:
         if as_json:
             emit_json(service.artifact(ctx, run_id, stage, limit))
             return

@@ -46,7 +46,7 @@ def _is_domain_error(exc: BaseException) -> bool:
         return True
     for module, name in (
         ("dat_pipeline.paths", "PathEscapeError"),
-        ("dat_pipeline.store.control", "StoreError"),
+        ("dat_pipeline.store.reads", "StoreError"),
     ):
         cls = getattr(sys.modules.get(module), name, None)
         if cls is not None and isinstance(exc, cls):

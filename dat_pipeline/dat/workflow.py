@@ -18,19 +18,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
-from sqlalchemy import Connection
 
 from dat_pipeline import ids
 from dat_pipeline.dat.artifacts import ArtifactStore
 from dat_pipeline.dat.graph import DEFAULT_GRAPH, StageGraph
 from dat_pipeline.errors import DatError, GateError, NotFoundError, StageConfigError
 from dat_pipeline.names import RUN_ID as RUN_ID_PATTERN
-from dat_pipeline.store import ControlStore, RunRecord, StageStatus, utc_now
+from dat_pipeline.store import RunRecord, StageStatus, utc_now
 
 if TYPE_CHECKING:  # the stages (Polars, adapters) load on first use: `dat status` needs neither
     import polars as pl
+    from sqlalchemy import Connection
 
     from dat_pipeline.dat.stages import StageInputs, StageSpec
+    from dat_pipeline.store import ControlStore
 
 
 @dataclass(frozen=True)

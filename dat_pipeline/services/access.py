@@ -25,13 +25,14 @@ import re
 import secrets
 import threading
 from dataclasses import dataclass
-
-from sqlalchemy import insert, select, update
+from typing import TYPE_CHECKING
 
 from dat_pipeline.errors import DatError, NotFoundError
 from dat_pipeline.names import DEFAULT_PROJECT
-from dat_pipeline.store import ControlStore, utc_now
-from dat_pipeline.store.schema import api_analysis_source_projects, api_run_projects, api_tokens
+from dat_pipeline.store import StoreReads, utc_now
+
+if TYPE_CHECKING:
+    from dat_pipeline.store import ControlStore
 
 _TOKEN_PATTERN = re.compile(r"^dat_([0-9a-f]{12})_([A-Za-z0-9_-]{20,128})$")
 # scrypt at n=2**14, r=8 (16 MiB, tens of ms): the interactive-login setting of RFC 7914.
@@ -91,6 +92,10 @@ def create_token(
     store: ControlStore, projects: list[str], label: str | None = None
 ) -> tuple[TokenRecord, str]:
     """Create a token for `projects`; returns its record and the token (shown only this once)."""
+    from sqlalchemy import insert
+
+    from dat_pipeline.store.schema import api_tokens
+
     scoped = tuple(sorted({check_project(p.strip()) for p in projects}))
     if not scoped:
         raise DatError("a token needs at least one project (--project P)")
@@ -115,6 +120,10 @@ def create_token(
 
 def list_tokens(store: ControlStore, include_revoked: bool = False) -> list[TokenRecord]:
     """Tokens, oldest first (with `include_revoked`, revoked ones too)."""
+    from sqlalchemy import select
+
+    from dat_pipeline.store.schema import api_tokens
+
     query = select(api_tokens).order_by(api_tokens.c.created_at)
     if not include_revoked:
         query = query.where(api_tokens.c.revoked_at.is_(None))
@@ -124,6 +133,10 @@ def list_tokens(store: ControlStore, include_revoked: bool = False) -> list[Toke
 
 def revoke_token(store: ControlStore, token_id: str) -> TokenRecord:
     """Revoke a token by id; it stops working at once. Revoking twice keeps the first time."""
+    from sqlalchemy import select, update
+
+    from dat_pipeline.store.schema import api_tokens
+
     with store.write() as connection:
         row = connection.execute(
             select(api_tokens).where(api_tokens.c.token_id == token_id)
@@ -144,6 +157,10 @@ def revoke_token(store: ControlStore, token_id: str) -> TokenRecord:
 
 def verify_token(store: ControlStore, token: str) -> TokenRecord | None:
     """The active token that `token` is, or None (unknown, malformed, wrong secret, revoked)."""
+    from sqlalchemy import select
+
+    from dat_pipeline.store.schema import api_tokens
+
     match = _TOKEN_PATTERN.match(token.strip())
     if match is None:
         return None
@@ -172,31 +189,36 @@ def verify_token(store: ControlStore, token: str) -> TokenRecord | None:
 # -- projects of runs -------------------------------------------------------------------------
 def assign_run_project(store: ControlStore, run_id: str, project: str) -> None:
     """Record that `run_id` belongs to `project` (runs without a row belong to `default`)."""
+    from sqlalchemy import insert
+
+    from dat_pipeline.store.schema import api_run_projects
+
     with store.write() as connection:
         connection.execute(
             insert(api_run_projects).values(run_id=run_id, project=check_project(project))
         )
 
 
-def run_project(store: ControlStore, run_id: str) -> str:
-    with store.read() as connection:
-        project = connection.execute(
-            select(api_run_projects.c.project).where(api_run_projects.c.run_id == run_id)
-        ).scalar()
-    return project or DEFAULT_PROJECT
+def run_project(store: StoreReads, run_id: str) -> str:
+    rows = store.query(
+        "SELECT project FROM api_run_projects WHERE run_id = :run_id", {"run_id": run_id}
+    )
+    return rows[0]["project"] if rows else DEFAULT_PROJECT
 
 
-def run_projects(store: ControlStore) -> dict[str, str]:
+def run_projects(store: StoreReads) -> dict[str, str]:
     """Every run that has a recorded project; the others belong to `default`."""
-    with store.read() as connection:
-        return dict(
-            connection.execute(select(api_run_projects.c.run_id, api_run_projects.c.project)).all()  # type: ignore[arg-type]
-        )
+    rows = store.query("SELECT run_id, project FROM api_run_projects")
+    return {row["run_id"]: row["project"] for row in rows}
 
 
 # -- projects of analysis sources -------------------------------------------------------------
 def assign_source_project(store: ControlStore, source: str, project: str) -> None:
     """Record that analysis source `source` belongs to `project` (none: `default`)."""
+    from sqlalchemy import insert
+
+    from dat_pipeline.store.schema import api_analysis_source_projects
+
     with store.write() as connection:
         connection.execute(
             insert(api_analysis_source_projects).values(
@@ -205,17 +227,15 @@ def assign_source_project(store: ControlStore, source: str, project: str) -> Non
         )
 
 
-def source_projects(store: ControlStore) -> dict[str, str]:
+def source_projects(store: StoreReads) -> dict[str, str]:
     """Every analysis source that has a recorded project; the others belong to `default`."""
-    table = api_analysis_source_projects
-    with store.read() as connection:
-        return dict(connection.execute(select(table.c.source, table.c.project)).all())  # type: ignore[arg-type]
+    rows = store.query("SELECT source, project FROM api_analysis_source_projects")
+    return {row["source"]: row["project"] for row in rows}
 
 
-def source_project(store: ControlStore, source: str) -> str:
-    table = api_analysis_source_projects
-    with store.read() as connection:
-        project = connection.execute(
-            select(table.c.project).where(table.c.source == source)
-        ).scalar()
-    return project or DEFAULT_PROJECT
+def source_project(store: StoreReads, source: str) -> str:
+    rows = store.query(
+        "SELECT project FROM api_analysis_source_projects WHERE source = :source",
+        {"source": source},
+    )
+    return rows[0]["project"] if rows else DEFAULT_PROJECT

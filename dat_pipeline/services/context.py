@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     import dagster as dg
 
     from dat_pipeline.dat.workflow import DatWorkflow
-    from dat_pipeline.store import ControlStore
+    from dat_pipeline.store import ControlStore, StoreReads
 
 
 @dataclass(frozen=True)
@@ -65,16 +65,17 @@ class Caller:
 LOCAL = Caller()
 
 
-def workflow(settings: Settings | None = None) -> DatWorkflow:
-    """The DAT workflow over the configured store, data root and stage graph (DAT_STAGE_GRAPH)."""
-    from dat_pipeline.dat.graph import load_graph
-    from dat_pipeline.dat.workflow import DatWorkflow
-    from dat_pipeline.store import open_store
+def workflow(settings: Settings | None = None, read_only: bool = False) -> DatWorkflow:
+    """The DAT workflow over the configured store, data root and stage graph (DAT_STAGE_GRAPH).
+    `read_only`: over `open_reader` (no SQLAlchemy on an existing SQLite store): for actions that
+    only read, as `dat status` and `dat runs list` (a write through it fails)."""
+    return _Shared(settings or get_settings(), read_only).workflow()
 
-    settings = settings or get_settings()
-    return DatWorkflow(
-        open_store(settings.store_url), settings.data_root, load_graph(settings.stage_graph)
-    )
+
+def _open_store(settings: Settings, read_only: bool) -> ControlStore | StoreReads:
+    from dat_pipeline.store import open_reader, open_store
+
+    return open_reader(settings.store_url) if read_only else open_store(settings.store_url)
 
 
 class _Instance:
@@ -99,22 +100,57 @@ class _Instance:
                 self.instance = None
 
 
+class _Shared:
+    """What the contexts of one front-end share: the store and the workflow (each opened on
+    first use: `dat runs list` needs no stage graph) and the Dagster instance."""
+
+    def __init__(self, settings: Settings, read_only: bool) -> None:
+        self.settings = settings
+        self.read_only = read_only
+        self.instance = _Instance()
+        self._store: ControlStore | StoreReads | None = None
+        self._workflow: DatWorkflow | None = None
+
+    def store(self) -> ControlStore:
+        if self._workflow is not None:
+            return self._workflow.store
+        if self._store is None:
+            self._store = _open_store(self.settings, self.read_only)
+        return self._store  # type: ignore[return-value]
+
+    def workflow(self) -> DatWorkflow:
+        if self._workflow is None:
+            from dat_pipeline.dat.graph import load_graph
+            from dat_pipeline.dat.workflow import DatWorkflow
+
+            graph = load_graph(self.settings.stage_graph)
+            self._workflow = DatWorkflow(self.store(), self.settings.data_root, graph)
+        return self._workflow
+
+
 class ServiceContext:
-    """The settings, store, workflow, Dagster instance and caller of one front-end."""
+    """The settings, store, workflow, Dagster instance and caller of one front-end. A
+    `read_only` context reads the store without SQLAlchemy where it can (the CLI's read
+    commands); an action that writes needs a context that is not."""
 
     def __init__(
         self,
         settings: Settings | None = None,
         caller: Caller = LOCAL,
-        _shared: tuple[DatWorkflow, _Instance] | None = None,
+        _shared: _Shared | None = None,
+        read_only: bool = False,
     ):
         self.settings = settings or get_settings()
         self.caller = caller
-        self.workflow, self._instance = _shared or (workflow(self.settings), _Instance())
+        self._shared = _shared or _Shared(self.settings, read_only)
+
+    @property
+    def workflow(self) -> DatWorkflow:
+        return self._shared.workflow()
 
     @property
     def store(self) -> ControlStore:
-        return self.workflow.store
+        return self._shared.store()
 
     @property
     def data_root(self) -> Path:
@@ -122,10 +158,10 @@ class ServiceContext:
 
     def for_caller(self, caller: Caller) -> ServiceContext:
         """The same store and instance, acting for `caller`."""
-        return ServiceContext(self.settings, caller, (self.workflow, self._instance))
+        return ServiceContext(self.settings, caller, self._shared)
 
     def instance(self) -> dg.DagsterInstance:
-        return self._instance.get()
+        return self._shared.instance.get()
 
     def resources(self) -> dict[str, Any]:
         """The resources of the code location (for runs executed in this process)."""
@@ -134,7 +170,7 @@ class ServiceContext:
         return RESOURCES
 
     def close(self) -> None:
-        self._instance.close()
+        self._shared.instance.close()
 
 
 def prepare_dagster_home() -> Path:
@@ -145,9 +181,10 @@ def prepare_dagster_home() -> Path:
 
 
 @contextmanager
-def open_context(caller: Caller = LOCAL) -> Iterator[ServiceContext]:
-    """A context over the environment's settings; the Dagster instance (if opened) is closed."""
-    context = ServiceContext(caller=caller)
+def open_context(caller: Caller = LOCAL, read_only: bool = False) -> Iterator[ServiceContext]:
+    """A context over the environment's settings; the Dagster instance (if opened) is closed.
+    `read_only` for actions that only read (see `ServiceContext`)."""
+    context = ServiceContext(caller=caller, read_only=read_only)
     try:
         yield context
     finally:

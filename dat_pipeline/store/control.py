@@ -12,9 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, text, update
@@ -22,54 +20,18 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from dat_pipeline.store import schema
+from dat_pipeline.store.reads import (
+    Event,
+    RunRecord,
+    StageStatus,
+    StoreError,
+    StoreReads,
+    event_from_row,
+    utc_now,
+)
 
 _PG_WRITE_LOCK_KEY = 0x6461745F  # "dat_" as an int: one advisory lock for every store write
 _WRITE_FLAG = "dat_write_transaction"
-
-
-class StoreError(RuntimeError):
-    """The control store could not be reached or is in an unexpected state."""
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    run_id: str
-    name: str
-    profile_id: str | None
-    follow: bool
-    created_at: str
-
-
-@dataclass(frozen=True)
-class StageStatus:
-    run_id: str
-    stage: str
-    state: str = "UNLOCKED"
-    stage_id: str | None = None
-    config: dict[str, Any] | None = None
-    locked_at: str | None = None
-    unlocked_at: str | None = None
-    completed: bool = False
-    error: str | None = None
-
-    @property
-    def locked(self) -> bool:
-        return self.state == "LOCKED"
-
-
-@dataclass(frozen=True)
-class Event:
-    seq: int
-    run_id: str
-    stage: str | None
-    kind: str
-    stage_id: str | None
-    detail: dict[str, Any] = field(default_factory=dict)
-    at: str = ""
 
 
 def _redacted_url(url: str) -> str:
@@ -103,8 +65,9 @@ def _make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=4)
 
 
-class ControlStore:
-    """Control state behind one interface. Create with `open_store()`."""
+class ControlStore(StoreReads):
+    """Control state behind one interface. Create with `open_store()`. The reads of runs,
+    statuses and events are `StoreReads` (shared with the SQLite reader of `dat status`)."""
 
     def __init__(self, url: str):
         self.url = url
@@ -199,24 +162,7 @@ class ControlStore:
             )
         )
 
-    def get_run(self, run_id: str, connection: Connection | None = None) -> RunRecord | None:
-        with self._connection(connection) as conn:
-            row = conn.execute(select(schema.runs).where(schema.runs.c.run_id == run_id)).first()
-        return RunRecord(**row._mapping) if row else None
-
-    def list_runs(self) -> list[RunRecord]:
-        with self.read() as connection:
-            rows = connection.execute(select(schema.runs).order_by(schema.runs.c.created_at))
-            return [RunRecord(**row._mapping) for row in rows]
-
     # -- stage status -----------------------------------------------------------------------
-    def statuses(self, run_id: str, connection: Connection | None = None) -> dict[str, StageStatus]:
-        with self._connection(connection) as conn:
-            rows = conn.execute(
-                select(schema.stage_status).where(schema.stage_status.c.run_id == run_id)
-            )
-            return {row.stage: _status_from_row(row._mapping) for row in rows}
-
     def put_status(self, connection: Connection, status: StageStatus) -> None:
         values = {
             "state": status.state,
@@ -271,7 +217,7 @@ class ControlStore:
                 .order_by(schema.events.c.seq)
                 .limit(limit)
             )
-            return [_event_from_row(row._mapping) for row in rows]
+            return [event_from_row(row._mapping) for row in rows]
 
     def last_seq(self) -> int:
         with self.read() as connection:
@@ -287,14 +233,12 @@ class ControlStore:
             ).first()
         return found is not None
 
-    def run_events(self, run_id: str) -> list[Event]:
-        with self.read() as connection:
-            rows = connection.execute(
-                select(schema.events)
-                .where(schema.events.c.run_id == run_id)
-                .order_by(schema.events.c.seq)
-            )
-            return [_event_from_row(row._mapping) for row in rows]
+    def query(
+        self, sql: str, params: Mapping[str, Any] | None = None, connection: Any = None
+    ) -> list[Mapping[str, Any]]:
+        """The rows of one read (SQL text with :named parameters), as mappings."""
+        with self._connection(connection) as conn:
+            return [row._mapping for row in conn.execute(text(sql), dict(params or {}))]
 
     @contextlib.contextmanager
     def _connection(self, connection: Connection | None) -> Iterator[Connection]:
@@ -306,29 +250,3 @@ class ControlStore:
 
     def dispose(self) -> None:
         self.engine.dispose()
-
-
-def _status_from_row(row: Any) -> StageStatus:
-    return StageStatus(
-        run_id=row["run_id"],
-        stage=row["stage"],
-        state=row["state"],
-        stage_id=row["stage_id"],
-        config=json.loads(row["config"]) if row["config"] else None,
-        locked_at=row["locked_at"],
-        unlocked_at=row["unlocked_at"],
-        completed=bool(row["completed"]),
-        error=row["error"],
-    )
-
-
-def _event_from_row(row: Any) -> Event:
-    return Event(
-        seq=int(row["seq"]),
-        run_id=row["run_id"],
-        stage=row["stage"],
-        kind=row["kind"],
-        stage_id=row["stage_id"],
-        detail=json.loads(row["detail"] or "{}"),
-        at=row["at"],
-    )
