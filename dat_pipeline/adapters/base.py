@@ -6,12 +6,14 @@ Adapters have no Dagster import: the stages and assets call them, and they are t
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -19,6 +21,7 @@ PROBE_STATUSES = ("available", "partial", "empty", "missing", "error")
 # Schema inference depth for full reads of text formats: deeper than polars' 100 rows so a late
 # "n/a" in a numeric column does not fail a whole parse, bounded so inference stays cheap.
 INFER_ROWS = 10_000
+_log = logging.getLogger(__name__)
 
 
 class AdapterError(Exception):
@@ -160,6 +163,80 @@ class Adapter(ABC):
         tables = self.list_tables(path)
         if table not in tables:
             raise missing_table(path, table, tables)
+
+
+class ScannedAdapter(Adapter):
+    """A format polars scans lazily (CSV, NDJSON, Parquet): `read` collects the scan, `stream`
+    collects it in batches; a subclass gives `scan` and the `fix` its read errors advise.
+
+    A text format (`utf8_fallback`) whose reader fails on a byte that is not UTF-8 (past the
+    sampled head that chose the encoding) goes on from the same row in a copy where such a byte
+    reads as its Latin-1 character, as the probe reads it, and logs a warning naming the file.
+    """
+
+    fix: str = ""
+    utf8_fallback = False
+
+    @abstractmethod
+    def scan(
+        self, path: Path, table: str, header: HeaderRows | None, repair: bool, **options: Any
+    ) -> contextlib.AbstractContextManager[pl.LazyFrame]:
+        """The table as a lazy frame, valid inside the context (which may hold a temp file);
+        `repair` reads non-UTF-8 bytes of a text file as Latin-1; `options` are the format's
+        own (what `read` was given)."""
+
+    def read(
+        self, path: Path, table: str, header: HeaderRows | None = None, **options: Any
+    ) -> pl.DataFrame:
+        return pl.concat(list(self._collect(path, table, header, None, options)))
+
+    def stream(
+        self,
+        path: Path,
+        table: str,
+        chunk_rows: int = 100_000,
+        header: HeaderRows | None = None,
+    ) -> Iterator[pl.DataFrame]:
+        check_chunk_rows(chunk_rows)
+        yield from self._collect(path, table, header, chunk_rows, {})
+
+    def _collect(
+        self,
+        path: Path,
+        table: str,
+        header: HeaderRows | None,
+        chunk_rows: int | None,
+        options: dict[str, Any],
+    ) -> Iterator[pl.DataFrame]:
+        """The whole table (`chunk_rows` None) or its batches, from the first failing row again
+        in a repaired copy when a byte is not UTF-8 (the rows before are the same)."""
+        from dat_pipeline.adapters.text import is_invalid_utf8
+
+        self.check_table(path, table)
+        done = 0
+        for repair in (False, True):
+            try:
+                with (
+                    self.scan(path, table, header, repair, **options) as frame,
+                    reader_errors(path, table, self.fix),
+                ):
+                    frame = frame.slice(done) if done else frame
+                    if chunk_rows is None:
+                        yield frame.collect()
+                        return
+                    for chunk in frame.collect_batches(chunk_size=chunk_rows):
+                        done += chunk.height
+                        yield chunk
+                return
+            except AdapterError as exc:
+                if repair or not self.utf8_fallback or not is_invalid_utf8(exc):
+                    raise
+                _log.warning(
+                    "%s table %r: a byte is not UTF-8 (mixed encodings); it is read as Latin-1. "
+                    "Re-save the file as UTF-8 to be sure",
+                    file_label(path),
+                    table,
+                )
 
 
 # The error of a probe cut off by its time limit starts with this (stages look for it).

@@ -9,6 +9,7 @@ Mac line endings (CR only) are read as they are.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections import Counter
@@ -20,11 +21,10 @@ import polars as pl
 
 from dat_pipeline.adapters.base import (
     INFER_ROWS,
-    Adapter,
     AdapterError,
     HeaderRows,
     ProbeResult,
-    check_chunk_rows,
+    ScannedAdapter,
     columns_of,
     file_label,
     reader_errors,
@@ -34,7 +34,6 @@ from dat_pipeline.adapters.text import (
     SAMPLE_BYTES,
     SNIFF_ROWS,
     TextSample,
-    is_invalid_utf8,
     looks_like_text,
     parse_rows,
     read_head,
@@ -82,9 +81,11 @@ def sniff_decimal_comma(rows: list[list[str]], separator: str) -> bool:
     return comma > 0 and point == 0
 
 
-class DelimitedAdapter(Adapter):
+class DelimitedAdapter(ScannedAdapter):
     name = "csv"
     formats = ("csv", "tsv", "txt")
+    fix = _FIX
+    utf8_fallback = True
 
     def can_handle(self, path: Path, head: bytes) -> bool:
         return looks_like_text(head)
@@ -211,59 +212,15 @@ class DelimitedAdapter(Adapter):
             skip_rows_after_header=dialect.skip_after_header,
         )
 
-    def read(
-        self, path: Path, table: str, header: HeaderRows | None = None, infer: bool = True
-    ) -> pl.DataFrame:
-        """The table; with `infer` false every column is text exactly as written (`007`, `1,50`),
-        read with the same dialect (the analysis leaves typing to its own phase)."""
-        self.check_table(path, table)
+    @contextlib.contextmanager
+    def scan(
+        self, path: Path, table: str, header: HeaderRows | None, repair: bool, infer: bool = True
+    ) -> Iterator[pl.LazyFrame]:
+        """With `infer` false every column is text exactly as written (`007`, `1,50`), read with
+        the same dialect (`read(..., infer=False)`: the analysis leaves typing to its own phase)."""
         dialect, _ = self.sniff(path, header)
-        try:
-            with (
-                utf8_path(path, dialect.encoding, bom_ok=True) as source,
-                reader_errors(path, table, _FIX),
-            ):
-                return self._scan(source, dialect, infer).collect()
-        except AdapterError as exc:
-            if not is_invalid_utf8(exc):
-                raise
-        with (
-            utf8_path(path, dialect.encoding, bom_ok=True, repair=True) as source,
-            reader_errors(path, table, _FIX),
-        ):
-            return self._scan(source, dialect, infer).collect()
-
-    def stream(
-        self,
-        path: Path,
-        table: str,
-        chunk_rows: int = 100_000,
-        header: HeaderRows | None = None,
-    ) -> Iterator[pl.DataFrame]:
-        check_chunk_rows(chunk_rows)
-        self.check_table(path, table)
-        dialect, _ = self.sniff(path, header)
-        done = 0
-        try:
-            with (
-                utf8_path(path, dialect.encoding, bom_ok=True) as source,
-                reader_errors(path, table, _FIX),
-            ):
-                for chunk in self._scan(source, dialect).collect_batches(chunk_size=chunk_rows):
-                    done += chunk.height
-                    yield chunk
-            return
-        except AdapterError as exc:
-            if not is_invalid_utf8(exc):
-                raise
-        # A byte past the sample is not UTF-8: go on from the same row in a repaired copy, where
-        # it reads as Latin-1 like the probe reads it (the rows before are byte for byte the same).
-        with (
-            utf8_path(path, dialect.encoding, bom_ok=True, repair=True) as source,
-            reader_errors(path, table, _FIX),
-        ):
-            rest = self._scan(source, dialect).slice(done)
-            yield from rest.collect_batches(chunk_size=chunk_rows)
+        with utf8_path(path, dialect.encoding, bom_ok=True, repair=repair) as source:
+            yield self._scan(source, dialect, infer)
 
 
 def _preamble_lines(lines: list[str]) -> int:

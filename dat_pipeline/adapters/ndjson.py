@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Iterator
@@ -11,10 +12,10 @@ import polars as pl
 
 from dat_pipeline.adapters.base import (
     INFER_ROWS,
-    Adapter,
     AdapterError,
+    HeaderRows,
     ProbeResult,
-    check_chunk_rows,
+    ScannedAdapter,
     columns_of,
     file_label,
     reader_errors,
@@ -45,9 +46,11 @@ def looks_like_ndjson(text: str) -> bool:
     return len(lines) >= 2 and _is_object(lines[0]) and lines[1].lstrip().startswith("{")
 
 
-class NdjsonAdapter(Adapter):
+class NdjsonAdapter(ScannedAdapter):
     name = "ndjson"
     formats = ("ndjson",)
+    fix = _FIX
+    utf8_fallback = True
 
     def can_handle(self, path: Path, head: bytes) -> bool:
         if not looks_like_text(head):
@@ -72,9 +75,11 @@ class NdjsonAdapter(Adapter):
         with reader_errors(path, table, _FIX):
             head = pl.read_ndjson("\n".join(lines[:sample_rows]).encode("utf-8"))
         estimate, exact = sample.estimate_rows(len(lines))
+        problem = sample.problem  # a byte that is not UTF-8, read as Latin-1
         return ProbeResult(
             table=table,
-            status="available" if lines else "empty",
+            status="partial" if problem else ("available" if lines else "empty"),
+            error=f"{file_label(path)} table {table!r}: {problem}" if problem else None,
             columns=columns_of(head.schema),
             row_estimate=estimate,
             row_estimate_exact=exact,
@@ -82,17 +87,10 @@ class NdjsonAdapter(Adapter):
             probe_seconds=time.perf_counter() - start,
         )
 
-    def read(self, path: Path, table: str) -> pl.DataFrame:
-        self.check_table(path, table)
+    @contextlib.contextmanager
+    def scan(
+        self, path: Path, table: str, header: HeaderRows | None, repair: bool
+    ) -> Iterator[pl.LazyFrame]:
         encoding = detect_encoding(read_head(path))
-        with utf8_path(path, encoding) as source, reader_errors(path, table, _FIX):
-            return pl.scan_ndjson(source, infer_schema_length=INFER_ROWS).collect()
-
-    def stream(self, path: Path, table: str, chunk_rows: int = 100_000) -> Iterator[pl.DataFrame]:
-        check_chunk_rows(chunk_rows)
-        self.check_table(path, table)
-        encoding = detect_encoding(read_head(path))
-        with utf8_path(path, encoding) as source, reader_errors(path, table, _FIX):
-            yield from pl.scan_ndjson(source, infer_schema_length=INFER_ROWS).collect_batches(
-                chunk_size=chunk_rows
-            )
+        with utf8_path(path, encoding, repair=repair) as source:
+            yield pl.scan_ndjson(source, infer_schema_length=INFER_ROWS)

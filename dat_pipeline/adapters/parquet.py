@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,10 +11,10 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from dat_pipeline.adapters.base import (
-    Adapter,
     AdapterError,
+    HeaderRows,
     ProbeResult,
-    check_chunk_rows,
+    ScannedAdapter,
     columns_of,
     file_label,
     reader_errors,
@@ -23,9 +24,10 @@ MAGIC = b"PAR1"
 _FIX = "Re-write the file with a Parquet writer (polars, pyarrow, DuckDB); it may be truncated."
 
 
-class ParquetAdapter(Adapter):
+class ParquetAdapter(ScannedAdapter):
     name = "parquet"
     formats = ("parquet",)
+    fix = _FIX
 
     def can_handle(self, path: Path, head: bytes) -> bool:
         return head.startswith(MAGIC)
@@ -59,14 +61,8 @@ class ParquetAdapter(Adapter):
             probe_seconds=time.perf_counter() - start,
         )
 
-    def read(self, path: Path, table: str) -> pl.DataFrame:
-        self.check_table(path, table)
-        with reader_errors(path, table, _FIX):
-            return pl.scan_parquet(path).collect()
-
-    def stream(self, path: Path, table: str, chunk_rows: int = 100_000) -> Iterator[pl.DataFrame]:
-        check_chunk_rows(chunk_rows)
-        self.check_table(path, table)
-        with reader_errors(path, table, _FIX):
-            for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
-                yield pl.from_arrow(batch)
+    @contextlib.contextmanager
+    def scan(
+        self, path: Path, table: str, header: HeaderRows | None, repair: bool
+    ) -> Iterator[pl.LazyFrame]:
+        yield pl.scan_parquet(path)

@@ -252,8 +252,10 @@ def sniff_header(rows: list[list[str]]) -> bool:
 
 def is_invalid_utf8(exc: BaseException) -> bool:
     """Whether a polars read failed on a byte that is not UTF-8 (then `utf8_path(repair=True)`)."""
-    cause = exc.__cause__ or exc
-    return "invalid utf-8" in str(cause).lower() or "invalid utf8" in str(cause).lower()
+    message = str(
+        exc.__cause__ or exc
+    ).lower()  # CSV: "invalid utf-8", NDJSON: "not ... valid UTF-8"
+    return "valid utf-8" in message or "valid utf8" in message
 
 
 @contextlib.contextmanager

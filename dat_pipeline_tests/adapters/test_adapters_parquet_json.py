@@ -146,3 +146,19 @@ def test_ndjson_with_a_utf8_bom_is_read(tmp_path):
 
     assert NDJSON.read(path, "bom")["city"].to_list() == ["Zürich", "Köln"]
     assert NDJSON.probe_schema(path, "bom").encoding == "utf-8-sig"
+
+
+def test_ndjson_with_a_latin1_byte_reads_it_as_latin1_and_warns_naming_the_file(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    lines = [b'{"id": %d, "city": "Z\xc3\xbcrich"}' % i for i in range(5)]
+    lines.append(b'{"id": 5, "city": "Gen\xe8ve"}')  # one Latin-1 byte in a UTF-8 file
+    path = tmp_path / "mixed.ndjson"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    probe = NDJSON.probe_schema(path, "mixed")
+    assert probe.status == "partial" and "mixed.ndjson" in probe.error
+    assert "byte 0xE8 is not UTF-8" in probe.error
+    whole = NDJSON.read(path, "mixed")
+    assert whole["city"].to_list() == ["Zürich"] * 5 + ["Genève"]
+    assert "mixed.ndjson" in caplog.text and "Latin-1" in caplog.text
+    assert_frame_equal(pl.concat(NDJSON.stream(path, "mixed", chunk_rows=2)), whole)
