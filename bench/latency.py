@@ -21,17 +21,16 @@ import json
 import math
 import os
 import re
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-PROJECT = Path(__file__).resolve().parent.parent
+from bench.workspace import PROJECT, Workspace
+
 BIN = Path(sys.executable).parent
 FILES = ["sample/customers.parquet", "sample/sales_2024_q1.csv", "sample/stores.tsv"]
 BUILD = [
@@ -59,40 +58,6 @@ def p50_p90(times: list[float]) -> tuple[float, float]:
 def row(what: str, times: list[float], note: str = "") -> str:
     p50, p90 = p50_p90(times)
     return f"{what:<46} {p50:7.2f} {p90:7.2f}  {note}"
-
-
-class Workspace:
-    """A data root with the sample files, a control store and a Dagster home of its own."""
-
-    def __init__(self) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="dat_latency_"))
-        shutil.copytree(PROJECT / "data" / "sample", self.dir / "data" / "sample")
-        (self.dir / "home").mkdir()
-        shutil.copyfile(PROJECT / "dagster.yaml", self.dir / "home" / "dagster.yaml")
-        self.env = {
-            **os.environ,
-            "DAT_DATA_ROOT": str(self.dir / "data"),
-            "DAT_STORE_URL": f"sqlite:///{self.dir / 'control.db'}",
-            "DAGSTER_HOME": str(self.dir / "home"),
-        }
-        os.environ.update(self.env)
-        from dat_pipeline.settings import get_settings
-
-        get_settings.cache_clear()
-
-    def workflow(self):  # type: ignore[no-untyped-def]
-        from dat_pipeline.dat.workflow import DatWorkflow
-        from dat_pipeline.store import open_store
-
-        return DatWorkflow(open_store(), self.dir / "data")
-
-    def timed(self, argv: list[str]) -> float:
-        started = time.perf_counter()
-        subprocess.run(argv, check=True, cwd=PROJECT, env=self.env, capture_output=True)
-        return time.perf_counter() - started
-
-    def close(self) -> None:
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:

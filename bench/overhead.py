@@ -6,16 +6,12 @@ and computes nothing), so its time is what Dagster and the store add around a st
 
 from __future__ import annotations
 
-import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-PROJECT = Path(__file__).resolve().parent.parent
+from bench.workspace import PROJECT, Workspace
 
 
 def _timed(fn, repeat: int = 5) -> float:
@@ -28,15 +24,8 @@ def _timed(fn, repeat: int = 5) -> float:
 
 
 def main() -> None:
-    work = Path(tempfile.mkdtemp(prefix="dat_bench_"))
-    shutil.copytree(PROJECT / "data" / "sample", work / "data" / "sample")
-    (work / "home").mkdir()
-    shutil.copyfile(PROJECT / "dagster.yaml", work / "home" / "dagster.yaml")
-    os.environ.update(
-        DAT_DATA_ROOT=str(work / "data"),
-        DAT_STORE_URL=f"sqlite:///{work / 'control.db'}",
-        DAGSTER_HOME=str(work / "home"),
-    )
+    workspace = Workspace("dat_bench_")
+    work = workspace.dir
 
     load = _timed(
         lambda: subprocess.run(
@@ -78,7 +67,7 @@ def main() -> None:
     print(
         f"Dagster+store overhead per stage ≈ {noop * 1000:.0f} ms; real/no-op = {real / noop:.2f}"
     )
-    shutil.rmtree(work, ignore_errors=True)
+    workspace.close()
 
 
 if __name__ == "__main__":

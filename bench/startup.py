@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import os
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-PROJECT = Path(__file__).resolve().parent.parent
+from bench.workspace import Workspace
+
 BUDGET_S = 0.3
 PROBE = (
     "import runpy, sys; sys.argv = ['dat', *sys.argv[1:]]\n"
@@ -46,16 +44,8 @@ def _median_s(argv: list[str], repeat: int) -> tuple[float, float, str]:
 
 def main() -> None:
     repeat = int(next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--repeat=")), 7))
-    work = Path(tempfile.mkdtemp(prefix="dat_bench_startup_"))
-    shutil.copytree(PROJECT / "data" / "sample", work / "data" / "sample")
-    (work / "home").mkdir()
-    shutil.copyfile(PROJECT / "dagster.yaml", work / "home" / "dagster.yaml")
-    os.environ.update(
-        DAT_DATA_ROOT=str(work / "data"),
-        DAT_STORE_URL=f"sqlite:///{work / 'control.db'}",
-        DAGSTER_HOME=str(work / "home"),
-        COLUMNS="80",
-    )
+    workspace = Workspace("dat_bench_startup_")
+    os.environ["COLUMNS"] = "80"
     dat = [sys.executable, "-m", "dat_pipeline.cli"]
     run_id = subprocess.run(
         [*dat, "runs", "create", "--name", "bench"], capture_output=True, text=True, check=True
@@ -89,7 +79,7 @@ def main() -> None:
             f"{label:<24} {wall:>7.3f} {wall / base:>7.1f} {cpu:>6.3f} "
             f"{cpu / max(base_cpu, 1e-3):>7.1f}  {loaded or '-'}"
         )
-    shutil.rmtree(work, ignore_errors=True)
+    workspace.close()
 
 
 if __name__ == "__main__":
