@@ -41,10 +41,13 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+
+from bench.machine import load_average, peak_rss, verdict
 
 PROJECT = Path(__file__).resolve().parent.parent
 OUT = PROJECT / "bench" / "out" / "analysis"
@@ -179,42 +182,47 @@ def _write_sales(target: Path, rows: int, n_customers: int, n_products: int) -> 
     os.replace(tmp, target)
 
 
-def star_input(fact_rows: int) -> Path:
-    """The 5-table folder (CSV), generated once per size and reused."""
-    folder = OUT / "inputs" / f"star_{fact_rows}"
-    done = folder / ".complete"
+def _generated(folder: Path, done: Path, write: Callable[[Path], None]) -> Path:
+    """`folder` as `write` fills it, once: reused when `done` exists (touched after writing)."""
     if done.is_file():
         return folder
     started = time.perf_counter()
     folder.mkdir(parents=True, exist_ok=True)
-    dims = {
-        "customers": customers(),
-        "products": products(),
-        "stores": stores(),
-        "calendar": calendar(),
-    }
-    for name, frame in dims.items():
-        frame.write_csv(folder / f"{name}.csv")
-    _write_sales(folder / "sales.csv", fact_rows, dims["customers"].height, dims["products"].height)
+    write(folder)
     done.touch()
-    print(f"  generated {folder.relative_to(PROJECT)} in {time.perf_counter() - started:.0f} s")
+    size = sum(path.stat().st_size for path in folder.glob("*.csv")) / 2**20
+    seconds = time.perf_counter() - started
+    print(f"  generated {folder.relative_to(PROJECT)} ({size:,.0f} MiB) in {seconds:.0f} s")
     return folder
+
+
+def star_input(fact_rows: int) -> Path:
+    """The 5-table folder (CSV), generated once per size and reused."""
+
+    def write(folder: Path) -> None:
+        dims = {
+            "customers": customers(),
+            "products": products(),
+            "stores": stores(),
+            "calendar": calendar(),
+        }
+        for name, frame in dims.items():
+            frame.write_csv(folder / f"{name}.csv")
+        n_customers, n_products = dims["customers"].height, dims["products"].height
+        _write_sales(folder / "sales.csv", fact_rows, n_customers, n_products)
+
+    folder = OUT / "inputs" / f"star_{fact_rows}"
+    return _generated(folder, folder / ".complete", write)
 
 
 def big_input(rows: int = 10_000_000) -> Path:
+    """One table of the shape of `sales` (events.csv), generated once and reused."""
     folder = OUT / "inputs" / f"single_{rows}"
-    target = folder / "events.csv"
-    if target.is_file():
-        return folder
-    started = time.perf_counter()
-    folder.mkdir(parents=True, exist_ok=True)
-    _write_sales(target, rows, 50_000, 2_000)
-    size = target.stat().st_size / 2**20
-    print(
-        f"  generated {target.relative_to(PROJECT)} ({size:,.0f} MiB) in "
-        f"{time.perf_counter() - started:.0f} s"
+    return _generated(
+        folder,
+        folder / "events.csv",
+        lambda folder: _write_sales(folder / "events.csv", rows, 50_000, 2_000),
     )
-    return folder
 
 
 # A flights-like 5-table star (the shape of a well-known public dataset, generated): `flights`
@@ -646,7 +654,7 @@ def latency_figures(repeats: int) -> list[str]:
     from bench.latency import p50_p90, row
 
     inputs = flights_input()
-    about = f"analysis source: {_describe(inputs)}; load {_load()}"
+    about = f"analysis source: {_describe(inputs)}; load {load_average()}"
     print(textwrap.fill(about, width=80, subsequent_indent="  "), flush=True)
     ours, anchor = [], []
     for i in range(repeats):
@@ -677,14 +685,6 @@ def latency_figures(repeats: int) -> list[str]:
 # ---- main --------------------------------------------------------------------------------------
 
 
-def _load() -> str:
-    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def _verdict(ok: bool) -> str:
-    return "ok" if ok else "MISSED"
-
-
 def _median(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[len(ordered) // 2]
@@ -700,7 +700,7 @@ def bench_star(fact_rows: int, concurrency: int | None, skip_ydata: bool, repeat
     for round_ in range(repeats):
         ours = [("dat (default concurrency)", concurrency), ("dat --concurrency 1", 1)]
         for label, value in ours:
-            print(f"round {round_ + 1}: {label} (load {_load()}):")
+            print(f"round {round_ + 1}: {label} (load {load_average()}):")
             pipeline = run_pipeline("bench_star", inputs, value, all_rows=fact_rows)
             seconds, peak = _print_pipeline(pipeline)
             sides.setdefault(label, []).append(seconds)
@@ -733,7 +733,7 @@ def bench_star(fact_rows: int, concurrency: int | None, skip_ydata: bool, repeat
             ratio = _median(sides[ours]) / _median(sides[theirs])
             print(
                 f"  ratio {ours} / {theirs} = {ratio:.2f} (target <= {RATIO_TARGET}: "
-                f"{_verdict(ratio <= RATIO_TARGET)})"
+                f"{verdict(ratio <= RATIO_TARGET)})"
             )
 
 
@@ -803,16 +803,16 @@ def write_docs(flight_rows: int) -> None:
 def bench_ten_million(concurrency: int | None) -> None:
     inputs = big_input()
     print(f"10M-row single table: {_describe(inputs)}")
-    print(f"analysis pipeline (dat CLI, --concurrency {concurrency}; load {_load()}):")
+    print(f"analysis pipeline (dat CLI, --concurrency {concurrency}; load {load_average()}):")
     pipeline = run_pipeline("bench_10m", inputs, concurrency)
     total, peak = _print_pipeline(pipeline)
     run = pipeline["run"]
     ok = run is not None and run["success"] and all(p["state"] == "ran" for p in run["phases"])
     tree = pipeline["steps"]["run"]["tree_rss_mb"]
     print(
-        f"  all phases finished: {_verdict(ok)}; run + report {total:.2f} s; peak process RSS "
-        f"{peak:,.0f} MiB (target < {MEMORY_TARGET_MB}: {_verdict(peak < MEMORY_TARGET_MB)}); "
-        f"peak tree RSS (both phase processes together) {tree:,.0f} MiB"
+        f"  all phases finished: {verdict(ok)}; run + report {total:.2f} s; process "
+        f"{peak_rss(peak, MEMORY_TARGET_MB)}; peak tree RSS (both phase processes together) "
+        f"{tree:,.0f} MiB"
     )
 
 
@@ -852,7 +852,7 @@ def main() -> None:
         bench_star(options.fact_rows, options.concurrency, options.skip_ydata, options.repeats)
     if options.ten_million or options.only_ten_million:
         bench_ten_million(options.concurrency)
-    print(f"(load average at the end: {_load()})")
+    print(f"(load average at the end: {load_average()})")
 
 
 if __name__ == "__main__":

@@ -31,6 +31,8 @@ from xml.sax.saxutils import escape
 import numpy as np
 import polars as pl
 
+from bench.machine import load_average, peak_rss, verdict
+
 PROJECT = Path(__file__).resolve().parent.parent
 OUT = PROJECT / "bench" / "out" / "dat"
 CSV_ROWS_PER_BATCH = 100_000
@@ -362,10 +364,6 @@ def _timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
-def _verdict(ok: bool) -> str:
-    return "ok" if ok else "MISSED"
-
-
 def _rounded(values: list[float]) -> str:
     return ", ".join(f"{value:.2f}" for value in values)
 
@@ -401,13 +399,10 @@ def bench_parse(csv: Path, repeat: int) -> None:
         )
     print(
         f"  throughput ratio parse/raw = {ratio:.2f} (target >= {PARSE_TARGET}: "
-        f"{_verdict(ratio >= PARSE_TARGET)}); paired runs {_rounded(paired)}; "
+        f"{verdict(ratio >= PARSE_TARGET)}); paired runs {_rounded(paired)}; "
         f"CPU-time ratio {cpu_ratio:.2f}"
     )
-    print(
-        f"  parse peak RSS = {peak:,.0f} MiB (target < {RSS_TARGET_MB}: "
-        f"{_verdict(peak < RSS_TARGET_MB)})"
-    )
+    print(f"  parse {peak_rss(peak, RSS_TARGET_MB)}")
 
 
 def bench_probe(csv: Path, xlsx: Path) -> None:
@@ -422,7 +417,7 @@ def bench_probe(csv: Path, xlsx: Path) -> None:
         print(
             f"  {path.name} ({path.stat().st_size / 2**20:,.0f} MiB) table {table!r}: "
             f"{seconds:.3f} s, status {result.status}, {len(result.columns)} columns, "
-            f"~{result.row_estimate or 0:,} rows (target < {PROBE_TARGET_S:g} s: {_verdict(ok)})"
+            f"~{result.row_estimate or 0:,} rows (target < {PROBE_TARGET_S:g} s: {verdict(ok)})"
         )
         if seconds >= PROBE_TARGET_S:
             limited = probe_table(path, table, timeout_s=PROBE_TARGET_S)
@@ -467,7 +462,7 @@ def bench_excel(xlsx: Path, repeat: int) -> None:
     ratio = min(times["pl.read_excel(engine='calamine')"]) / min(ours)
     print(
         f"  speed ratio adapter/calamine = {ratio:.2f} (target >= {EXCEL_TARGET}: "
-        f"{_verdict(ratio >= EXCEL_TARGET)})"
+        f"{verdict(ratio >= EXCEL_TARGET)})"
     )
 
 
@@ -484,8 +479,7 @@ def bench_memory(inputs: list[Path]) -> None:
         peak = result["peak_rss_mb"]
         print(
             f"  {source.name} ({source.stat().st_size / 2**20:,.0f} MiB): "
-            f"{result['rows']:,} rows in {result['seconds']:.1f} s, peak RSS {peak:,.0f} MiB "
-            f"({_verdict(peak < RSS_TARGET_MB)})"
+            f"{result['rows']:,} rows in {result['seconds']:.1f} s, {peak_rss(peak, RSS_TARGET_MB)}"
         )
 
 
@@ -511,7 +505,7 @@ def main() -> None:
     bench_probe(csv, xlsx)
     bench_excel(xlsx, max(options.repeat, 3))
     bench_memory(memory_inputs)
-    print(f"(load average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())})")
+    print(f"(load average at the end: {load_average()})")
 
 
 if __name__ == "__main__":

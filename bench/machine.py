@@ -34,7 +34,7 @@ def _version(package: str) -> str:
 
 def header() -> str:
     """Three lines: machine, load average (1/5/15 min) now, versions."""
-    load = " ".join(f"{value:.2f}" for value in os.getloadavg())
+    load = load_average()
     versions = ", ".join(f"{name} {_version(name)}" for name in PACKAGES)
     return (
         f"machine : {_cpu()}, {_memory_gib():.1f} GiB, {platform.system()} "
@@ -50,3 +50,17 @@ def header() -> str:
 
 def print_header() -> None:
     print(header(), flush=True)
+
+
+def load_average() -> str:
+    """The load average now (1/5/15 min)."""
+    return ", ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+def verdict(ok: bool) -> str:
+    return "ok" if ok else "MISSED"
+
+
+def peak_rss(megabytes: float, target_mb: float) -> str:
+    """A peak resident set size against its target, as the benches print it."""
+    return f"peak RSS {megabytes:,.0f} MiB (target < {target_mb:,.0f}: {verdict(megabytes < target_mb)})"
