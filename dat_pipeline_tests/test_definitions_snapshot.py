@@ -50,6 +50,8 @@ def shape(defs: dg.Definitions) -> dict[str, Any]:
     return {
         "assets": assets,
         "jobs": sorted(job.name for job in repository.get_all_jobs() if job.name != "__ASSET_JOB"),
+        # what runs a job's steps; __ASSET_JOB is what a click on "Materialize" in the UI runs
+        "executors": {job.name: job.executor_def.name for job in repository.get_all_jobs()},
         "sensors": {
             sensor.name: {
                 "default_status": sensor.default_status.value,

@@ -1,5 +1,5 @@
-"""Dagster layer of DAT: one asset per implemented stage, the artifact IO manager, the
-`dat_stages` job (in process), the `dat_unlock` job and `dat_lock_sensor`.
+"""Dagster layer of DAT: one asset per implemented stage, the `dat_stages` job and the code
+location's executor (both in process for DAT runs), the `dat_unlock` job and `dat_lock_sensor`.
 
 Assets are built from the stage graph (the default, or the YAML of DAT_STAGE_GRAPH) and the stage
 registry, so a new stage appears here with no change to this module.
@@ -35,23 +35,6 @@ GRAPH = load_graph(get_settings().stage_graph)
 
 def stage_key(stage: str) -> dg.AssetKey:
     return dg.AssetKey([KEY_PREFIX, stage])
-
-
-class DatArtifactIOManager(dg.ConfigurableIOManager):
-    """Persists a stage artifact as Parquet (atomic write, keyed by run partition and stage id)
-    and records the stage as completed; loads the locked artifact of a run for downstream use."""
-
-    dat: dg.ResourceDependency[DatResource]
-
-    def handle_output(self, context: dg.OutputContext, obj: StageOutcome) -> None:
-        status = self.dat.workflow().acting_for(context.run_id).commit(obj)
-        context.add_output_metadata(
-            {"path": dg.MetadataValue.path(str(obj.path)), "completed": status.completed}
-        )
-
-    def load_input(self, context: dg.InputContext) -> pl.DataFrame:
-        stage = context.asset_key.path[-1]
-        return self.dat.workflow().load_artifact(context.asset_partition_key, stage)
 
 
 def _dagster_type(prop: dict[str, Any]) -> Any:
@@ -149,30 +132,35 @@ def build_stage_asset(stage: str) -> dg.AssetsDefinition:
         partitions_def=dat_runs,
         deps=[stage_key(name) for name in rule.requires],
         config_schema={"lock": lock_config_field(stage)},
-        io_manager_key="dat_io_manager",
         description=(spec.description or rule.description).strip(),
         owners=OWNERS,
         kinds={"python", "parquet"},
         tags={"dat/stage": stage},
         code_version="1",
     )
-    def _stage_asset(context: dg.AssetExecutionContext, dat: DatResource) -> dg.Output:
+    def _stage_asset(context: dg.AssetExecutionContext, dat: DatResource) -> dg.MaterializeResult:
+        """Lock if asked, compute, and commit the artifact (written by the stage, keyed by run and
+        stage id): downstream stages read it from the store, so no IO manager is involved."""
         run_id = context.partition_key
         workflow = dat.workflow().acting_for(context.run.run_id)
         try:
             _prepare(context, workflow, run_id, stage)
             outcome = workflow.compute(run_id, stage, log=context.log.info)
+            frame = outcome.frame if outcome.frame is not None else pl.read_parquet(outcome.path)
+            if outcome.reused:
+                context.log.info(f"{stage} {outcome.stage_id} already materialized: reused")
+            status = workflow.stage_status(run_id, stage)
+            metadata = stage_metadata(outcome, frame, status, workflow.get_run(run_id).follow)
+            completed = workflow.commit(outcome).completed
         except DatError as exc:
             raise _failure(stage, run_id, exc) from exc
-        frame = outcome.frame if outcome.frame is not None else pl.read_parquet(outcome.path)
-        if outcome.reused:
-            context.log.info(f"{stage} {outcome.stage_id} already materialized: reused")
-        status = workflow.stage_status(run_id, stage)
-        follow = workflow.get_run(run_id).follow
-        return dg.Output(
-            outcome,
+        return dg.MaterializeResult(
             data_version=dg.DataVersion(outcome.stage_id),
-            metadata=stage_metadata(outcome, frame, status, follow),
+            metadata={
+                **metadata,
+                "path": dg.MetadataValue.path(str(outcome.path)),
+                "completed": completed,
+            },
         )
 
     return _stage_asset
@@ -187,6 +175,38 @@ dat_stages_job = dg.define_asset_job(
     executor_def=dg.in_process_executor,
     description="Materialize stages of a DAT run (the partition), in one process.",
 )
+
+
+_DEFAULT = dg.multi_or_in_process_executor
+
+
+def is_dat_job(job: dg.JobDefinition) -> bool:
+    """A job (or the subset a run selected) that runs DAT stage assets only."""
+    keys = job.asset_layer.selected_asset_keys
+    return bool(keys) and all(key.path[0] == KEY_PREFIX for key in keys)
+
+
+@dg.executor(
+    name="dat_in_process",
+    config_schema=_DEFAULT.config_schema,
+    requirements=_DEFAULT.get_requirements,
+)
+def dat_in_process_executor(init_context: dg.InitExecutorContext) -> Any:
+    """The code location's default executor: a run of DAT stages only (a materialization
+    clicked in the UI uses the implicit asset job) runs in process, with no step subprocess;
+    any other run gets Dagster's default (multiprocess unless its config says in_process)."""
+    config = init_context.executor_config
+    if is_dat_job(init_context.job.get_definition()):
+        chosen = next(iter(config.values()), None) or {}  # retries apply to both modes
+        kept = {key: chosen[key] for key in ("retries", "step_dependency_config") if key in chosen}
+        config = {"in_process": {"retries": {"enabled": {}}, **kept}}
+    context = dg.InitExecutorContext(
+        job=init_context.job,
+        executor_def=_DEFAULT,
+        executor_config=config,
+        instance=init_context.instance,
+    )
+    return _DEFAULT.executor_creation_fn(context)  # type: ignore[misc]
 
 
 @dg.op(
@@ -206,7 +226,11 @@ def unlock_stage(context: dg.OpExecutionContext, dat: DatResource) -> list[str]:
     return unlocked
 
 
-@dg.job(partitions_def=dat_runs, description="Unlock a stage of a DAT run (cascades downstream).")
+@dg.job(
+    partitions_def=dat_runs,
+    executor_def=dg.in_process_executor,
+    description="Unlock a stage of a DAT run (cascades downstream).",
+)
 def dat_unlock() -> None:
     unlock_stage()
 
@@ -386,8 +410,7 @@ def ensure_run_partition(instance: dg.DagsterInstance, run_id: str) -> None:
 
 def dat_resources() -> dict[str, Any]:
     """The resources a DAT run needs, without loading the rest of the code location."""
-    dat = DatResource()
-    return {"dat": dat, "dat_io_manager": DatArtifactIOManager(dat=dat)}
+    return {"dat": DatResource()}
 
 
 def materialize_stages(
@@ -397,11 +420,13 @@ def materialize_stages(
     resources: dict[str, Any] | None = None,
     log_level: str = "INFO",
     tags: dict[str, str] | None = None,
+    dagster_run_id: str | None = None,
 ) -> dg.ExecuteInProcessResult:
     """Materialize `stages` of a DAT run now, in this process, as a `dat_stages` run on
     `instance` (shown in the UI with its logs): with their locked ancestors that have no
     artifact yet and, in follow mode, the chain they re-lock. `resources` default to
-    `dat_resources()` (a caller need not import the whole code location)."""
+    `dat_resources()` (a caller need not import the whole code location). `dagster_run_id` is
+    the id the run gets: the one a lock made for it already names (`DatWorkflow.acting_for`)."""
     resources = resources or dat_resources()
     ensure_run_partition(instance, run_id)
     workflow = resources["dat"].workflow()
@@ -412,6 +437,7 @@ def materialize_stages(
     return job.get_subset(asset_selection={stage_key(s) for s in selection}).execute_in_process(
         instance=instance,
         partition_key=run_id,
+        run_id=dagster_run_id,
         tags={**(tags or {}), RUN_TAG: run_id, STAGES_TAG: ",".join(selection), CHAIN_TAG: "1"},
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         raise_on_error=False,
@@ -422,5 +448,5 @@ defs = dg.Definitions(
     assets=dat_stage_assets,
     jobs=[dat_stages_job, dat_unlock],
     sensors=[dat_lock_sensor],
-    resources={"dat": DAT_RESOURCE, "dat_io_manager": DatArtifactIOManager(dat=DAT_RESOURCE)},
+    resources={"dat": DAT_RESOURCE},
 )
