@@ -29,6 +29,7 @@ Stable names (the web console builds on them):
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -164,12 +165,23 @@ def lock(
     log_level: str = "CRITICAL",
 ) -> dict[str, Any]:
     """Lock a stage with `config` (None: the kept config); its gate must be met (GateError
-    names the missing stage). With `materialize`, build its artifact now, in this process."""
+    names the missing stage). With `materialize`, build its artifact (or, when it exists, the
+    follow-mode chain the lock unlocked) now, in this process.
+
+    With `materialize` the lock names the Dagster run that builds it, so the lock sensor leaves
+    the stage to that run: a tick between the lock and the run requests nothing."""
     get_run(ctx, run_id)
     flow = ctx.workflow
-    status = flow.lock(run_id, stage, config)
-    if materialize and flow.artifact_path(status) is None:
-        _materialize_now(ctx, run_id, [stage], log_level)
+    if not materialize:
+        return views.status_dict(flow, flow.lock(run_id, stage, config))
+    from dat_pipeline.dat.follow import chain as follow_chain
+
+    dagster_run_id = str(uuid.uuid4())
+    status = flow.acting_for(dagster_run_id).lock(run_id, stage, config)
+    built = flow.artifact_path(status) is not None
+    stages = follow_chain(flow, run_id, [stage]) if built else [stage]
+    if stages:
+        _materialize_now(ctx, run_id, stages, log_level, dagster_run_id)
         status = flow.stage_status(run_id, stage)
     return views.status_dict(flow, status)
 
@@ -285,12 +297,18 @@ def materialize(
 
 
 def _materialize_now(
-    ctx: ServiceContext, run_id: str, stages: list[str], log_level: str = "CRITICAL"
+    ctx: ServiceContext,
+    run_id: str,
+    stages: list[str],
+    log_level: str = "CRITICAL",
+    dagster_run_id: str | None = None,
 ) -> None:
     from dat_pipeline.defs.dat import materialize_stages
 
     # the DAT resources alone: no import of the rest of the code location (SPEC 12)
-    result = materialize_stages(ctx.instance(), run_id, stages, None, log_level)
+    result = materialize_stages(
+        ctx.instance(), run_id, stages, None, log_level, dagster_run_id=dagster_run_id
+    )
     if not result.success:
         reasons = "; ".join(_step_failures(result)) or "see the run in the Dagster UI"
         raise DatError(

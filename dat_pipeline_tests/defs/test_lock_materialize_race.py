@@ -1,0 +1,52 @@
+"""`dat lock RUN STAGE --materialize` and the lock sensor agree: a sensor tick between the CLI's
+lock and its in-process run requests nothing, so the stage is materialized once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from dat_pipeline.defs import dat as dat_defs
+from dat_pipeline.defs.resources import DatResource
+from dat_pipeline.services import dat as service
+from dat_pipeline.services.context import open_context
+
+
+def sensor_tick(instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorResult:
+    context = dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources={"dat": DatResource()}
+    )
+    return dat_defs.dat_lock_sensor(context)
+
+
+def test_a_sensor_tick_between_the_cli_lock_and_its_run_requests_nothing(
+    data_root: Path, monkeypatch: pytest.MonkeyPatch
+):
+    ticks: list[dg.SensorResult] = []
+    materialize_stages = dat_defs.materialize_stages
+
+    def tick_then_materialize(instance, *args, **kwargs):  # the lock is written, no run yet
+        ticks.append(sensor_tick(instance, None))
+        return materialize_stages(instance, *args, **kwargs)
+
+    monkeypatch.setattr(dat_defs, "materialize_stages", tick_then_materialize)
+    with open_context() as ctx:
+        run = service.create_run(ctx, name="race")["run_id"]
+        status = service.lock(ctx, run, "discovery", {"root": "sample"}, materialize=True)
+        assert status["completed"]
+        instance = ctx.instance()
+        [during] = ticks
+        assert during.run_requests == [], "the sensor requested the stage the CLI is building"
+        after = sensor_tick(instance, during.cursor)
+        assert after.run_requests == []
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(
+                asset_key=dat_defs.stage_key("discovery"), asset_partitions=[run]
+            ),
+            limit=10,
+        ).records
+        assert len(records) == 1
+        [lock] = [e for e in ctx.store.run_events(run) if e.kind == "lock"]
+        assert lock.detail["dagster_run"] == records[0].run_id  # the lock names the run
