@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 from collections.abc import Callable
@@ -60,6 +61,25 @@ def one_line(exc: BaseException) -> str:
     return f"{exc.__class__.__name__}: {text[0]}" if text else exc.__class__.__name__
 
 
+def _domain_errors() -> set[str]:
+    found, queue = set(), [DatError]
+    while queue:
+        cls = queue.pop()
+        found.add(cls.__name__)
+        queue.extend(cls.__subclasses__())
+    return found
+
+
+def stage_failure(error: str) -> tuple[str, str]:
+    """A stage's recorded failure (`ErrorClass: message`) as its state label and the line a
+    person reads: a domain error's message alone, a cancel as "cancelled"."""
+    kind, _, message = error.partition(": ")
+    if message and kind in _domain_errors():
+        label = "cancelled" if kind == "StageCancelledError" else "failed"
+        return label, message.strip().splitlines()[0]
+    return "failed", error.strip().splitlines()[0]
+
+
 async def attempt(
     call: Callable[..., T], *args: Any, error: ui.label | None = None, **kwargs: Any
 ) -> tuple[bool, T | None]:
@@ -103,6 +123,32 @@ def frame(ctx: ServiceContext, title: str) -> None:
         ui.link("Dagster UI", dagster_url(), new_tab=True).classes("text-sky-200")
         ui.label(f"project: {', '.join(ctx.caller.projects or ())}").classes("text-sm opacity-80")
         ui.link("Sign out", "/console/logout").classes("text-white text-sm")
+
+
+def console_page(path: str, title: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register `build(ctx, **params)` as the page at `path` for signed-in callers: a caller
+    without a session goes to the sign-in page; the others get the header (`title`, formatted
+    with the page's parameters), the shared style, then what `build` lays out."""
+
+    def register(build: Callable[..., Any]) -> Callable[..., Any]:
+        def page(request: Request, **params: Any) -> Any:
+            ctx = signed_in(request)
+            if not isinstance(ctx, ServiceContext):
+                return ctx
+            frame(ctx, title.format(**params))
+            ui.add_head_html(STYLE)
+            return build(ctx, **params)
+
+        own = inspect.signature(build, eval_str=True).parameters.values()
+        request = inspect.Parameter("request", inspect.Parameter.KEYWORD_ONLY, annotation=Request)
+        # FastAPI and NiceGUI read the page's parameters (path and query) from its signature.
+        params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own if p.name != "ctx"]
+        page.__signature__ = inspect.Signature([request, *params])  # type: ignore[attr-defined]
+        page.__name__ = build.__name__
+        page.__doc__ = build.__doc__
+        return ui.page(path)(page)
+
+    return register
 
 
 def grid(

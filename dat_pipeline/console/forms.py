@@ -24,40 +24,58 @@ def _kind(schema: dict[str, Any]) -> dict[str, Any]:
     return {**schema, **options[0]} if len(options) == 1 else schema
 
 
+def _help(hint: str) -> None:
+    """A field's description under it, wrapped to the field's width (a Quasar hint is one line
+    tall and clips a longer one)."""
+    if hint:
+        ui.label(hint).classes("text-xs text-gray-600 leading-snug").props("data-testid=help")
+
+
 def field_widget(name: str, schema: dict[str, Any], value: Any) -> Getter:
-    """One input for `name`; returns what reads its value back."""
+    """One input for `name` with its description under it; returns what reads its value back."""
     kind = _kind(schema)
     label = name.replace("_", " ")
     hint = schema.get("description", "")
     kind_type = kind.get("type")
     items = kind.get("items", {})
     if kind_type == "boolean":
-        box = (
-            ui.checkbox(label, value=bool(value)).tooltip(hint)
-            if hint
-            else ui.checkbox(label, value=bool(value))
-        )
+        box = ui.checkbox(label, value=bool(value))
+        if hint:
+            box.tooltip(hint)
         return lambda: box.value
+    listed = kind_type == "array" and ("enum" in items or items.get("type") == "string")
+    simple = listed or kind_type in ("integer", "number", "string")
+    with ui.column().classes("gap-1 " + ("w-64" if simple else "w-full")):
+        getter = _input(name, label, kind, items, value)
+        chips = listed and "enum" not in items
+        _help(f"{hint} (Enter adds)" if hint and chips else hint)
+    return getter
+
+
+def _input(
+    name: str, label: str, kind: dict[str, Any], items: dict[str, Any], value: Any
+) -> Getter:
+    kind_type = kind.get("type")
     if kind_type in ("integer", "number"):
-        number = ui.number(label, value=value).props(f"hint='{hint}'" if hint else "")
+        number = ui.number(label, value=value).classes("w-full")
         cast = int if kind_type == "integer" else float
         return lambda: None if number.value in (None, "") else cast(number.value)
     if kind_type == "string" and "enum" in kind:
-        choice = ui.select(kind["enum"], label=label, value=value)
+        choice = ui.select(kind["enum"], label=label, value=value).classes("w-full")
         return lambda: choice.value
     if kind_type == "array" and "enum" in items:
         choice = ui.select(items["enum"], label=label, value=value or [], multiple=True)
-        choice.props("use-chips").classes("min-w-64")
+        choice.props("use-chips").classes("w-full")
         return lambda: list(choice.value or [])
     if kind_type == "array" and items.get("type") == "string":
         chips = ui.input_chips(label, value=list(value or []), new_value_mode="add-unique")
-        chips.classes("min-w-64").props(f"hint='{hint} (Enter adds)'")
+        chips.classes("w-full")
         return lambda: None if value is None and not chips.value else list(chips.value or [])
     if kind_type == "string":
-        text = ui.input(label, value=value or "").props(f"hint='{hint}'" if hint else "")
+        text = ui.input(label, value=value or "").classes("w-full")
         return lambda: text.value or None
     area = ui.textarea(f"{label} (JSON)", value=json.dumps(value, indent=1) if value else "")
-    area.classes("w-full font-mono").props(f"hint='{hint}' autogrow")
+    area.classes("w-full font-mono").props("autogrow")
 
     def read() -> Any:
         if not (area.value or "").strip():

@@ -38,3 +38,31 @@ def sign_in(page, console: Console, project: str) -> None:  # type: ignore[no-un
 def screenshot(page, name: str) -> None:  # type: ignore[no-untyped-def]
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"console-{name}.png"), full_page=True)
+
+
+def api(page, console: Console, method: str, path: str, body: object = None) -> dict:  # type: ignore[no-untyped-def]
+    """A call of the served API with the analysts' token (tests prepare runs with it: clicking
+    every stage is what the workflow test does once)."""
+    headers = {"Authorization": f"Bearer {console.tokens['analysts']}"}
+    response = page.request.fetch(f"{console.url}{path}", method=method, headers=headers, data=body)
+    assert response.ok, response.text()
+    return response.json()
+
+
+def run_up_to_parse(page, console: Console, root: str, files: list[str]) -> str:  # type: ignore[no-untyped-def]
+    """A run with every stage before parse materialized (one job) over every table of `files`."""
+    run_id = api(page, console, "POST", "/api/dat/runs", {"name": root})["run_id"]
+    runs = f"/api/dat/runs/{run_id}"
+    configs = {
+        "discovery": {"root": root},
+        "selection": {"files": files},
+        "table_availability": {},
+        "table_selection": {"tables": {path: ["*"] for path in files}},
+    }
+    for stage, config in configs.items():
+        api(page, console, "POST", f"{runs}/stages/{stage}/lock", {"config": config})
+        if stage == "selection":
+            api(page, console, "POST", f"{runs}/stages/context/skip")
+    done = api(page, console, "POST", f"{runs}/materialize?wait=true")
+    assert done["job"]["status"] == "SUCCESS", done
+    return run_id

@@ -7,17 +7,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import Request
 from nicegui import ui
 
 from dat_pipeline.console.common import (
     asset_link,
     attempt,
+    console_page,
     error_label,
-    frame,
     grid,
     run_link,
-    signed_in,
 )
 from dat_pipeline.services import analysis as analysis_service
 from dat_pipeline.services.context import ServiceContext
@@ -142,12 +140,8 @@ def quality_chart(report: dict[str, Any]) -> None:
     ).classes("w-full h-96")
 
 
-@ui.page("/analysis")
-def analysis_page(request: Request, source: str | None = None):  # type: ignore[no-untyped-def]
-    ctx = signed_in(request)
-    if not isinstance(ctx, ServiceContext):
-        return ctx
-    frame(ctx, "Analysis")
+@console_page("/analysis", "Analysis")
+def analysis_page(ctx: ServiceContext, source: str | None = None) -> None:
     sources = analysis_service.list_sources(ctx)["sources"]
     state: dict[str, Any] = {"job": None, "seen": None}
     with ui.row().classes("w-full p-4 gap-6 no-wrap"):
@@ -179,7 +173,6 @@ def analysis_page(request: Request, source: str | None = None):  # type: ignore[
                 ui.label("Pick a source on the left, or add one.").classes("text-gray-500")
                 return None
             source_view(ctx, source, state)
-    return None
 
 
 def source_view(ctx: ServiceContext, source: str, state: dict[str, Any]) -> None:

@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from fastapi import Request
 from nicegui import ui
 
-from dat_pipeline.console.common import dagster_url, frame, grid, one_line, signed_in
+from dat_pipeline.console.common import console_page, dagster_url, grid, one_line
 from dat_pipeline.errors import NotFoundError
 from dat_pipeline.paths import resolve_inside
 from dat_pipeline.services import datasets as dataset_service
@@ -50,12 +49,8 @@ def asset_url(asset: dict[str, Any] | None) -> str | None:
     return f"{dagster_url()}/assets/{asset['key']}{partition}"
 
 
-@ui.page("/datasets")
-def datasets_page(request: Request):  # type: ignore[no-untyped-def]
-    ctx = signed_in(request)
-    if not isinstance(ctx, ServiceContext):
-        return ctx
-    frame(ctx, "Datasets")
+@console_page("/datasets", "Datasets")
+def datasets_page(ctx: ServiceContext) -> None:
     datasets = dataset_service.list_datasets(ctx)["datasets"]
     with ui.column().classes("w-full p-4 gap-3"):
         ui.label(f"Datasets ({len(datasets)})").classes("text-xl font-semibold")
@@ -74,7 +69,6 @@ def datasets_page(request: Request):  # type: ignore[no-untyped-def]
                     dataset_view(ctx, dataset)
                 except Exception as exc:  # one odd entry must not hide the others
                     ui.label(one_line(exc)).classes("text-negative text-sm")
-    return None
 
 
 def dataset_view(ctx: ServiceContext, dataset: dict[str, Any]) -> None:

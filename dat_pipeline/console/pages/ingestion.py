@@ -8,15 +8,20 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from fastapi import Request
 from nicegui import events, ui
 
-from dat_pipeline.console.common import STYLE, attempt, error_label, frame, grid, signed_in
+from dat_pipeline.console.common import (
+    attempt,
+    console_page,
+    error_label,
+    grid,
+)
 from dat_pipeline.services import ingestion as ingest_service
 from dat_pipeline.services.context import ServiceContext
 
 TYPES = ["keep", "integer", "float", "decimal", "string", "boolean", "date", "datetime"]
 KINDS = ["postgresql", "mysql", "sqlite", "duckdb"]
+EVERY_TABLE = "*"  # the table choice that ingests every table of the source
 
 
 class Wizard:
@@ -27,6 +32,7 @@ class Wizard:
         self.source: str | None = None  # an upload id or a database source name
         self.tables: list[str] = []
         self.table: str | None = None
+        self.every_table = False  # submit ingests every table (each sheet to its own output)
         self.columns: dict[str, str] = {}
         self.fields: dict[str, dict[str, Any]] = {}  # column -> {name, keep, type}
         self.rules_text = ""
@@ -59,13 +65,8 @@ class Wizard:
         return yaml.safe_dump(rules, sort_keys=False) if rules else ""
 
 
-@ui.page("/ingestion")
-def ingestion_page(request: Request):  # type: ignore[no-untyped-def]
-    ctx = signed_in(request)
-    if not isinstance(ctx, ServiceContext):
-        return ctx
-    frame(ctx, "Ingestion")
-    ui.add_head_html(STYLE)
+@console_page("/ingestion", "Ingestion")
+def ingestion_page(ctx: ServiceContext) -> None:
     wizard = Wizard(ctx)
     with ui.column().classes("w-full p-4 gap-4") as page:
         ui.label("Ingest a file or a database table").classes("text-xl font-semibold")
@@ -82,7 +83,6 @@ def ingestion_page(request: Request):  # type: ignore[no-untyped-def]
                 submit_step(wizard, stepper)
         with page:
             wizard.uploads = uploads_card(ctx)
-    return None
 
 
 # -- 1. source ------------------------------------------------------------------------------------
@@ -99,7 +99,10 @@ def source_step(wizard: Wizard, stepper: ui.stepper) -> None:
         wizard.source = source
         wizard.tables = tables
         chosen.set_text(f"Source: {label}")
-        table.set_options(tables, value=tables[0] if tables else None)
+        options = {name: name for name in tables}
+        if len(tables) > 1:
+            options[EVERY_TABLE] = "every table (one output each)"
+        table.set_options(options, value=tables[0] if tables else None)
         table.set_visibility(len(tables) > 1)
 
     with ui.tabs() as tabs:
@@ -144,7 +147,9 @@ def source_step(wizard: Wizard, stepper: ui.stepper) -> None:
             error.set_text("choose a source first: upload a file or pick a database source")
             error.set_visibility(True)
             return
-        wizard.table = table.value
+        wizard.every_table = table.value == EVERY_TABLE
+        # Mapping and rules are written against the first table when every table is ingested.
+        wizard.table = wizard.tables[0] if wizard.every_table else table.value
         ok, shown = await attempt(
             ingest_service.preview, ctx, wizard.source, "", wizard.table, 5, error=error
         )
@@ -381,7 +386,7 @@ def submit_step(wizard: Wizard, stepper: ui.stepper) -> None:
             ingest_service.ingest,
             wizard.ctx,
             wizard.source,
-            table=wizard.table,
+            table=None if wizard.every_table else wizard.table,
             rules=wizard.rules(),
             mapping=wizard.mapping(),
             error=error,
@@ -395,6 +400,12 @@ def submit_step(wizard: Wizard, stepper: ui.stepper) -> None:
                     f"Ingested: {outcome['rows_in']} rows in, {outcome['rows_kept']} kept, "
                     f"{outcome['rows_rejected']} rejected"
                 ).classes("text-positive font-medium").props("data-testid=ingest-result")
+                if len(outcome.get("tables") or []) > 1:
+                    for done in outcome["tables"]:
+                        ui.label(
+                            f"{done['table']}: {done['rows_in']} rows in, {done['rows_kept']} "
+                            f"kept, {done['rows_rejected']} rejected"
+                        ).classes("text-sm")
                 for kind, path in outcome["outputs"].items():
                     ui.label(f"{kind}: {path}").classes("font-mono text-sm")
             else:
@@ -432,12 +443,8 @@ def uploads_card(ctx: ServiceContext) -> Any:
     return uploads
 
 
-@ui.page("/jobs")
-def jobs_page(request: Request):  # type: ignore[no-untyped-def]
-    ctx = signed_in(request)
-    if not isinstance(ctx, ServiceContext):
-        return ctx
-    frame(ctx, "Jobs")
+@console_page("/jobs", "Jobs")
+def jobs_page(ctx: ServiceContext) -> None:
     chosen: dict[str, Any] = {"job": None, "logs": [], "jobs": ingest_service.list_jobs(ctx)}
     chosen["seen"] = (chosen["jobs"], [])
 
@@ -496,4 +503,3 @@ def jobs_page(request: Request):  # type: ignore[no-untyped-def]
         with ui.column().classes("w-1/3"):
             logs()
     ui.timer(1.0, tick)
-    return None

@@ -9,20 +9,18 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from fastapi import Request
 from nicegui import run, ui
 
 from dat_pipeline.console import actions
 from dat_pipeline.console.common import (
-    STYLE,
     asset_link,
     attempt,
+    console_page,
     error_label,
-    frame,
     grid,
     one_line,
     run_link,
-    signed_in,
+    stage_failure,
 )
 from dat_pipeline.console.forms import Getter, config_form
 from dat_pipeline.errors import NotFoundError
@@ -58,6 +56,8 @@ class RunPage:
         self.keys: dict[str, Any] = {}
         self.views: dict[str, Callable[[], None]] = {}
         self.errors: dict[str, ui.label] = {}
+        self.progress: tuple[int, int, float] | None = None
+        self.shown_progress: tuple[int, int, float] | None = None
 
     # -- data ------------------------------------------------------------------------------
     def load(self) -> None:
@@ -65,6 +65,9 @@ class RunPage:
         self.run = view
         self.status = {s["stage"]: s for s in view["stages"]}
         self.jobs = actions.stage_jobs(self.ctx, self.run_id)
+        job = self.jobs.get("parse")
+        running = job is not None and job["status"] in actions.ACTIVE
+        self.progress = actions.parse_progress(self.ctx, job["job_id"]) if running else None
 
     def key(self, stage: str) -> tuple:
         """What a stage's panel shows depends on: its own status and its upstream's."""
@@ -88,6 +91,9 @@ class RunPage:
             if self.keys.get(info["stage"]) != key:
                 self.keys[info["stage"]] = key
                 self.views[info["stage"]]()
+        if self.progress != self.shown_progress:  # between panel rebuilds: only the bar moves
+            self.shown_progress = self.progress
+            self.views["parse-progress"]()
 
     # -- the strip -------------------------------------------------------------------------
     def build_strip(self) -> None:
@@ -111,8 +117,13 @@ class RunPage:
         else:
             label = status["state"].lower()
         if status["error"]:
-            label = "failed"
-        colour = {"materialized": "green-1", "failed": "red-1", "materializing": "amber-1"}
+            label, message = stage_failure(status["error"])
+        colour = {
+            "materialized": "green-1",
+            "failed": "red-1",
+            "cancelled": "grey-3",
+            "materializing": "amber-1",
+        }
         with (
             ui.card()
             .classes(f"min-w-36 p-2 gap-1 cursor-pointer bg-{colour.get(label, 'white')}")
@@ -125,7 +136,7 @@ class RunPage:
             )
             ui.label(status["stage_id"] or "no stage id").classes("text-xs font-mono")
             if status["error"]:
-                ui.label(status["error"].splitlines()[0]).classes("text-xs text-negative").props(
+                ui.label(message).classes("text-xs text-negative max-w-96").props(
                     f"data-testid=error-{stage}"
                 )
 
@@ -173,9 +184,13 @@ class RunPage:
                     f"flat data-testid=skip-{stage}"
                 )
             if stage == "parse" and status["state"] == "LOCKED" and not status["completed"]:
-                ui.button("Cancel", on_click=self.cancel).props("flat color=negative")
+                ui.button("Cancel", on_click=self.cancel).props(
+                    "flat color=negative data-testid=cancel-parse"
+                )
         if stage == "parse":
-            self.parse_progress(status, job)
+            progress = ui.refreshable(lambda: self.parse_progress(status, job))
+            self.views["parse-progress"] = progress.refresh
+            progress()
         self.artifact_view(stage)
 
     def custom_fields(self, stage: str) -> dict[str, Callable[[Any], Getter]]:
@@ -265,12 +280,13 @@ class RunPage:
         if status["completed"]:
             ui.linear_progress(value=1.0, show_value=False).props("color=positive")
             return
-        if not job or job["status"] not in ("STARTED", "STARTING", "QUEUED"):
+        if not job or job["status"] not in actions.ACTIVE:
             return
-        progress = actions.parse_progress(self.ctx, job["job_id"])
-        done, total, percent = progress or (0, 0, 0.0)
+        done, total, percent = self.progress or (0, 0, 0.0)
         ui.linear_progress(value=percent / 100, show_value=False).props("data-testid=progress")
-        ui.label(f"tables {done}/{total} done, {percent:.0f}%").classes("text-sm")
+        ui.label(f"tables {done}/{total} done, {percent:.0f}%").classes("text-sm").props(
+            "data-testid=progress-text"
+        )
 
     def artifact_view(self, stage: str) -> None:
         status = self.status[stage]
@@ -417,21 +433,16 @@ async def confirm(message: str) -> bool:
     return bool(await dialog)
 
 
-@ui.page("/runs/{run_id}")
-def run_page(run_id: str, request: Request):  # type: ignore[no-untyped-def]
-    ctx = signed_in(request)
-    if not isinstance(ctx, ServiceContext):
-        return ctx
+@console_page("/runs/{run_id}", "Run {run_id}")
+def run_page(ctx: ServiceContext, run_id: str) -> None:
     page = RunPage(ctx, run_id)
-    frame(ctx, f"Run {run_id}")
-    ui.add_head_html(STYLE)
     try:
         page.load()
     except NotFoundError as exc:
         with ui.column().classes("p-6"):
             ui.label(exc.message).classes("text-negative text-lg").props("data-testid=not-found")
             ui.link("Back to the runs", "/")
-        return None
+        return
     with ui.column().classes("w-full p-4 gap-3"):
         with ui.row().classes("items-baseline gap-4"):
             ui.label(page.run["name"]).classes("text-xl font-semibold")
@@ -451,4 +462,3 @@ def run_page(run_id: str, request: Request):  # type: ignore[no-untyped-def]
         for info in page.stages:
             page.keys[info["stage"]] = page.key(info["stage"])
     ui.timer(REFRESH_S, page.tick)
-    return None

@@ -6,7 +6,12 @@ from fastapi import Request
 from nicegui import ui
 
 from dat_pipeline.console import session
-from dat_pipeline.console.common import attempt, context, error_label, frame, signed_in
+from dat_pipeline.console.common import (
+    attempt,
+    console_page,
+    context,
+    error_label,
+)
 from dat_pipeline.services import dat as dat_service
 from dat_pipeline.services.context import ServiceContext
 
@@ -32,12 +37,8 @@ def login_page(request: Request) -> None:
         ui.button("Sign in", on_click=submit).classes("w-full")
 
 
-@ui.page("/")
-def runs_page(request: Request):  # type: ignore[no-untyped-def]
-    ctx = signed_in(request)
-    if not isinstance(ctx, ServiceContext):
-        return ctx
-    frame(ctx, "Runs")
+@console_page("/", "Runs")
+def runs_page(ctx: ServiceContext) -> None:
     with ui.column().classes("w-full p-6 gap-4"):
         with ui.card().classes("w-full"):
             ui.label("New run").classes("text-lg font-semibold")
