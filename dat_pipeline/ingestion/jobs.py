@@ -17,6 +17,7 @@ from dat_pipeline.errors import DatError, NotFoundError
 from dat_pipeline.sources import redact
 from dat_pipeline.store import ControlStore, utc_now
 from dat_pipeline.store import schema as store_schema
+from dat_pipeline.store.reads import record
 
 PENDING, RUNNING, COMPLETED, FAILED, CANCELLED = (
     "PENDING",
@@ -56,20 +57,7 @@ def new_job_id() -> str:
 
 
 def _job(row: Any) -> Job:
-    return Job(
-        job_id=row["job_id"],
-        mode=row["mode"],
-        status=row["status"],
-        project=row["project"],
-        source=row["source"],
-        request=json.loads(row["request"] or "{}"),
-        progress=int(row["progress"]),
-        rows_processed=int(row["rows_processed"]),
-        result=json.loads(row["result"]) if row["result"] else None,
-        error=row["error"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
+    return record(Job, row, {"request": {}, "result": None})
 
 
 def create_job(
@@ -99,12 +87,10 @@ def create_job(
 
 
 def get_job(store: ControlStore, job_id: str) -> Job:
-    table = store_schema.ingest_jobs
-    with store.read() as connection:
-        row = connection.execute(select(table).where(table.c.job_id == job_id)).first()
+    row = store.row(store_schema.ingest_jobs, job_id=job_id)
     if row is None:
         raise NotFoundError(f"no ingestion job {job_id!r}; list them with `dat jobs list`")
-    return _job(row._mapping)
+    return _job(row)
 
 
 def list_jobs(
@@ -171,12 +157,8 @@ def append_log(store: ControlStore, job_id: str, message: str, level: str = "INF
 
 def job_logs(store: ControlStore, job_id: str) -> list[dict[str, Any]]:
     get_job(store, job_id)
-    table = store_schema.ingest_job_logs
-    with store.read() as connection:
-        rows = connection.execute(
-            select(table).where(table.c.job_id == job_id).order_by(table.c.seq)
-        )
-        return [{"seq": r.seq, "at": r.at, "level": r.level, "message": r.message} for r in rows]
+    rows = store.rows(store_schema.ingest_job_logs, "seq, at, level, message", "seq", job_id=job_id)
+    return [dict(row) for row in rows]
 
 
 def request_cancel(store: ControlStore, job_id: str) -> Job:

@@ -16,7 +16,7 @@ import json
 import re
 from pathlib import Path
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, update
 
 from dat_pipeline.cleaning import RuleError, load_rules_yaml
 from dat_pipeline.errors import NotFoundError
@@ -55,9 +55,9 @@ def migrate_files(store: ControlStore, data_root: Path, project: str) -> list[st
     files = {path.stem: path for path in sorted(folder.glob("*.yaml")) if _NAME.match(path.stem)}
     moved = []
     with store.write() as connection:
-        present = set(
-            connection.execute(select(_SETS.c.name).where(_SETS.c.project == project)).scalars()
-        )
+        present = {
+            row["name"] for row in store.rows(_SETS, "name", None, connection, project=project)
+        }
         for name, path in files.items():
             if name in present:
                 continue
@@ -105,24 +105,19 @@ def save_rule_set(
 
 def list_rule_sets(store: ControlStore, data_root: Path, project: str) -> list[str]:
     migrate_files(store, data_root, check_project(project))
-    with store.read() as connection:
-        query = select(_SETS.c.name).where(_SETS.c.project == project).order_by(_SETS.c.name)
-        return list(connection.execute(query).scalars())
+    return [row["name"] for row in store.rows(_SETS, "name", "name", project=project)]
 
 
 def get_rule_set(store: ControlStore, data_root: Path, project: str, name: str) -> str:
     _check_name(name)
     migrate_files(store, data_root, check_project(project))
-    with store.read() as connection:
-        text = connection.execute(
-            select(_SETS.c.rules_yaml).where(_SETS.c.project == project, _SETS.c.name == name)
-        ).scalar()
-    if text is None:
+    row = store.row(_SETS, project=project, name=name)
+    if row is None:
         raise NotFoundError(
             f"project {project!r} has no rule set {name!r} "
             f"(it has: {', '.join(list_rule_sets(store, data_root, project)) or 'none'})"
         )
-    return text
+    return row["rules_yaml"]
 
 
 def delete_rule_set(store: ControlStore, data_root: Path, project: str, name: str) -> None:

@@ -20,6 +20,7 @@ from dat_pipeline.names import NAME as _PROJECT
 from dat_pipeline.paths import relative_to_root, resolve_inside
 from dat_pipeline.store import ControlStore, utc_now
 from dat_pipeline.store import schema as store_schema
+from dat_pipeline.store.reads import record
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -60,19 +61,7 @@ def project_dir(data_root: Path, project: str) -> Path:
 
 
 def _upload(row: Any, duplicate: bool = False) -> Upload:
-    return Upload(
-        upload_id=row["upload_id"],
-        project=row["project"],
-        sha256=row["sha256"],
-        filename=row["filename"],
-        path=row["path"],
-        size_bytes=int(row["size_bytes"]),
-        format=row["format"],
-        row_count=None if row["row_count"] is None else int(row["row_count"]),
-        tables=json.loads(row["tables"] or "[]"),
-        created_at=row["created_at"],
-        duplicate=duplicate,
-    )
+    return record(Upload, row, {"tables": []}, duplicate=duplicate)
 
 
 def count_rows(path: Path, tables: list[str]) -> int:
@@ -89,21 +78,15 @@ def count_rows(path: Path, tables: list[str]) -> int:
 
 
 def find_upload(store: ControlStore, project: str, sha256: str) -> Upload | None:
-    table = store_schema.ingest_uploads
-    with store.read() as connection:
-        row = connection.execute(
-            select(table).where(table.c.project == project, table.c.sha256 == sha256)
-        ).first()
-    return _upload(row._mapping) if row else None
+    row = store.row(store_schema.ingest_uploads, project=project, sha256=sha256)
+    return _upload(row) if row else None
 
 
 def get_upload(store: ControlStore, upload_id: str) -> Upload:
-    table = store_schema.ingest_uploads
-    with store.read() as connection:
-        row = connection.execute(select(table).where(table.c.upload_id == upload_id)).first()
+    row = store.row(store_schema.ingest_uploads, upload_id=upload_id)
     if row is None:
         raise NotFoundError(f"no upload {upload_id!r}; upload the file with `dat ingest upload`")
-    return _upload(row._mapping)
+    return _upload(row)
 
 
 def upload_file(
@@ -152,9 +135,9 @@ def upload_file(
     }
     table = store_schema.ingest_uploads
     with store.write() as connection:
-        row = connection.execute(select(table).where(table.c.upload_id == upload_id)).first()
+        row = store.row(table, connection, upload_id=upload_id)
         if row is not None:  # another process recorded the same content meanwhile
-            return _upload(row._mapping, duplicate=True)
+            return _upload(row, duplicate=True)
         connection.execute(insert(table).values(**values))
     return _upload(values)
 

@@ -24,6 +24,7 @@ from dat_pipeline.settings import get_settings
 from dat_pipeline.sources.secrets import MASK, decrypt_secret, encrypt_secret, redact
 from dat_pipeline.store import ControlStore, utc_now
 from dat_pipeline.store import schema as store_schema
+from dat_pipeline.store.reads import record
 
 SourceKind = Literal["mysql", "postgresql", "sqlite", "duckdb"]
 SERVER_KINDS = ("mysql", "postgresql")
@@ -127,16 +128,10 @@ def make_source(**fields: Any) -> DatabaseSource:
 
 # -- store -----------------------------------------------------------------------------------
 def _row_to_source(row: Any) -> DatabaseSource:
-    return DatabaseSource(
-        name=row["name"],
-        kind=row["kind"],
-        host=row["host"],
-        port=row["port"],
-        database=row["database"],
-        user=row["user"],
+    return record(
+        DatabaseSource,
+        row,
         table=row["table_name"],
-        query=row["query"],
-        project=row["project"],
         has_password=row["password_encrypted"] is not None,
     )
 
@@ -180,23 +175,18 @@ def add_database_source(
 
 def get_database_source(store: ControlStore, name: str) -> DatabaseSource:
     """The stored source `name`; `NotFoundError` when there is none."""
-    table = store_schema.db_sources
-    with store.read() as connection:
-        row = connection.execute(select(table).where(table.c.name == name)).first()
+    row = store.row(store_schema.db_sources, name=name)
     if row is None:
         raise NotFoundError(
             f"no database source named {name!r}; list them with `dat sources list` or add one "
             "with `dat sources add`"
         )
-    return _row_to_source(row._mapping)
+    return _row_to_source(row)
 
 
 def list_database_sources(store: ControlStore) -> list[DatabaseSource]:
     """Every stored source, by name."""
-    table = store_schema.db_sources
-    with store.read() as connection:
-        rows = connection.execute(select(table).order_by(table.c.name))
-        return [_row_to_source(row._mapping) for row in rows]
+    return [_row_to_source(row) for row in store.rows(store_schema.db_sources, order_by="name")]
 
 
 def delete_database_source(store: ControlStore, name: str) -> None:
@@ -209,11 +199,8 @@ def delete_database_source(store: ControlStore, name: str) -> None:
 
 
 def _password_of(store: ControlStore, source: DatabaseSource) -> str | None:
-    table = store_schema.db_sources
-    with store.read() as connection:
-        token = connection.execute(
-            select(table.c.password_encrypted).where(table.c.name == source.name)
-        ).scalar()
+    row = store.row(store_schema.db_sources, name=source.name)
+    token = row["password_encrypted"] if row else None
     if token is None:
         return None
     return decrypt_secret(token, what=f"the password of {source.label()}")

@@ -9,13 +9,14 @@ through SQLAlchemy (any dialect, inside a write transaction when given its conne
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 # The reads of the CLI's read commands use the tables of schema versions 1 (runs, stage status,
@@ -69,40 +70,45 @@ class Event:
     at: str = ""
 
 
-def run_from_row(row: Mapping[str, Any]) -> RunRecord:
-    return RunRecord(
-        run_id=row["run_id"],
-        name=row["name"],
-        profile_id=row["profile_id"],
-        follow=bool(row["follow"]),
-        created_at=row["created_at"],
+T = TypeVar("T")
+
+
+def record(
+    cls: type[T],
+    row: Mapping[str, Any],
+    json_fields: Mapping[str, Any] | None = None,
+    **values: Any,
+) -> T:
+    """A record (a dataclass or a pydantic model) from a store row: each field from the column of
+    its name, a JSON text column decoded (`json_fields`: field -> value when the column is empty),
+    and `values` for the fields computed or named otherwise."""
+    names = (
+        [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+        if dataclasses.is_dataclass(cls)
+        else list(cls.model_fields)  # type: ignore[attr-defined]
     )
+    decoded = json_fields or {}
+    data = {}
+    for name in names:
+        if name in values:
+            data[name] = values[name]
+        elif name in decoded:
+            data[name] = json.loads(row[name]) if row[name] else decoded[name]
+        elif name in row.keys():  # noqa: SIM118 (a sqlite3.Row has keys, not `in`)
+            data[name] = row[name]
+    return cls(**data)
+
+
+def run_from_row(row: Mapping[str, Any]) -> RunRecord:
+    return record(RunRecord, row, follow=bool(row["follow"]))
 
 
 def status_from_row(row: Mapping[str, Any]) -> StageStatus:
-    return StageStatus(
-        run_id=row["run_id"],
-        stage=row["stage"],
-        state=row["state"],
-        stage_id=row["stage_id"],
-        config=json.loads(row["config"]) if row["config"] else None,
-        locked_at=row["locked_at"],
-        unlocked_at=row["unlocked_at"],
-        completed=bool(row["completed"]),
-        error=row["error"],
-    )
+    return record(StageStatus, row, {"config": None}, completed=bool(row["completed"]))
 
 
 def event_from_row(row: Mapping[str, Any]) -> Event:
-    return Event(
-        seq=int(row["seq"]),
-        run_id=row["run_id"],
-        stage=row["stage"],
-        kind=row["kind"],
-        stage_id=row["stage_id"],
-        detail=json.loads(row["detail"] or "{}"),
-        at=row["at"],
-    )
+    return record(Event, row, {"detail": {}}, seq=int(row["seq"]))
 
 
 _RUN_COLUMNS = "run_id, name, profile_id, follow, created_at"
@@ -119,31 +125,41 @@ class StoreReads:
     ) -> list[Mapping[str, Any]]:
         raise NotImplementedError
 
+    def rows(
+        self,
+        table: Any,
+        columns: str = "*",
+        order_by: str | None = None,
+        connection: Any = None,
+        **where: Any,
+    ) -> list[Mapping[str, Any]]:
+        """The rows of `table` (a name or a schema table) whose columns equal `where`, ordered
+        by column `order_by`."""
+        sql = f"SELECT {columns} FROM {getattr(table, 'name', table)}"
+        if where:
+            sql += " WHERE " + " AND ".join(f"{name} = :{name}" for name in where)
+        if order_by:
+            sql += f" ORDER BY {order_by}"
+        return self.query(sql, where, connection)
+
+    def row(self, table: Any, connection: Any = None, **key: Any) -> Mapping[str, Any] | None:
+        """The row of `table` with this key (column = value), or None."""
+        found = self.rows(table, connection=connection, **key)
+        return found[0] if found else None
+
     def get_run(self, run_id: str, connection: Any = None) -> RunRecord | None:
-        rows = self.query(
-            f"SELECT {_RUN_COLUMNS} FROM dat_runs WHERE run_id = :run_id",
-            {"run_id": run_id},
-            connection,
-        )
-        return run_from_row(rows[0]) if rows else None
+        row = self.rows("dat_runs", _RUN_COLUMNS, connection=connection, run_id=run_id)
+        return run_from_row(row[0]) if row else None
 
     def list_runs(self) -> list[RunRecord]:
-        rows = self.query(f"SELECT {_RUN_COLUMNS} FROM dat_runs ORDER BY created_at")
-        return [run_from_row(row) for row in rows]
+        return [run_from_row(row) for row in self.rows("dat_runs", _RUN_COLUMNS, "created_at")]
 
     def statuses(self, run_id: str, connection: Any = None) -> dict[str, StageStatus]:
-        rows = self.query(
-            f"SELECT {_STATUS_COLUMNS} FROM dat_stage_status WHERE run_id = :run_id",
-            {"run_id": run_id},
-            connection,
-        )
+        rows = self.rows("dat_stage_status", _STATUS_COLUMNS, connection=connection, run_id=run_id)
         return {row["stage"]: status_from_row(row) for row in rows}
 
     def run_events(self, run_id: str) -> list[Event]:
-        rows = self.query(
-            f"SELECT {_EVENT_COLUMNS} FROM dat_events WHERE run_id = :run_id ORDER BY seq",
-            {"run_id": run_id},
-        )
+        rows = self.rows("dat_events", _EVENT_COLUMNS, "seq", run_id=run_id)
         return [event_from_row(row) for row in rows]
 
 
