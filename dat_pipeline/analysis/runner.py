@@ -214,11 +214,11 @@ class AnalysisRunner:
             result = spec.run(context)
             self._check_result(spec, result)
             duration = time.perf_counter() - start
-            meta = self._persist(source.name, spec, fp, inputs, duration, result)
+            meta = self._record(source.name, spec, fp, inputs, duration, result)
         except Exception as exc:
             duration = time.perf_counter() - start
             message = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-            self._record_failure(source.name, spec, fp, inputs, duration, message)
+            self._record(source.name, spec, fp, inputs, duration, None, message)
             raise PhaseFailedError(
                 f"phase {spec.name} of source {source.name} failed: {message}"
             ) from exc
@@ -293,56 +293,54 @@ class AnalysisRunner:
                     "not a polars DataFrame"
                 )
 
-    def _persist(
+    def _record(
         self,
         source: str,
         spec: PhaseSpec,
         fp: str,
         inputs: list[str],
         duration: float,
-        result: PhaseResult,
+        result: PhaseResult | None,
+        error: str | None = None,
     ) -> PhaseMeta:
+        """Write a finished phase: its result tables (none when it failed, `error`), older
+        tables removed, then `meta.json` last, so that an `ok` meta means every table it lists
+        is complete."""
         folder = self.phase_dir(source, spec.name)
-        folder.mkdir(parents=True, exist_ok=True)
-        for name, frame in result.tables.items():
+        tables = result.tables if result is not None else {}
+        if result is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+        for name, frame in tables.items():
             try:
                 write_parquet_atomic(folder / f"{name}.parquet", frame)
             except Exception as exc:
                 raise AnalysisError(
                     f"result table {name!r} cannot be written as Parquet: {exc}"
                 ) from exc
-        self._remove_tables(folder, keep=set(result.tables))
-        figures = json.loads(json.dumps(result.figures or {}, default=jsonable))
-        meta = _meta(
-            source,
-            spec,
-            "ok",
-            fp,
-            inputs,
-            duration,
-            summary=result.summary or "",
-            figures=figures,
-            tables={
-                name: {"rows": frame.height, "columns": frame.width}
-                for name, frame in result.tables.items()
-            },
+        self._remove_tables(folder, keep=set(tables))
+        outcome: dict[str, Any] = {"error": error}
+        if result is not None:
+            outcome = {
+                "summary": result.summary or "",
+                "figures": json.loads(json.dumps(result.figures or {}, default=jsonable)),
+                "tables": {
+                    name: {"rows": frame.height, "columns": frame.width}
+                    for name, frame in tables.items()
+                },
+            }
+        meta = PhaseMeta(
+            phase=spec.name,
+            source=source,
+            status="ok" if result is not None else "failed",
+            fingerprint=fp,
+            version=spec.version,
+            inputs=inputs,
+            duration_s=round(duration, 4),
+            finished_at=now_iso(),
+            **outcome,
         )
         write_text_atomic(folder / META_FILE, meta.to_json())
         return meta
-
-    def _record_failure(
-        self,
-        source: str,
-        spec: PhaseSpec,
-        fp: str,
-        inputs: list[str],
-        duration: float,
-        message: str,
-    ) -> None:
-        folder = self.phase_dir(source, spec.name)
-        self._remove_tables(folder, keep=set())
-        meta = _meta(source, spec, "failed", fp, inputs, duration, error=message)
-        write_text_atomic(folder / META_FILE, meta.to_json())
 
     @staticmethod
     def _remove_tables(folder: Path, keep: set[str]) -> None:
@@ -409,27 +407,3 @@ class AnalysisRunner:
             summary=meta.summary,
             figures=meta.figures,
         )
-
-
-def _meta(
-    source: str,
-    spec: PhaseSpec,
-    status: str,
-    fp: str,
-    inputs: list[str],
-    duration: float,
-    **outcome: Any,
-) -> PhaseMeta:
-    """The `meta.json` of a phase that just finished (`outcome`: summary, figures and tables,
-    or the error)."""
-    return PhaseMeta(
-        phase=spec.name,
-        source=source,
-        status=status,
-        fingerprint=fp,
-        version=spec.version,
-        inputs=inputs,
-        duration_s=round(duration, 4),
-        finished_at=now_iso(),
-        **outcome,
-    )

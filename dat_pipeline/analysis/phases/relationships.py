@@ -43,7 +43,9 @@ NAMED_MIN_CONTAINMENT = 0.7  # when the names agree and the target is a key (SPE
 
 
 @dataclass
-class ColumnInfo:
+class CatalogColumn:
+    """One column of the catalog the key search compares: its kind, counts and range."""
+
     table: str
     column: str
     kind: str | None  # int | str | date | datetime | None (not comparable)
@@ -152,7 +154,7 @@ class Catalog:
 
     def __init__(self, tables: dict[str, pl.DataFrame]):
         self.tables = {name: frame.drop(ROW_NUMBER, strict=False) for name, frame in tables.items()}
-        self.columns: dict[tuple[str, str], ColumnInfo] = {}
+        self.columns: dict[tuple[str, str], CatalogColumn] = {}
         for name, frame in self.tables.items():
             self._profile(name, frame)
 
@@ -176,9 +178,9 @@ class Catalog:
         stats = frame.select(exprs).row(0, named=True) if exprs else {}
         for column, kind in kinds.items():
             if kind is None or frame.height == 0:
-                info = ColumnInfo(table, column, None, frame.height, frame.height, 0)
+                info = CatalogColumn(table, column, None, frame.height, frame.height, 0)
             else:
-                info = ColumnInfo(
+                info = CatalogColumn(
                     table,
                     column,
                     kind,
@@ -191,7 +193,7 @@ class Catalog:
                 )
             self.columns[(table, column)] = info
 
-    def values(self, info: ColumnInfo) -> pl.DataFrame:
+    def values(self, info: CatalogColumn) -> pl.DataFrame:
         """The distinct non-null values of a column as a one-column frame named `v`."""
         if info._values is None:
             info._values = (
@@ -203,8 +205,8 @@ class Catalog:
         return info._values
 
 
-def _single_keys(catalog: Catalog) -> dict[str, list[ColumnInfo]]:
-    keys: dict[str, list[ColumnInfo]] = {}
+def _single_keys(catalog: Catalog) -> dict[str, list[CatalogColumn]]:
+    keys: dict[str, list[CatalogColumn]] = {}
     for info in catalog.columns.values():
         if info.is_key:
             keys.setdefault(info.table, []).append(info)
@@ -252,7 +254,7 @@ def _composite_keys(catalog: Catalog, table: str) -> list[tuple[str, str]]:
     return found
 
 
-def _overlaps(a: ColumnInfo, b: ColumnInfo, min_containment: float) -> bool:
+def _overlaps(a: CatalogColumn, b: CatalogColumn, min_containment: float) -> bool:
     if a.distinct < 2 or a.distinct > b.distinct / min_containment:
         return False
     if a.maximum < b.minimum or a.minimum > b.maximum:
@@ -260,7 +262,7 @@ def _overlaps(a: ColumnInfo, b: ColumnInfo, min_containment: float) -> bool:
     return not (a.kind == "str" and (a.max_length or 0) > MAX_KEY_LENGTH)
 
 
-def _chance_containment(catalog: Catalog, a: ColumnInfo, b: ColumnInfo) -> float:
+def _chance_containment(catalog: Catalog, a: CatalogColumn, b: CatalogColumn) -> float:
     """How likely A.x's distinct values fall in B.y by accident. For integers: the density of
     B.y over the range both columns share, raised to the number of A.x's distinct values in
     that range (values outside it are orphans either way)."""
@@ -277,8 +279,8 @@ def _chance_containment(catalog: Catalog, a: ColumnInfo, b: ColumnInfo) -> float
 
 @dataclass
 class Candidate:
-    a: ColumnInfo
-    b: ColumnInfo
+    a: CatalogColumn
+    b: CatalogColumn
     containment: float
     names: bool
     chance: float
@@ -297,7 +299,7 @@ def _confidence(containment: float, names: bool, chance: float, distinct: int, f
     return round(min(1.0, value), 4)
 
 
-def _sketch(catalog: Catalog, info: ColumnInfo) -> pl.DataFrame:
+def _sketch(catalog: Catalog, info: CatalogColumn) -> pl.DataFrame:
     """A uniform sample of a column's distinct values: the SKETCH_SIZE smallest by hash (the
     same values for every comparison), so containment can be estimated in one join."""
     values = catalog.values(info)
@@ -306,10 +308,10 @@ def _sketch(catalog: Catalog, info: ColumnInfo) -> pl.DataFrame:
     return values.select("v")
 
 
-def _estimated_containment(catalog: Catalog, pairs: list[tuple[ColumnInfo, ColumnInfo]]):
+def _estimated_containment(catalog: Catalog, pairs: list[tuple[CatalogColumn, CatalogColumn]]):
     """Containment of A's sketch in B for many pairs at once: one join per value kind."""
     estimates: dict[tuple[int, int], float] = {}
-    by_kind: dict[str, list[tuple[ColumnInfo, ColumnInfo]]] = {}
+    by_kind: dict[str, list[tuple[CatalogColumn, CatalogColumn]]] = {}
     for a, b in pairs:
         by_kind.setdefault(a.kind, []).append((a, b))
     for group in by_kind.values():
@@ -336,7 +338,7 @@ def _estimated_containment(catalog: Catalog, pairs: list[tuple[ColumnInfo, Colum
     return estimates
 
 
-def _containments(catalog: Catalog, pairs: list[tuple[ColumnInfo, ColumnInfo]], floor: float):
+def _containments(catalog: Catalog, pairs: list[tuple[CatalogColumn, CatalogColumn]], floor: float):
     """Exact containment of A in B for the pairs reaching `floor`: sketches first, then an
     exact semi-join only for the pairs whose estimate comes close."""
     estimates = _estimated_containment(catalog, pairs) if pairs else {}
@@ -364,9 +366,9 @@ def names_agree(from_column: str, to_table: str, to_column: str) -> bool:
 
 
 def _single_fks(
-    catalog: Catalog, keys: dict[str, list[ColumnInfo]], floor: float, named_floor: float
+    catalog: Catalog, keys: dict[str, list[CatalogColumn]], floor: float, named_floor: float
 ):
-    targets: list[ColumnInfo] = []
+    targets: list[CatalogColumn] = []
     for infos in keys.values():
         ranked = sorted(infos, key=lambda i: (_column_stem(i.column) == _norm(i.column),))
         targets += ranked[:MAX_TARGET_KEYS_PER_TABLE]
