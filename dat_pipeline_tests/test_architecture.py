@@ -135,55 +135,105 @@ def test_services_import_dagster_only_inside_the_actions_that_need_it():
 
 
 # -- every front-end action goes through the service layer ------------------------------------
-def _service_names(tree: ast.Module) -> set[str]:
-    """Names a module binds at its top to the service layer (modules or functions)."""
+SERVICES = "dat_pipeline.services"
+# The context every action takes: opening one is not calling an action.
+NOT_AN_ACTION = "dat_pipeline.services.context"
+# Functions that return a module of the service layer, imported when a command runs (the CLI's
+# read-only `--help` must not load Polars): `service("ingestion").ingest(...)`.
+SERVICE_LOADERS = {("dat_pipeline.cli.output", "service")}
+
+
+def _service_bindings(nodes: list[ast.AST]) -> set[str]:
+    """Names that the imports among `nodes` bind to the service layer (modules, functions, or a
+    loader of service modules)."""
     names = set()
-    for node in tree.body:
-        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
-            "dat_pipeline.services"
-        ):
-            names |= {alias.asname or alias.name for alias in node.names}
-        if isinstance(node, ast.Import):
+    for node in nodes:
+        if isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            for alias in node.names:
+                if module.startswith(NOT_AN_ACTION):
+                    continue
+                if module.startswith(SERVICES) or (module, alias.name) in SERVICE_LOADERS:
+                    names.add(alias.asname or alias.name)
+        elif isinstance(node, ast.Import):
             names |= {
-                alias.asname or alias.name
+                alias.asname
                 for alias in node.names
-                if alias.name.startswith("dat_pipeline.services")
+                if alias.asname and alias.name.startswith(SERVICES)
+                if not alias.name.startswith(NOT_AN_ACTION)
             }
     return names
 
 
-def reaches_services(function: Callable[..., object]) -> bool:
-    """Whether `function`, or a function of its own module it calls (transitively), uses
-    `dat_pipeline.services` (imported at the module's top or inside the function)."""
-    function = inspect.unwrap(function)
-    module = inspect.getmodule(function)
-    tree = ast.parse(textwrap.dedent(inspect.getsource(module)))
+def _uses_services(body: ast.AST, bound: set[str]) -> bool:
+    for node in ast.walk(body):
+        if isinstance(node, ast.Name) and node.id in bound:
+            return True  # a service called, or handed to a caller (e.g. a thread pool)
+        dotted = ast.unparse(node) if isinstance(node, ast.Attribute) else ""
+        if dotted.startswith(SERVICES + ".") and not dotted.startswith(NOT_AN_ACTION):
+            return True  # `import dat_pipeline.services.x` used by its full name
+        if isinstance(node, ast.Call) and ast.unparse(node.func) == "importlib.import_module":
+            first = node.args[0] if node.args else None
+            if isinstance(first, ast.Constant) and str(first.value).startswith(SERVICES):
+                return True
+    return False
+
+
+def tree_reaches_services(tree: ast.Module, name: str) -> bool:
+    """Whether function `name` of `tree`, or a function of the same module it calls
+    (transitively), uses the service layer: imported at the module's top or lazily inside a
+    function, by name, by a service loader, or by `importlib.import_module`."""
     local = {
         node.name: node
         for node in ast.walk(tree)
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
     }
-    bound = _service_names(tree)
+    top = _service_bindings(list(tree.body))
     seen: set[str] = set()
-    todo = [function.__name__]
+    todo = [name]
     while todo:
-        name = todo.pop()
-        if name in seen or name not in local:
+        current = todo.pop()
+        if current in seen or current not in local:
             continue
-        seen.add(name)
-        body = local[name]
-        inner = set(bound)
-        for node in ast.walk(body):
-            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
-                "dat_pipeline.services"
-            ):
-                inner |= {alias.asname or alias.name for alias in node.names}
-        for node in ast.walk(body):
-            if isinstance(node, ast.Name) and node.id in inner:
-                return True  # a service called, or handed to a caller (e.g. a thread pool)
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-                todo.append(node.func.id)
+        seen.add(current)
+        body = local[current]
+        if _uses_services(body, top | _service_bindings(list(ast.walk(body)))):
+            return True
+        todo.extend(
+            node.func.id
+            for node in ast.walk(body)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+        )
     return False
+
+
+def _of_services(value: object) -> bool:
+    name = value.__name__ if inspect.ismodule(value) else getattr(value, "__module__", None)
+    return isinstance(name, str) and name.startswith(SERVICES) and name != NOT_AN_ACTION
+
+
+def _hands_over_a_service(function: Callable[..., object], depth: int = 0) -> bool:
+    """Whether `function` closes over (or names as a global) a service module or action, or a
+    function (a lambda) that does: a route built by a factory, `job_route(router,
+    analysis.show_job, ...)`, is a closure over the action it shows."""
+    found = inspect.getclosurevars(function)
+    for value in (*found.nonlocals.values(), *found.globals.values()):
+        if _of_services(value):
+            return True
+        if inspect.isfunction(value) and depth < 2 and _hands_over_a_service(value, depth + 1):
+            return True
+    return False
+
+
+def reaches_services(function: Callable[..., object]) -> bool:
+    """`tree_reaches_services` for a live function (its module's source), or a closure that
+    hands over a service action."""
+    function = inspect.unwrap(function)
+    if _hands_over_a_service(function):
+        return True
+    module = inspect.getmodule(function)
+    tree = ast.parse(textwrap.dedent(inspect.getsource(module)))
+    return tree_reaches_services(tree, function.__name__)
 
 
 def cli_commands() -> dict[str, Callable[..., object]]:
@@ -228,10 +278,46 @@ def api_routes() -> dict[str, Callable[..., object]]:
 
 def test_the_walk_finds_service_calls_and_their_absence():
     from dat_pipeline.cli.dat_commands import runs_create
+    from dat_pipeline.cli.ingest_commands import ingest_run
     from dat_pipeline.cli.output import emit_json
+    from dat_pipeline.services import dat
 
-    assert reaches_services(runs_create)
+    assert reaches_services(runs_create) and reaches_services(ingest_run)
     assert not reaches_services(emit_json)
+
+    def route(show: Callable[..., object]) -> Callable[..., object]:
+        return lambda job_id: show(job_id)
+
+    assert reaches_services(route(dat.show_job))
+    assert reaches_services(route(lambda job_id: dat.show_job(None, job_id)))  # type: ignore[arg-type]
+    assert not reaches_services(route(emit_json))
+
+
+@pytest.mark.parametrize(
+    ("source", "reaches"),
+    [
+        ("from dat_pipeline.services import dat\ndef f():\n    dat.x()", True),
+        ("def f():\n    from dat_pipeline.services import dat\n    dat.x()", True),
+        ("def f():\n    import dat_pipeline.services.dat as d\n    d.x()", True),
+        ("def f():\n    import dat_pipeline.services.dat\n    dat_pipeline.services.dat.x()", True),
+        ("from dat_pipeline.cli.output import service\ndef f():\n    service('dat').x()", True),
+        ("def f():\n    importlib.import_module('dat_pipeline.services.dat').x()", True),
+        (
+            "def g():\n    from dat_pipeline.services import dat\n    return dat\ndef f():\n    g()",
+            True,
+        ),
+        ("from dat_pipeline.services import dat\ndef f():\n    return 1", False),
+        ("def f():\n    from dat_pipeline.dat import views\n    views.x()", False),
+        ("def f():\n    importlib.import_module('dat_pipeline.dat.views').x()", False),
+        ("from dat_pipeline.cli.render import service\ndef f():\n    service('dat')", False),
+        (
+            "from dat_pipeline.services.context import open_context\ndef f():\n    open_context()",
+            False,
+        ),
+    ],
+)
+def test_the_walk_sees_lazy_imports_and_loaders(source: str, reaches: bool):
+    assert tree_reaches_services(ast.parse(source), "f") is reaches
 
 
 def test_every_cli_command_goes_through_the_service_layer():

@@ -7,14 +7,17 @@ Dagster is imported only by the commands that start or register runs, so `status
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import typer
 
-from dat_pipeline.analysis.runner import PhaseReport
 from dat_pipeline.cli.dat_commands import _parse_sets
-from dat_pipeline.cli.output import JsonOption, emit_json, emit_table, fail, handles_errors
-from dat_pipeline.services import analysis as service
+from dat_pipeline.cli.output import JsonOption, emit_json, emit_table, fail, handles_errors, service
 from dat_pipeline.services.context import open_context
+
+if TYPE_CHECKING:
+    from dat_pipeline.analysis.runner import PhaseReport
+
 
 analysis_app = typer.Typer(
     help="Analyse sources: typing, statistics, quality, keys, time, cycles, validation and a "
@@ -47,7 +50,9 @@ def add_source_command(
 ) -> None:
     """Register a source (a new partition of `sources`)."""
     with open_context() as ctx:
-        source = service.add_source(ctx, name, from_, follow, _parse_sets(options), project)
+        source = service("analysis").add_source(
+            ctx, name, from_, follow, _parse_sets(options), project
+        )
     if as_json:
         emit_json(source)
     else:
@@ -59,7 +64,7 @@ def add_source_command(
 def sources_command(as_json: bool = JsonOption) -> None:
     """List the analysis sources."""
     with open_context() as ctx:
-        found = service.list_sources(ctx)["sources"]
+        found = service("analysis").list_sources(ctx)["sources"]
     if as_json:
         emit_json({"sources": found})
         return
@@ -92,7 +97,7 @@ def run_command(
     if not as_json:
         typer.echo(f"analysis of {source}:")
     with open_context() as ctx:
-        run = service.run(ctx, source, phase, concurrency, show)
+        run = service("analysis").run(ctx, source, phase, concurrency, show)
     counts: dict[str, int] = {}
     for report in run["phases"]:
         counts[report["state"]] = counts.get(report["state"], 0) + 1
@@ -118,7 +123,7 @@ def run_command(
 def status_command(source: str, as_json: bool = JsonOption) -> None:
     """Phase, state (ok, stale, missing, failed, blocked), duration and data version."""
     with open_context() as ctx:
-        view = service.status(ctx, source)
+        view = service("analysis").status(ctx, source)
     rows = view["phases"]
     if as_json:
         emit_json(view)
@@ -150,7 +155,7 @@ def reset_command(
 ) -> None:
     """Delete the stored results of a phase and its dependents (default: every phase)."""
     with open_context() as ctx:
-        result = service.reset(ctx, source, phase)
+        result = service("analysis").reset(ctx, source, phase)
     if as_json:
         emit_json(result)
     else:
@@ -167,9 +172,9 @@ def graph_command(
     if fmt not in ("text", "mermaid"):
         fail(f"--format must be text or mermaid, not {fmt!r}", code=2)
     if as_json:
-        emit_json(service.graph())
+        emit_json(service("analysis").graph())
         return
-    typer.echo(service.graph_text(fmt))
+    typer.echo(service("analysis").graph_text(fmt))
 
 
 @analysis_app.command("report")
@@ -184,9 +189,9 @@ def report_command(
         fail(f"--format must be md, html or json, not {fmt!r}", code=2)
     with open_context() as ctx:
         if fmt == "json":
-            emit_json(service.report(ctx, source))
+            emit_json(service("analysis").report(ctx, source))
             return
-        path = service.write(ctx, source, fmt)
+        path = service("analysis").write(ctx, source, fmt)
     if as_json:
         emit_json({"source": source, "format": fmt, "path": str(path)})
     else:

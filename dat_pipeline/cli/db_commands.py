@@ -6,9 +6,7 @@ from pathlib import Path
 
 import typer
 
-from dat_pipeline.cli.output import JsonOption, emit_json, emit_table, handles_errors
-from dat_pipeline.services import backfill as backfill_service
-from dat_pipeline.services import reverse_etl
+from dat_pipeline.cli.output import JsonOption, emit_json, emit_table, handles_errors, service
 from dat_pipeline.services.context import open_context
 
 db_app = typer.Typer(help="Introspect database tables and generate models.", no_args_is_help=True)
@@ -31,7 +29,7 @@ def analyze(
 ) -> None:
     """Columns, row count, primary and foreign keys, indexes and constraints of TABLE."""
     with open_context() as ctx:
-        info = reverse_etl.analyze(ctx, source, table, schema)
+        info = service("reverse_etl").analyze(ctx, source, table, schema)
     if as_json:
         emit_json(info)
         return
@@ -71,7 +69,7 @@ def model(
 ) -> None:
     """Write a pandera model (Polars) and a JSON Schema (draft 2020-12) for TABLE."""
     with open_context() as ctx:
-        result = reverse_etl.model(ctx, source, table, out, constraint, schema)
+        result = service("reverse_etl").model(ctx, source, table, out, constraint, schema)
     if as_json:
         emit_json(result)
         return
@@ -90,7 +88,7 @@ def plan(
 ) -> None:
     """Windows, estimated rows per window, estimated duration and suggested parallelism."""
     with open_context() as ctx:
-        result = backfill_service.plan(ctx, table, start, end, config_file)
+        result = service("backfill").plan(ctx, table, start, end, config_file)
     if as_json:
         emit_json(result)
         return
@@ -119,7 +117,7 @@ def run(
     """Submit a Dagster backfill of the windows in [start, end) (see the UI's backfills page;
     the daemon of `make ui` launches its runs)."""
     with open_context() as ctx:
-        result = backfill_service.run(ctx, table, start, end, config_file=config_file)
+        result = service("backfill").run(ctx, table, start, end, config_file=config_file)
     if as_json:
         emit_json(result)
         return
@@ -140,7 +138,7 @@ def status(
 ) -> None:
     """Windows done, failed and missing."""
     with open_context() as ctx:
-        result = backfill_service.status(ctx, table, start, end, config_file)
+        result = service("backfill").status(ctx, table, start, end, config_file)
     if as_json:
         emit_json(result)
         return
@@ -165,7 +163,7 @@ def manifest(
 ) -> None:
     """The audit records of TABLE's windows (newest last)."""
     with open_context() as ctx:
-        view = backfill_service.manifest(ctx, table, limit, config_file)
+        view = service("backfill").manifest(ctx, table, limit, config_file)
     name = view["table"]
     items = view["records"]
     if as_json:

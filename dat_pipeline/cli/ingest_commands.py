@@ -7,10 +7,8 @@ from pathlib import Path
 
 import typer
 
-from dat_pipeline.cli.output import JsonOption, emit_json, emit_table, fail, handles_errors
+from dat_pipeline.cli.output import JsonOption, emit_json, emit_table, fail, handles_errors, service
 from dat_pipeline.errors import DatError
-from dat_pipeline.ingestion.runs import read_rules
-from dat_pipeline.services import ingestion as service
 from dat_pipeline.services.context import open_context
 
 sources_app = typer.Typer(
@@ -53,7 +51,7 @@ def sources_add(
     elif password_prompt:
         password = typer.prompt("Password", hide_input=True, err=True)
     with open_context() as ctx:
-        stored = service.add_source(
+        stored = service("ingestion").add_source(
             ctx,
             name,
             kind,
@@ -80,7 +78,7 @@ def sources_add(
 def sources_list(as_json: bool = JsonOption) -> None:
     """List database sources (passwords show as ********)."""
     with open_context() as ctx:
-        sources = service.list_sources(ctx)
+        sources = service("ingestion").list_sources(ctx)
     if as_json:
         emit_json(sources)
         return
@@ -97,7 +95,7 @@ def sources_show(
 ) -> None:
     """Show one source; --tables connects and lists its tables."""
     with open_context() as ctx:
-        data = service.get_source(ctx, name, tables)
+        data = service("ingestion").get_source(ctx, name, tables)
     if as_json:
         emit_json(data)
         return
@@ -109,7 +107,7 @@ def sources_show(
 def sources_test(name: str, as_json: bool = JsonOption) -> None:
     """Connect (within 10 s) and report the reason on failure."""
     with open_context() as ctx:
-        result = service.test_source(ctx, name)
+        result = service("ingestion").test_source(ctx, name)
     if as_json:
         emit_json(result)
     elif result["ok"]:
@@ -123,7 +121,7 @@ def sources_test(name: str, as_json: bool = JsonOption) -> None:
 def sources_delete(name: str, as_json: bool = JsonOption) -> None:
     """Delete a source and its encrypted password."""
     with open_context() as ctx:
-        result = service.delete_source(ctx, name)
+        result = service("ingestion").delete_source(ctx, name)
     if as_json:
         emit_json(result)
     else:
@@ -140,7 +138,7 @@ def ingest_upload(
 ) -> None:
     """Store a file under uploads/<project>/raw/ with checksum, size, format and row count."""
     with open_context() as ctx:
-        upload = service.upload(ctx, file, project)
+        upload = service("ingestion").upload(ctx, file, project)
     if as_json:
         emit_json(upload)
         return
@@ -152,6 +150,8 @@ def ingest_upload(
 
 
 def _rules(rules: Path | None) -> str | None:
+    from dat_pipeline.ingestion.runs import read_rules
+
     return None if rules is None else read_rules(rules)
 
 
@@ -187,7 +187,7 @@ def ingest_preview(
 ) -> None:
     """Show up to DAT_PREVIEW_ROW_LIMIT rows with each rule's verdict."""
     with open_context() as ctx:
-        result = service.preview(
+        result = service("ingestion").preview(
             ctx, source, _rules(rules) or "", table, limit, _mapping(mapping), project=project
         )
     if as_json:
@@ -223,7 +223,9 @@ def ingest_run(
     """Ingest now when small (<= DAT_SYNC_MAX_BYTES and DAT_SYNC_MAX_ROWS), else queue a Dagster
     run and print its job id at once."""
     with open_context() as ctx:
-        result = service.ingest(ctx, source, project, table, _rules(rules), _mapping(mapping))
+        result = service("ingestion").ingest(
+            ctx, source, project, table, _rules(rules), _mapping(mapping)
+        )
     if as_json:
         emit_json(result)
     elif result["mode"] == "sync":
@@ -247,7 +249,7 @@ def ingest_run(
 def ingest_uploads(as_json: bool = JsonOption) -> None:
     """List the uploads, newest first."""
     with open_context() as ctx:
-        uploads = service.list_uploads(ctx)
+        uploads = service("ingestion").list_uploads(ctx)
     if as_json:
         emit_json({"uploads": uploads})
         return
@@ -273,7 +275,7 @@ def ingest_uploads(as_json: bool = JsonOption) -> None:
 def ingest_delete_upload(upload_id: str, as_json: bool = JsonOption) -> None:
     """Forget an upload and delete its raw file (cleaned outputs and jobs are kept)."""
     with open_context() as ctx:
-        deleted = service.delete_upload(ctx, upload_id)
+        deleted = service("ingestion").delete_upload(ctx, upload_id)
     if as_json:
         emit_json(deleted)
     else:
@@ -291,7 +293,7 @@ def jobs_list(
 ) -> None:
     """Recent ingestion jobs, newest first."""
     with open_context() as ctx:
-        found = service.list_jobs(ctx, status, project, limit)
+        found = service("ingestion").list_jobs(ctx, status, project, limit)
     if as_json:
         emit_json(found)
         return
@@ -304,7 +306,7 @@ def jobs_list(
 def jobs_show(job_id: str, as_json: bool = JsonOption) -> None:
     """Status, progress, rows processed, outputs and error of one job."""
     with open_context() as ctx:
-        data = service.get_job(ctx, job_id)
+        data = service("ingestion").get_job(ctx, job_id)
     if as_json:
         emit_json(data)
         return
@@ -319,7 +321,7 @@ def jobs_show(job_id: str, as_json: bool = JsonOption) -> None:
 def jobs_logs(job_id: str, as_json: bool = JsonOption) -> None:
     """The log lines of one job."""
     with open_context() as ctx:
-        lines = service.job_logs(ctx, job_id)
+        lines = service("ingestion").job_logs(ctx, job_id)
     if as_json:
         emit_json(lines)
         return
@@ -332,7 +334,7 @@ def jobs_logs(job_id: str, as_json: bool = JsonOption) -> None:
 def jobs_cancel(job_id: str, as_json: bool = JsonOption) -> None:
     """Cancel a pending or running job (and its queued Dagster run)."""
     with open_context() as ctx:
-        job = service.cancel_job(ctx, job_id)
+        job = service("ingestion").cancel_job(ctx, job_id)
     if as_json:
         emit_json(job)
     else:

@@ -7,10 +7,12 @@ This module is imported by every command, including `--help`: it imports nothing
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from types import ModuleType
 from typing import Any
 
 import typer
@@ -108,3 +110,9 @@ def emit_table(
     from dat_pipeline.cli.render import render_records
 
     sys.stdout.write(render_records(title, columns, rows, wide=wide))
+
+
+def service(name: str) -> ModuleType:
+    """The service-layer module `dat_pipeline.services.<name>`, imported when a command runs:
+    the ingestion, analysis and backfill actions load Polars, which `--help` must not."""
+    return importlib.import_module(f"dat_pipeline.services.{name}")

@@ -30,6 +30,7 @@ def test_the_reader_reads_runs_statuses_and_events_as_the_store_does(
     assert reader.get_run("nope") is None
     assert reader.statuses(run) == store.statuses(run)
     assert reader.statuses(run)["discovery"].config["root"] == "sample"
+    assert reader.statuses(run)["discovery"].completed is True
     assert reader.run_events(run) == store.run_events(run)
     assert [s.state for s in DatWorkflow(reader, data_root).status(run)] == [  # type: ignore[arg-type]
         s.state for s in flow.status(run)
