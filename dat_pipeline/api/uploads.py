@@ -15,9 +15,8 @@ import re
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from fastapi import Request
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -29,11 +28,11 @@ ENVELOPE_ALLOWANCE = 64 * 1024  # multipart boundaries and part headers around t
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-@dataclass(frozen=True)
-class ReceivedFile:
+class ReceivedFile(NamedTuple):
+    """The received file in its temp folder and the SHA-256 of its bytes (what the upload
+    action needs; its name is the path's, its size the file's)."""
+
     path: Path
-    filename: str
-    size_bytes: int
     sha256: str
 
 
@@ -102,9 +101,7 @@ class _Receiver:
     def on_part_end(self) -> None:
         if self.in_file and self.out is not None:
             self.out.close()
-            self.received = ReceivedFile(
-                self.folder / self.filename, self.filename, self.size, self.digest.hexdigest()
-            )
+            self.received = ReceivedFile(self.folder / self.filename, self.digest.hexdigest())
             self.out = None
             self.in_file = False
 

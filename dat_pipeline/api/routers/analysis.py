@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Path, Query, Response, status
+from fastapi import APIRouter, Body, Path, Query, Response
 from fastapi.responses import PlainTextResponse
 
 from dat_pipeline.api import schemas
 from dat_pipeline.api.context import Service
 from dat_pipeline.api.errors import error_responses
+from dat_pipeline.api.routes import answer, created, job_route, starts_work
 from dat_pipeline.names import NAME_PATTERN
 from dat_pipeline.services import analysis
 
@@ -35,7 +36,6 @@ SourceName = Annotated[
         examples=["sales_2024"],
     ),
 ]
-JobId = Annotated[str, Path(max_length=64, description="Job id (the Dagster run id).")]
 
 
 # -- sources ----------------------------------------------------------------------------------
@@ -47,12 +47,7 @@ def list_sources(ctx: Service) -> Any:
     return analysis.list_sources(ctx)
 
 
-@router.post(
-    "/sources",
-    response_model=schemas.AnalysisSourcePublic,
-    status_code=status.HTTP_201_CREATED,
-    summary="Add an analysis source",
-)
+@router.post("/sources", **created(schemas.AnalysisSourcePublic, "Add an analysis source"))
 def create_source(body: schemas.AnalysisSourceCreateRequest, ctx: Service) -> Any:
     """Register a source (a new partition of `sources`), like `dat analysis add-source NAME
     --from PATH|DATASET`: a folder or file under the data root (never outside it), or a DAT
@@ -75,15 +70,9 @@ def show_source(name: SourceName, ctx: Service) -> Any:
 # -- runs -------------------------------------------------------------------------------------
 @router.post(
     "/sources/{name}/run",
-    response_model=schemas.AnalysisRunAcceptedPublic,
-    status_code=status.HTTP_202_ACCEPTED,
-    summary="Analyse a source",
-    responses={
-        200: {
-            "model": schemas.AnalysisRunAcceptedPublic,
-            "description": "Every phase was up to date.",
-        }
-    },
+    **starts_work(
+        schemas.AnalysisRunAcceptedPublic, "Analyse a source", "Every phase was up to date."
+    ),
 )
 def run_analysis(
     name: SourceName,
@@ -98,16 +87,17 @@ def run_analysis(
     is running answers 409."""
     body = body or schemas.AnalysisRunRequest()
     started = analysis.start_run(ctx, name, body.phase, body.concurrency)
-    if started["job"] is None:
-        response.status_code = status.HTTP_200_OK
-    return started
+    return answer(response, started["job"] is None, started)
 
 
-@router.get("/jobs/{job_id}", response_model=schemas.AnalysisJobPublic, summary="An analysis job")
-def show_job(job_id: JobId, ctx: Service) -> Any:
-    """Status, phases, times and failures of an analysis run (a Dagster run of a source of one of
-    the caller's projects)."""
-    return analysis.show_job(ctx, job_id)
+job_route(
+    router,
+    analysis.show_job,
+    schemas.AnalysisJobPublic,
+    "An analysis job",
+    "Status, phases, times and failures of an analysis run (a Dagster run of a source of one "
+    "of\nthe caller's projects).",
+)
 
 
 @router.get(

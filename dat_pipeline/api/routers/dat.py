@@ -6,17 +6,21 @@ Each route parses its input, calls one action of `dat_pipeline.services.dat` (th
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Query, Response, status
+from fastapi import APIRouter, Body, Depends, Path, Query, Response
 from fastapi.responses import FileResponse
 
 from dat_pipeline.api import schemas
 from dat_pipeline.api.context import Service
 from dat_pipeline.api.errors import error_responses, without_server_paths
+from dat_pipeline.api.routes import answer, created, job_route, starts_work
 from dat_pipeline.dat.profiles import Profile
 from dat_pipeline.names import RUN_ID_PATTERN
 from dat_pipeline.services import dat
+from dat_pipeline.services.context import ServiceContext
 
 router = APIRouter(
     prefix="/api/dat",
@@ -34,6 +38,26 @@ RunId = Annotated[
     ),
 ]
 Stage = Annotated[schemas.StageName, Path(description="A stage of the DAT graph.")]  # type: ignore[valid-type]
+
+
+@dataclass(frozen=True)
+class StageOfRun:
+    """A stage of a run the path names, with the caller's context: what every stage route acts
+    on (`call` passes the three to a service action)."""
+
+    ctx: ServiceContext
+    run_id: str
+    stage: str
+
+    def call(self, action: Callable[..., Any], *args: Any) -> Any:
+        return action(self.ctx, self.run_id, self.stage, *args)
+
+
+def _stage_of_run(run_id: RunId, stage: Stage, ctx: Service) -> StageOfRun:
+    return StageOfRun(ctx, run_id, stage.value)
+
+
+StageAt = Annotated[StageOfRun, Depends(_stage_of_run)]
 ProfileKey = Annotated[
     str,
     Path(min_length=1, max_length=200, description="Profile name, or the id of any version."),
@@ -49,12 +73,7 @@ def stage_graph(ctx: Service) -> dict[str, Any]:
 
 
 # -- runs -------------------------------------------------------------------------------------
-@router.post(
-    "/runs",
-    response_model=schemas.RunPublic,
-    status_code=status.HTTP_201_CREATED,
-    summary="Create a run",
-)
+@router.post("/runs", **created(schemas.RunPublic, "Create a run"))
 def create_run(ctx: Service, body: schemas.RunCreateRequest | None = None) -> dict[str, Any]:
     """Create a DAT run (a new partition of `dat_runs`), like `dat runs create`. With a profile,
     the run records the profile id, has its stage configs pre-filled and follows upstream changes.
@@ -91,9 +110,9 @@ def run_stages(run_id: RunId, ctx: Service) -> dict[str, Any]:
 @router.get(
     "/runs/{run_id}/stages/{stage}", response_model=schemas.StageStatusPublic, summary="One stage"
 )
-def stage_status(run_id: RunId, stage: Stage, ctx: Service) -> Any:
+def stage_status(at: StageAt) -> Any:
     """The status of one stage of the run."""
-    return dat.stage_status(ctx, run_id, stage.value)
+    return at.call(dat.stage_status)
 
 
 @router.post(
@@ -101,17 +120,12 @@ def stage_status(run_id: RunId, stage: Stage, ctx: Service) -> Any:
     response_model=schemas.StageStatusPublic,
     summary="Lock a stage",
 )
-def lock_stage(
-    run_id: RunId,
-    stage: Stage,
-    ctx: Service,
-    body: Annotated[schemas.LockRequest | None, Body()] = None,
-) -> Any:
+def lock_stage(at: StageAt, body: Annotated[schemas.LockRequest | None, Body()] = None) -> Any:
     """Lock a stage with a config (`dat lock`). Its gate must be met: otherwise 409 names the
     missing stage. Re-locking with new inputs unlocks what depends on it; the same inputs as an
     existing artifact reuse it (`completed` is then true at once). Materialize with
     `POST /api/dat/runs/{run_id}/materialize` (or let the lock sensor do it)."""
-    return dat.lock(ctx, run_id, stage.value, body.config if body is not None else None)
+    return at.call(dat.lock, body.config if body is not None else None)
 
 
 @router.post(
@@ -119,18 +133,18 @@ def lock_stage(
     response_model=schemas.UnlockedPublic,
     summary="Unlock a stage",
 )
-def unlock_stage(run_id: RunId, stage: Stage, ctx: Service) -> Any:
+def unlock_stage(at: StageAt) -> Any:
     """Unlock a stage and every stage gated on it (`dat unlock`). Artifacts are kept."""
-    return dat.unlock(ctx, run_id, stage.value)
+    return at.call(dat.unlock)
 
 
 @router.post(
     "/runs/{run_id}/stages/{stage}/skip", response_model=schemas.StageStatusPublic, summary="Skip"
 )
-def skip_stage(run_id: RunId, stage: Stage, ctx: Service) -> Any:
+def skip_stage(at: StageAt) -> Any:
     """Skip an optional stage (`dat skip`): it is locked as completed with an empty artifact;
     a stage that is not optional answers 409."""
-    return dat.skip(ctx, run_id, stage.value)
+    return at.call(dat.skip)
 
 
 @router.get(
@@ -139,24 +153,19 @@ def skip_stage(run_id: RunId, stage: Stage, ctx: Service) -> Any:
     summary="Rows of an artifact",
 )
 def stage_artifact(
-    run_id: RunId,
-    stage: Stage,
-    ctx: Service,
+    at: StageAt,
     limit: Annotated[int, Query(ge=0, le=10_000, description="Rows to return.")] = 20,
 ) -> Any:
     """The first rows of the stage's artifact and its row count (`dat show`)."""
-    return dat.artifact(ctx, run_id, stage.value, limit)
+    return at.call(dat.artifact, limit)
 
 
 # -- materialization jobs ---------------------------------------------------------------------
 @router.post(
     "/runs/{run_id}/materialize",
-    response_model=schemas.MaterializedPublic,
-    status_code=status.HTTP_202_ACCEPTED,
-    summary="Materialize locked stages",
-    responses={
-        200: {"model": schemas.MaterializedPublic, "description": "Done (wait) or nothing to do."}
-    },
+    **starts_work(
+        schemas.MaterializedPublic, "Materialize locked stages", "Done (wait) or nothing to do."
+    ),
 )
 def materialize(
     run_id: RunId,
@@ -173,19 +182,17 @@ def materialize(
     the run is materializing answers 409."""
     stage = body.stage.value if body is not None and body.stage is not None else None
     started = dat.start_materialize(ctx, run_id, stage, wait)
-    if wait or started["job"] is None:
-        response.status_code = status.HTTP_200_OK
-    return started
+    return answer(response, wait or started["job"] is None, started)
 
 
-@router.get("/jobs/{job_id}", response_model=schemas.DatJobPublic, summary="A materialization job")
-def show_job(
-    job_id: Annotated[str, Path(max_length=64, description="Dagster run id.")],
-    ctx: Service,
-) -> Any:
-    """Status, stages, times and failures of a materialization job (a Dagster run of a DAT run
-    of one of the caller's projects)."""
-    return without_server_paths(dat.show_job(ctx, job_id))
+job_route(
+    router,
+    lambda ctx, job_id: without_server_paths(dat.show_job(ctx, job_id)),
+    schemas.DatJobPublic,
+    "A materialization job",
+    "Status, stages, times and failures of a materialization job (a Dagster run of a DAT run\n"
+    "of one of the caller's projects).",
+)
 
 
 @router.post("/runs/{run_id}/cancel", response_model=schemas.CancelledPublic, summary="Cancel")
@@ -262,11 +269,7 @@ def cleanup_apply(run_id: RunId, ctx: Service) -> Any:
 
 # -- profiles ---------------------------------------------------------------------------------
 @router.post(
-    "/profiles",
-    response_model=schemas.ProfileSavedPublic,
-    status_code=status.HTTP_201_CREATED,
-    summary="Create a profile",
-    tags=["profiles"],
+    "/profiles", **created(schemas.ProfileSavedPublic, "Create a profile"), tags=["profiles"]
 )
 def create_profile(profile: Profile, ctx: Service) -> Any:
     """Save an extraction profile (`dat profiles create`); the same body twice gives the same id

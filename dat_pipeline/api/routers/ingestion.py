@@ -16,6 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from dat_pipeline.api import schemas
 from dat_pipeline.api.context import Service
 from dat_pipeline.api.errors import error_responses
+from dat_pipeline.api.routes import JobId, answer, created, job_route, starts_work
 from dat_pipeline.api.uploads import UPLOAD_OPENAPI, receive_file
 from dat_pipeline.services import ingestion
 
@@ -27,7 +28,6 @@ router = APIRouter(
 
 SourceName = Annotated[str, Path(max_length=63, description="Database source name.")]
 UploadId = Annotated[str, Path(max_length=64, description="Upload id (`up_...`).")]
-JobId = Annotated[str, Path(max_length=64, description="Job id (the Dagster run id).")]
 
 
 # -- sources ----------------------------------------------------------------------------------
@@ -39,12 +39,7 @@ def list_sources(ctx: Service) -> Any:
     return ingestion.list_sources(ctx)
 
 
-@router.post(
-    "/sources",
-    response_model=schemas.DatabaseSourcePublic,
-    status_code=status.HTTP_201_CREATED,
-    summary="Add a database source",
-)
+@router.post("/sources", **created(schemas.DatabaseSourcePublic, "Add a database source"))
 def create_source(body: schemas.DatabaseSourceCreateRequest, ctx: Service) -> Any:
     """Add a database source (`dat sources add`); the password is stored encrypted."""
     fields = body.model_dump(exclude={"name", "kind", "database"})
@@ -172,12 +167,7 @@ def preview_source(body: schemas.PreviewRequest, ctx: Service) -> Any:
 
 @router.post(
     "/runs",
-    response_model=schemas.IngestResultPublic,
-    status_code=status.HTTP_202_ACCEPTED,
-    summary="Ingest a source",
-    responses={
-        200: {"model": schemas.IngestResultPublic, "description": "Small input: ingested already."}
-    },
+    **starts_work(schemas.IngestResultPublic, "Ingest a source", "Small input: ingested already."),
 )
 def run_ingest(
     body: Annotated[schemas.IngestRunRequest, Body()],
@@ -187,9 +177,7 @@ def run_ingest(
     """Ingest an upload or a database source (`dat ingest run`): at once when small (200, the
     result), else as a queued Dagster run (202 with the job id; see `GET .../jobs/{job_id}`)."""
     result = ingestion.ingest(ctx, body.source, body.project, body.table, body.rules, body.mapping)
-    if result["mode"] == "sync":
-        response.status_code = status.HTTP_200_OK
-    return result
+    return answer(response, result["mode"] == "sync", result)
 
 
 # -- jobs -------------------------------------------------------------------------------------
@@ -205,10 +193,13 @@ def list_jobs(
     return {"jobs": ingestion.list_jobs(ctx, job_status, None, limit)}
 
 
-@router.get("/jobs/{job_id}", response_model=schemas.IngestionJobPublic, summary="Show a job")
-def show_job(job_id: JobId, ctx: Service) -> Any:
-    """Status, progress, rows processed, outputs and error (`dat jobs show`)."""
-    return ingestion.get_job(ctx, job_id)
+job_route(
+    router,
+    ingestion.get_job,
+    schemas.IngestionJobPublic,
+    "Show a job",
+    "Status, progress, rows processed, outputs and error (`dat jobs show`).",
+)
 
 
 @router.get("/jobs/{job_id}/logs", response_model=schemas.JobLogsPublic, summary="Logs of a job")
