@@ -26,6 +26,27 @@ def ensure_dagster_home(project_dir: Path | None = None) -> Path:
     return home
 
 
+# Compute logs of a run in this process are not captured: capturing them spawns two `tail`
+# processes and two Python watchers per run (a third of a small stage's run time on two cores)
+# and redirects this process's stdout and stderr. Stages log through Dagster's event log.
+NO_LOG_CAPTURE = {
+    "compute_logs": {
+        "module": "dagster._core.storage.noop_compute_log_manager",
+        "class": "NoOpComputeLogManager",
+    }
+}
+
+
 def get_instance() -> dg.DagsterInstance:
     ensure_dagster_home()
     return dg.DagsterInstance.get()
+
+
+def in_process_instance() -> dg.DagsterInstance:
+    """The instance of the Dagster home (same storage, so its runs show in the UI with their
+    event logs) for a run executed in this process, without compute-log capture. Uses Dagster's
+    private InstanceRef (pinned by dat_pipeline_tests/defs/test_in_process_instance.py)."""
+    from dagster._core.instance.ref import InstanceRef
+
+    home = ensure_dagster_home()
+    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home), overrides=NO_LOG_CAPTURE))

@@ -304,11 +304,14 @@ def _materialize_now(
     dagster_run_id: str | None = None,
 ) -> None:
     from dat_pipeline.defs.dat import materialize_stages
+    from dat_pipeline.defs.instance import in_process_instance
 
-    # the DAT resources alone: no import of the rest of the code location (SPEC 12)
-    result = materialize_stages(
-        ctx.instance(), run_id, stages, None, log_level, dagster_run_id=dagster_run_id
-    )
+    # the DAT resources alone: no import of the rest of the code location (SPEC 12); the shared
+    # instance without compute-log capture (no tail processes for a run in this process)
+    with in_process_instance() as instance:
+        result = materialize_stages(
+            instance, run_id, stages, None, log_level, dagster_run_id=dagster_run_id
+        )
     if not result.success:
         reasons = "; ".join(_step_failures(result)) or "see the run in the Dagster UI"
         raise DatError(
