@@ -206,8 +206,6 @@ class BackfillTable:
         self, window: Window, report: ValidationReport, run_id: str | None = None
     ) -> manifest.ManifestRecord | None:
         """A window refused by its sample validation is a FAILED manifest record."""
-        if self.store is None:
-            return None
         errors = [
             f"sample validation score {report.score:.4f} is below {self.config.threshold}",
             *[
@@ -215,24 +213,7 @@ class BackfillTable:
                 for f in report.failures
             ],
         ]
-        return manifest.append_record(
-            self.store,
-            manifest.ManifestRecord(
-                manifest_id=manifest.new_manifest_id(),
-                table_name=self.config.name,
-                window_key=window.key,
-                window_start=window.start.isoformat(),
-                window_end=window.end.isoformat(),
-                rows=0,
-                checksum=None,
-                path=None,
-                duration_s=0.0,
-                status=manifest.FAILED,
-                errors=errors,
-                code_version=self.config.code_version,
-                run_id=run_id,
-            ),
-        )
+        return self._record(window, 0, None, None, 0.0, run_id, errors)
 
     def judge_windows(self, keys: list[str], run_id: str | None = None) -> SampleVerdict:
         """Validate the sample of each window on its own: a window below the threshold is refused
@@ -301,15 +282,14 @@ class BackfillTable:
         checksum: str | None,
         duration: float,
         run_id: str | None,
-        error: BaseException | None,
+        error: BaseException | list[str] | None,
     ) -> manifest.ManifestRecord | None:
+        """The manifest record of one window: SUCCESS, or FAILED with `error` (an exception, or
+        the reasons a window was refused)."""
         if self.store is None:
             return None
-        errors = (
-            []
-            if error is None
-            else [f"{error.__class__.__name__}: {str(error).splitlines()[0] if str(error) else ''}"]
-        )
+        if isinstance(error, BaseException):
+            error = [f"{error.__class__.__name__}: {(str(error).splitlines() or [''])[0]}"]
         return manifest.append_record(
             self.store,
             manifest.ManifestRecord(
@@ -323,7 +303,7 @@ class BackfillTable:
                 path=str(path) if path else None,
                 duration_s=round(duration, 6),
                 status=manifest.SUCCESS if error is None else manifest.FAILED,
-                errors=errors,
+                errors=error or [],
                 code_version=self.config.code_version,
                 run_id=run_id,
             ),

@@ -400,24 +400,25 @@ class DatWorkflow:
         self, run_id: str, stage: str, statuses: dict[str, StageStatus], verb: str
     ) -> dict[str, str]:
         rule = self.graph.rule(stage)
-        for required in rule.requires:
-            if not statuses[required].locked:
-                raise GateError(
-                    f"cannot {verb} {stage}: {required} is not locked "
-                    f"(run: dat lock {run_id} {required} ...)",
-                    stage=stage,
-                    missing_stage=required,
-                    reason="is not locked",
-                )
-        for required in rule.requires_completed:
-            if not statuses[required].completed:
-                raise GateError(
-                    f"cannot {verb} {stage}: {required} has not completed "
-                    f"(run: dat materialize {run_id} --stage {required})",
-                    stage=stage,
-                    missing_stage=required,
-                    reason="has not completed",
-                )
+        gates = (
+            (rule.requires, "locked", "is not locked", "dat lock {run} {stage} ..."),
+            (
+                rule.requires_completed,
+                "completed",
+                "has not completed",
+                "dat materialize {run} --stage {stage}",
+            ),
+        )
+        for required_stages, state, reason, hint in gates:
+            for required in required_stages:
+                if not getattr(statuses[required], state):
+                    raise GateError(
+                        f"cannot {verb} {stage}: {required} {reason} "
+                        f"(run: {hint.format(run=run_id, stage=required)})",
+                        stage=stage,
+                        missing_stage=required,
+                        reason=reason,
+                    )
         return {name: statuses[name].stage_id for name in rule.requires}  # type: ignore[misc]
 
     def _snapshot(self, run_id: str, spec: StageSpec, config: dict[str, Any] | None) -> Any:

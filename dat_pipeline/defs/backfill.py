@@ -77,14 +77,23 @@ def partitions_for(config: BackfillTableConfig) -> dg.TimeWindowPartitionsDefini
     )
 
 
+def _table_asset_args(config: BackfillTableConfig, partitions: Any, policy: Any) -> dict:
+    """What both assets of a table share: group, windows, backfill policy, owners, tag, version."""
+    return {
+        "group_name": GROUP,
+        "partitions_def": partitions,
+        "backfill_policy": policy,
+        "owners": OWNERS,
+        "tags": {"backfill/table": config.name},
+        "code_version": config.code_version,
+    }
+
+
 def _sample_asset(config: BackfillTableConfig, partitions: Any, policy: Any) -> dg.AssetsDefinition:
     @dg.asset(
         key=sample_key(config.name),
         # The generated model (defs/reverse_etl.py): a new model makes the windows stale.
         deps=[dg.AssetKey(["reverse_etl", f"{config.name}_model"])],
-        group_name=GROUP,
-        partitions_def=partitions,
-        backfill_policy=policy,
         check_specs=[
             dg.AssetCheckSpec(
                 CHECK_NAME,
@@ -97,10 +106,8 @@ def _sample_asset(config: BackfillTableConfig, partitions: Any, policy: Any) -> 
         description=f"Sample validation of `{config.table}` windows ({config.granularity}) "
         f"against the model generated from the catalog and constraints "
         f"{', '.join(config.constraints) or '(none)'}. Blocks the extraction when it fails.",
-        owners=OWNERS,
         kinds={"sql", "pandera"},
-        tags={"backfill/table": config.name},
-        code_version=config.code_version,
+        **_table_asset_args(config, partitions, policy),
     )
     def _sample(
         context: dg.AssetExecutionContext, backfill: BackfillResource
@@ -142,16 +149,11 @@ def _extract_asset(
     @dg.asset(
         key=asset_key(config.name),
         deps=[sample_key(config.name)],
-        group_name=GROUP,
-        partitions_def=partitions,
-        backfill_policy=policy,
         description=f"Rows of `{config.table}` in each {config.granularity} window "
         f"[start, end) of `{config.time_column}`, as data/backfill/{config.name}/<window>.parquet "
         "(written atomically; re-running a window replaces it).",
-        owners=OWNERS,
         kinds={"sql", "parquet"},
-        tags={"backfill/table": config.name},
-        code_version=config.code_version,
+        **_table_asset_args(config, partitions, policy),
     )
     def _extract(
         context: dg.AssetExecutionContext, backfill: BackfillResource

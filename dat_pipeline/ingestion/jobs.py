@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
-from dat_pipeline.errors import DatError, NotFoundError
+from dat_pipeline.errors import DatError
 from dat_pipeline.sources import redact
 from dat_pipeline.store import ControlStore, utc_now
 from dat_pipeline.store import schema as store_schema
@@ -87,10 +87,8 @@ def create_job(
 
 
 def get_job(store: ControlStore, job_id: str) -> Job:
-    row = store.row(store_schema.ingest_jobs, job_id=job_id)
-    if row is None:
-        raise NotFoundError(f"no ingestion job {job_id!r}; list them with `dat jobs list`")
-    return _job(row)
+    missing = f"no ingestion job {job_id!r}; list them with `dat jobs list`"
+    return _job(store.one(store_schema.ingest_jobs, missing, job_id=job_id))
 
 
 def list_jobs(

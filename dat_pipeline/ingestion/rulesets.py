@@ -20,7 +20,7 @@ from sqlalchemy import delete, insert, update
 
 from dat_pipeline.cleaning import RuleError, load_rules_yaml
 from dat_pipeline.errors import NotFoundError
-from dat_pipeline.ingestion.uploads import IngestError, check_project, project_dir
+from dat_pipeline.ingestion.uploads import IngestError, check_name, check_project, project_dir
 from dat_pipeline.store import ControlStore, utc_now
 from dat_pipeline.store import schema as store_schema
 
@@ -31,12 +31,8 @@ _SETS = store_schema.ingest_rule_sets
 
 
 def _check_name(name: str) -> str:
-    if not _NAME.match(name or ""):
-        raise IngestError(
-            f"rule set name {name!r} is not valid: lowercase letters, digits, _ and -, "
-            "starting with a letter, e.g. 'orders_basic'"
-        )
-    return name
+    rule = "lowercase letters, digits, _ and -, starting with a letter"
+    return check_name(name, _NAME, "rule set name", rule, "orders_basic")
 
 
 def _rules_json(name: str, rules_yaml: str) -> str:

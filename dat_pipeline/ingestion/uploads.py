@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 
 from dat_pipeline.adapters import AdapterError, adapter_for, detect
-from dat_pipeline.errors import DatError, NotFoundError
+from dat_pipeline.errors import DatError
 from dat_pipeline.files import atomic_path, sha256_file
 from dat_pipeline.names import NAME as _PROJECT
 from dat_pipeline.paths import relative_to_root, resolve_inside
@@ -47,13 +47,16 @@ class Upload:
         return asdict(self)
 
 
+def check_name(value: str, pattern: re.Pattern[str], what: str, rule: str, example: str) -> str:
+    """`value` when `pattern` matches it, else an `IngestError` saying the rule and an example."""
+    if not pattern.match(value or ""):
+        raise IngestError(f"{what} {value!r} is not valid: {rule}, e.g. {example!r}")
+    return value
+
+
 def check_project(project: str) -> str:
-    if not _PROJECT.match(project or ""):
-        raise IngestError(
-            f"project {project!r} is not valid: lowercase letters, digits and _, starting with a "
-            "letter, e.g. 'sales'"
-        )
-    return project
+    rule = "lowercase letters, digits and _, starting with a letter"
+    return check_name(project, _PROJECT, "project", rule, "sales")
 
 
 def project_dir(data_root: Path, project: str) -> Path:
@@ -83,10 +86,8 @@ def find_upload(store: ControlStore, project: str, sha256: str) -> Upload | None
 
 
 def get_upload(store: ControlStore, upload_id: str) -> Upload:
-    row = store.row(store_schema.ingest_uploads, upload_id=upload_id)
-    if row is None:
-        raise NotFoundError(f"no upload {upload_id!r}; upload the file with `dat ingest upload`")
-    return _upload(row)
+    missing = f"no upload {upload_id!r}; upload the file with `dat ingest upload`"
+    return _upload(store.one(store_schema.ingest_uploads, missing, upload_id=upload_id))
 
 
 def upload_file(

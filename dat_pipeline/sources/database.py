@@ -175,13 +175,11 @@ def add_database_source(
 
 def get_database_source(store: ControlStore, name: str) -> DatabaseSource:
     """The stored source `name`; `NotFoundError` when there is none."""
-    row = store.row(store_schema.db_sources, name=name)
-    if row is None:
-        raise NotFoundError(
-            f"no database source named {name!r}; list them with `dat sources list` or add one "
-            "with `dat sources add`"
-        )
-    return _row_to_source(row)
+    missing = (
+        f"no database source named {name!r}; list them with `dat sources list` or add one "
+        "with `dat sources add`"
+    )
+    return _row_to_source(store.one(store_schema.db_sources, missing, name=name))
 
 
 def list_database_sources(store: ControlStore) -> list[DatabaseSource]:

@@ -147,6 +147,17 @@ class StoreReads:
         found = self.rows(table, connection=connection, **key)
         return found[0] if found else None
 
+    def one(
+        self, table: Any, missing: str, connection: Any = None, **key: Any
+    ) -> Mapping[str, Any]:
+        """The row of `table` with this key; `NotFoundError(missing)` when there is none."""
+        found = self.row(table, connection, **key)
+        if found is None:
+            from dat_pipeline.errors import NotFoundError
+
+            raise NotFoundError(missing, **key)
+        return found
+
     def get_run(self, run_id: str, connection: Any = None) -> RunRecord | None:
         row = self.rows("dat_runs", _RUN_COLUMNS, connection=connection, run_id=run_id)
         return run_from_row(row[0]) if row else None
