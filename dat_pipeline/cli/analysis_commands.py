@@ -12,7 +12,16 @@ from typing import TYPE_CHECKING
 import typer
 
 from dat_pipeline.cli.dat_commands import _parse_sets
-from dat_pipeline.cli.output import JsonOption, emit_json, emit_table, fail, handles_errors, service
+from dat_pipeline.cli.output import (
+    JsonOption,
+    act,
+    emit_json,
+    emit_table,
+    fail,
+    handles_errors,
+    reply,
+    service,
+)
 from dat_pipeline.services.context import open_context
 
 if TYPE_CHECKING:
@@ -154,12 +163,8 @@ def reset_command(
     as_json: bool = JsonOption,
 ) -> None:
     """Delete the stored results of a phase and its dependents (default: every phase)."""
-    with open_context() as ctx:
-        result = service("analysis").reset(ctx, source, phase)
-    if as_json:
-        emit_json(result)
-    else:
-        typer.echo(f"reset: {', '.join(result['reset']) or 'nothing (no stored results)'}")
+    result = act(lambda ctx: service("analysis").reset(ctx, source, phase))
+    reply(result, as_json, f"reset: {', '.join(result['reset']) or 'nothing (no stored results)'}")
 
 
 @analysis_app.command("graph")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from dat_pipeline.cli.output import JsonOption, emit_json, emit_table, handles_errors
+from dat_pipeline.cli.output import JsonOption, act, emit_json, emit_table, handles_errors, reply
 from dat_pipeline.services import tokens
 from dat_pipeline.services.context import open_context
 
@@ -84,9 +84,5 @@ def tokens_list(
 @handles_errors
 def tokens_revoke(token_id: str, as_json: bool = JsonOption) -> None:
     """Revoke a token; requests with it are refused at once."""
-    with open_context() as ctx:
-        record = tokens.revoke(ctx, token_id)
-    if as_json:
-        emit_json(record)
-    else:
-        typer.echo(f"revoked {record['token_id']} ({record['revoked_at']})")
+    record = act(lambda ctx: tokens.revoke(ctx, token_id))
+    reply(record, as_json, f"revoked {record['token_id']} ({record['revoked_at']})")

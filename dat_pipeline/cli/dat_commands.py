@@ -14,10 +14,12 @@ import typer
 from dat_pipeline.cli.output import (
     JsonOption,
     WideOption,
+    act,
     emit_json,
     emit_table,
     fail,
     handles_errors,
+    reply,
     say,
     verbose,
 )
@@ -123,14 +125,9 @@ def runs_create(
 ) -> None:
     """Create a DAT run (a new partition of `dat_runs`)."""
     from dat_pipeline.services import dat as service
-    from dat_pipeline.services.context import open_context
 
-    with open_context() as ctx:
-        run = service.create_run(ctx, name, profile, follow, project)
-    if as_json:
-        emit_json(run)
-    else:
-        typer.echo(run["run_id"])
+    run = act(lambda ctx: service.create_run(ctx, name, profile, follow, project))
+    reply(run, as_json, run["run_id"])
 
 
 def _when(iso: str | None) -> str:
@@ -143,10 +140,8 @@ def _when(iso: str | None) -> str:
 def runs_list(as_json: bool = JsonOption, wide: bool = WideOption) -> None:
     """List DAT runs, oldest first."""
     from dat_pipeline.services import dat as service
-    from dat_pipeline.services.context import open_context
 
-    with open_context(read_only=True) as ctx:
-        runs = service.list_runs(ctx)["runs"]
+    runs = act(service.list_runs, read_only=True)["runs"]
     if as_json:
         emit_json({"runs": runs})
     else:
@@ -171,20 +166,7 @@ def runs_list(as_json: bool = JsonOption, wide: bool = WideOption) -> None:
 @handles_errors
 def runs_show(run_id: str, as_json: bool = JsonOption, wide: bool = WideOption) -> None:
     """Show a run and the status of its stages."""
-    from dat_pipeline.services import dat as service
-    from dat_pipeline.services.context import open_context
-
-    with open_context(read_only=True) as ctx:
-        shown = service.show_run(ctx, run_id)
-        skipped = [] if as_json else service.skipped_stages(ctx, run_id)
-    if as_json:
-        emit_json(shown)
-    else:
-        typer.echo(
-            f"{run_id}  name={shown['name']}  project={shown['project']}  "
-            f"created={shown['created_at']}"
-        )
-        _print_status(shown, skipped, wide)
+    _show_status(run_id, as_json, wide, with_run=True)
 
 
 def _say_unlocked(run_id: str, unlocked: list[str]) -> None:
@@ -224,7 +206,9 @@ def lock(
     with open_context() as ctx:
         if stage is not None:
             building = materialize or chain
-            locked = service.lock_with_cascade(ctx, run_id, stage, config, building, _log_level())
+            locked = service.lock_with_cascade(
+                ctx, run_id, stage, config=config, materialize=building, log_level=_log_level()
+            )
         if chain:
             chained = service.chain(ctx, run_id, _log_level())["relocked"]
     if as_json:
@@ -269,14 +253,9 @@ def unlock(run_id: str, stage: str, as_json: bool = JsonOption) -> None:
 def skip(run_id: str, stage: str, as_json: bool = JsonOption) -> None:
     """Skip an optional stage: it is locked as completed with an empty artifact."""
     from dat_pipeline.services import dat as service
-    from dat_pipeline.services.context import open_context
 
-    with open_context() as ctx:
-        status = service.skip(ctx, run_id, stage)
-    if as_json:
-        emit_json(status)
-    else:
-        typer.echo(f"{stage} skipped as {status['stage_id']}")
+    status = act(lambda ctx: service.skip(ctx, run_id, stage))
+    reply(status, as_json, f"{stage} skipped as {status['stage_id']}")
 
 
 @handles_errors
@@ -287,29 +266,35 @@ def materialize(
 ) -> None:
     """Build every locked stage that has no artifact yet, in graph order, now."""
     from dat_pipeline.services import dat as service
-    from dat_pipeline.services.context import open_context
 
-    with open_context() as ctx:
-        done = service.materialize(ctx, run_id, stage, _log_level())
-    if as_json:
-        emit_json(done)
-    else:
-        typer.echo(f"materialized: {', '.join(done['materialized']) or 'nothing pending'}")
+    done = act(lambda ctx: service.materialize(ctx, run_id, stage, _log_level()))
+    reply(done, as_json, f"materialized: {', '.join(done['materialized']) or 'nothing pending'}")
 
 
 @handles_errors
 def status(run_id: str, as_json: bool = JsonOption, wide: bool = WideOption) -> None:
     """The state and stage id of every stage of a run (--wide adds when each was locked)."""
-    from dat_pipeline.services import dat as service
-    from dat_pipeline.services.context import open_context
+    _show_status(run_id, as_json, wide, with_run=False)
 
-    with open_context(read_only=True) as ctx:
-        shown = service.run_status(ctx, run_id)
-        skipped = [] if as_json else service.skipped_stages(ctx, run_id)
+
+def _show_status(run_id: str, as_json: bool, wide: bool, with_run: bool) -> None:
+    """`dat status` (`with_run`: `dat runs show`, the run's name, project and creation first)."""
+    from dat_pipeline.services import dat as service
+
+    def read(ctx: Any) -> tuple[dict[str, Any], list[str]]:
+        shown = (service.show_run if with_run else service.run_status)(ctx, run_id)
+        return shown, [] if as_json else service.skipped_stages(ctx, run_id)
+
+    shown, skipped = act(read, read_only=True)
     if as_json:
         emit_json(shown)
-    else:
-        _print_status(shown, skipped, wide)
+        return
+    if with_run:
+        typer.echo(
+            f"{run_id}  name={shown['name']}  project={shown['project']}  "
+            f"created={shown['created_at']}"
+        )
+    _print_status(shown, skipped, wide)
 
 
 @handles_errors
@@ -318,10 +303,8 @@ def events(run_id: str, as_json: bool = JsonOption, wide: bool = WideOption) -> 
     import json
 
     from dat_pipeline.services import dat as service
-    from dat_pipeline.services.context import open_context
 
-    with open_context(read_only=True) as ctx:
-        trail = service.run_events(ctx, run_id)
+    trail = act(lambda ctx: service.run_events(ctx, run_id), read_only=True)
     rows = trail["events"]
     if as_json:
         emit_json(trail)

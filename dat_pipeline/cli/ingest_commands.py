@@ -7,7 +7,16 @@ from pathlib import Path
 
 import typer
 
-from dat_pipeline.cli.output import JsonOption, emit_json, emit_table, fail, handles_errors, service
+from dat_pipeline.cli.output import (
+    JsonOption,
+    act,
+    emit_json,
+    emit_table,
+    fail,
+    handles_errors,
+    reply,
+    service,
+)
 from dat_pipeline.errors import DatError
 from dat_pipeline.services.context import open_context
 
@@ -120,12 +129,8 @@ def sources_test(name: str, as_json: bool = JsonOption) -> None:
 @handles_errors
 def sources_delete(name: str, as_json: bool = JsonOption) -> None:
     """Delete a source and its encrypted password."""
-    with open_context() as ctx:
-        result = service("ingestion").delete_source(ctx, name)
-    if as_json:
-        emit_json(result)
-    else:
-        typer.echo(f"deleted source {name!r}")
+    result = act(lambda ctx: service("ingestion").delete_source(ctx, name))
+    reply(result, as_json, f"deleted source {name!r}")
 
 
 # -- ingest -----------------------------------------------------------------------------------
@@ -274,12 +279,8 @@ def ingest_uploads(as_json: bool = JsonOption) -> None:
 @handles_errors
 def ingest_delete_upload(upload_id: str, as_json: bool = JsonOption) -> None:
     """Forget an upload and delete its raw file (cleaned outputs and jobs are kept)."""
-    with open_context() as ctx:
-        deleted = service("ingestion").delete_upload(ctx, upload_id)
-    if as_json:
-        emit_json(deleted)
-    else:
-        typer.echo(f"deleted {deleted['upload_id']} ({deleted['path']})")
+    deleted = act(lambda ctx: service("ingestion").delete_upload(ctx, upload_id))
+    reply(deleted, as_json, f"deleted {deleted['upload_id']} ({deleted['path']})")
 
 
 # -- jobs -------------------------------------------------------------------------------------
@@ -333,9 +334,5 @@ def jobs_logs(job_id: str, as_json: bool = JsonOption) -> None:
 @handles_errors
 def jobs_cancel(job_id: str, as_json: bool = JsonOption) -> None:
     """Cancel a pending or running job (and its queued Dagster run)."""
-    with open_context() as ctx:
-        job = service("ingestion").cancel_job(ctx, job_id)
-    if as_json:
-        emit_json(job)
-    else:
-        typer.echo(f"job {job_id} {job['status']}")
+    job = act(lambda ctx: service("ingestion").cancel_job(ctx, job_id))
+    reply(job, as_json, f"job {job_id} {job['status']}")

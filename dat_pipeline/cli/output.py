@@ -13,11 +13,16 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
 from dat_pipeline.errors import DatError
+
+if TYPE_CHECKING:
+    from dat_pipeline.services.context import ServiceContext
+
+T = TypeVar("T")
 
 JsonOption = typer.Option(False, "--json", help="Print one JSON document on stdout (for scripts).")
 WideOption = typer.Option(
@@ -116,3 +121,20 @@ def service(name: str) -> ModuleType:
     """The service-layer module `dat_pipeline.services.<name>`, imported when a command runs:
     the ingestion, analysis and backfill actions load Polars, which `--help` must not."""
     return importlib.import_module(f"dat_pipeline.services.{name}")
+
+
+def act(action: Callable[[ServiceContext], T], read_only: bool = False) -> T:
+    """Call a service action with a context of this process, closed afterwards: what a command
+    does between parsing its input and rendering the result (`read_only` for a read)."""
+    from dat_pipeline.services.context import open_context
+
+    with open_context(read_only=read_only) as ctx:
+        return action(ctx)
+
+
+def reply(result: Any, as_json: bool, text: str) -> None:
+    """A command's answer: `result` as one JSON document with --json, else `text`."""
+    if as_json:
+        emit_json(result)
+    else:
+        typer.echo(text)

@@ -8,7 +8,7 @@ from typing import Any
 import typer
 import yaml
 
-from dat_pipeline.cli.output import JsonOption, emit_json, emit_table, handles_errors
+from dat_pipeline.cli.output import JsonOption, act, emit_json, emit_table, handles_errors, reply
 from dat_pipeline.errors import DatError
 
 profiles_app = typer.Typer(
@@ -38,23 +38,26 @@ def _read_file(path: Path) -> dict[str, Any]:
     return loaded
 
 
-def _overlay(body: dict[str, Any], **options: Any) -> dict[str, Any]:
-    """Options given on the command line replace the same field of the file or stored body."""
-    fields = {
-        "name": "name",
-        "description": "description",
-        "root": "root",
-        "include": "include",
-        "exclude": "exclude",
-        "tables": "table_patterns",
-        "levels": "aggregation_levels",
-        "formats": "export_formats",
-    }
-    merged = dict(body)
-    for option, field in fields.items():
-        value = options.get(option)
-        if value not in (None, []):
-            merged[field] = value
+# profile field each option sets (the options `profiles create` and `profiles update` share)
+FIELDS = {
+    "name": "name",
+    "description": "description",
+    "root": "root",
+    "include": "include",
+    "exclude": "exclude",
+    "tables": "table_patterns",
+    "levels": "aggregation_levels",
+    "formats": "export_formats",
+}
+
+
+def _body(file: Path | None, given: dict[str, Any]) -> dict[str, Any]:
+    """The profile body of --file (none: empty), with the field of each option given on the
+    command line (`given`: the command's parameters) replacing the same field of the file."""
+    merged = _read_file(file) if file else {}
+    for option, field in FIELDS.items():
+        if given.get(option) not in (None, []):
+            merged[field] = given[option]
     return merged
 
 
@@ -80,23 +83,10 @@ def profiles_create(
     as_json: bool = JsonOption,
 ) -> None:
     """Save a profile from a YAML file and/or options; the same body twice gives the same id."""
-    body = _read_file(file) if file else {}
-    body = _overlay(
-        body,
-        name=name,
-        description=description,
-        root=root,
-        include=include,
-        exclude=exclude,
-        tables=tables,
-        levels=levels,
-        formats=formats,
-    )
+    body = _body(file, locals())
     from dat_pipeline.services import dat as service
-    from dat_pipeline.services.context import open_context
 
-    with open_context() as ctx:
-        saved = service.save_profile(ctx, body, str(file) if file else "profile")
+    saved = act(lambda ctx: service.save_profile(ctx, body, str(file) if file else "profile"))
     if as_json:
         emit_json(saved)
     else:
@@ -171,24 +161,14 @@ def profiles_update(
 
     The new body gets a new id; the old version keeps its id for the runs made from it.
     """
-    body = _overlay(
-        _read_file(file) if file else {},
-        name=name,
-        description=description,
-        root=root,
-        include=include,
-        exclude=exclude,
-        tables=tables,
-        levels=levels,
-        formats=formats,
-    )
+    body = _body(file, locals())
     from dat_pipeline.services import dat as service
-    from dat_pipeline.services.context import open_context
 
-    with open_context() as ctx:
-        replaced = service.update_profile(
+    replaced = act(
+        lambda ctx: service.update_profile(
             ctx, id_or_name, body, replace=file is not None, origin=str(file or "profile")
         )
+    )
     if as_json:
         emit_json(replaced)
     else:
@@ -200,14 +180,9 @@ def profiles_update(
 def profiles_delete(id_or_name: str, as_json: bool = JsonOption) -> None:
     """Delete a profile and its older versions. Runs made from it keep their configs."""
     from dat_pipeline.services import dat as service
-    from dat_pipeline.services.context import open_context
 
-    with open_context() as ctx:
-        deleted = service.delete_profile(ctx, id_or_name)
-    if as_json:
-        emit_json(deleted)
-    else:
-        typer.echo(f"deleted: {', '.join(deleted['deleted'])}")
+    deleted = act(lambda ctx: service.delete_profile(ctx, id_or_name))
+    reply(deleted, as_json, f"deleted: {', '.join(deleted['deleted'])}")
 
 
 def _human(size: int) -> str:

@@ -24,8 +24,9 @@ import json
 import re
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dat_pipeline.errors import DatError, NotFoundError
 from dat_pipeline.names import DEFAULT_PROJECT
@@ -184,6 +185,24 @@ def verify_token(store: ControlStore, token: str) -> TokenRecord | None:
     elif not hmac.compare_digest(known, token_id):
         return None
     return _record(row._mapping)
+
+
+def visible_job(
+    job: dict[str, Any] | None,
+    owner: str,
+    check: Callable[[str], object],
+    unknown: NotFoundError,
+) -> dict[str, Any]:
+    """A job view (a Dagster run) if the caller sees what it belongs to: `check(job[owner])`
+    (its DAT run, its analysis source) raises NotFoundError otherwise. A job that does not exist,
+    belongs to nothing or to something hidden is the same `unknown` error, naming nothing else."""
+    if job is None or job[owner] is None:
+        raise unknown
+    try:
+        check(job[owner])
+    except NotFoundError:
+        raise unknown from None
+    return job
 
 
 # -- projects of runs -------------------------------------------------------------------------

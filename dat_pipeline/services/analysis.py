@@ -219,15 +219,12 @@ def _job_out(ctx: ServiceContext, job_id: str) -> dict[str, Any] | None:
 
 def show_job(ctx: ServiceContext, job_id: str) -> dict[str, Any]:
     """An analysis run (a Dagster run of a source the caller sees)."""
-    job = _job_out(ctx, job_id)
-    unknown = NotFoundError(f"unknown analysis job {job_id!r}", job_id=job_id)
-    if job is None or job["source"] is None:
-        raise unknown
-    try:
-        _visible_source(ctx, job["source"])
-    except NotFoundError:
-        raise unknown from None
-    return job
+    return access.visible_job(
+        _job_out(ctx, job_id),
+        "source",
+        lambda source: _visible_source(ctx, source),
+        NotFoundError(f"unknown analysis job {job_id!r}", job_id=job_id),
+    )
 
 
 # -- results ----------------------------------------------------------------------------------

@@ -191,18 +191,14 @@ def _locked(ctx: ServiceContext, run_id: str) -> set[str]:
 
 
 def lock_with_cascade(
-    ctx: ServiceContext,
-    run_id: str,
-    stage: str,
-    config: dict[str, Any] | None = None,
-    materialize: bool = False,
-    log_level: str = "CRITICAL",
+    ctx: ServiceContext, run_id: str, stage: str, **options: Any
 ) -> dict[str, Any]:
-    """`lock`, and the stages it unlocked (a re-lock with new inputs cascades), in graph order:
-    `{"status": ..., "unlocked": [...]}`. Their configs are kept: `chain` re-locks them."""
+    """`lock(ctx, run_id, stage, **options)`, and the stages it unlocked (a re-lock with new
+    inputs cascades), in graph order: `{"status": ..., "unlocked": [...]}`. Their configs are
+    kept: `chain` re-locks them."""
     get_run(ctx, run_id)
     before = _locked(ctx, run_id)
-    status = lock(ctx, run_id, stage, config, materialize, log_level)
+    status = lock(ctx, run_id, stage, **options)
     gone = before - _locked(ctx, run_id)
     return {"status": status, "unlocked": [s for s in ctx.workflow.graph.order if s in gone]}
 
@@ -364,15 +360,12 @@ def show_job(ctx: ServiceContext, job_id: str) -> dict[str, Any]:
     """A materialization job (a Dagster run of a DAT run the caller sees)."""
     from dat_pipeline.orchestration.launch import job_dict
 
-    job = job_dict(ctx.instance(), job_id)
-    unknown = NotFoundError(f"unknown job {job_id!r}", job_id=job_id)
-    if job is None or job["run_id"] is None:
-        raise unknown
-    try:
-        get_run(ctx, job["run_id"])
-    except NotFoundError:
-        raise unknown from None
-    return job
+    return access.visible_job(
+        job_dict(ctx.instance(), job_id),
+        "run_id",
+        lambda run_id: get_run(ctx, run_id),
+        NotFoundError(f"unknown job {job_id!r}", job_id=job_id),
+    )
 
 
 def cancel(ctx: ServiceContext, run_id: str) -> dict[str, Any]:
