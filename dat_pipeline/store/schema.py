@@ -24,6 +24,19 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
+
+def _time(name: str, nullable: bool = False) -> Column:
+    """A moment as ISO-8601 UTC text (`utc_now()`): it sorts in time order on every dialect."""
+    return Column(name, String(40), nullable=nullable)
+
+
+def _seq() -> Column:
+    """The order of an append-only log: BIGINT, INTEGER on SQLite so that it autoincrements."""
+    return Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+
+
 meta = Table(
     "dat_meta",
     metadata,
@@ -38,7 +51,7 @@ runs = Table(
     Column("name", String(200), nullable=False),
     Column("profile_id", String(64)),
     Column("follow", Boolean, nullable=False, default=False),
-    Column("created_at", String(40), nullable=False),
+    _time("created_at"),
 )
 
 stage_status = Table(
@@ -49,8 +62,8 @@ stage_status = Table(
     Column("state", String(16), nullable=False),
     Column("stage_id", String(96)),
     Column("config", Text),
-    Column("locked_at", String(40)),
-    Column("unlocked_at", String(40)),
+    _time("locked_at", nullable=True),
+    _time("unlocked_at", nullable=True),
     Column("completed", Boolean, nullable=False, default=False),
     Column("error", Text),
 )
@@ -58,15 +71,13 @@ stage_status = Table(
 events = Table(
     "dat_events",
     metadata,
-    Column(
-        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    ),
+    _seq(),
     Column("run_id", String(64), nullable=False),
     Column("stage", String(64)),
     Column("kind", String(32), nullable=False),
     Column("stage_id", String(96)),
     Column("detail", Text, nullable=False, default="{}"),
-    Column("at", String(40), nullable=False),
+    _time("at"),
     Index("ix_dat_events_run", "run_id", "seq"),
 )
 
@@ -80,8 +91,8 @@ profiles = Table(
     Column("profile_id", String(64), primary_key=True),
     Column("name", String(200), unique=True),
     Column("body", Text, nullable=False),
-    Column("created_at", String(40), nullable=False),
-    Column("updated_at", String(40), nullable=False),
+    _time("created_at"),
+    _time("updated_at"),
     Column("superseded_by", String(64)),
 )
 
@@ -95,7 +106,7 @@ analysis_sources = Table(
     Column("location", Text, nullable=False),
     Column("follow", Boolean, nullable=False, default=False),
     Column("options", Text, nullable=False, default="{}"),
-    Column("created_at", String(40), nullable=False),
+    _time("created_at"),
 )
 
 
@@ -114,7 +125,7 @@ db_sources = Table(
     Column("table_name", Text),
     Column("query", Text),
     Column("project", String(64)),
-    Column("created_at", String(40), nullable=False),
+    _time("created_at"),
 )
 
 ingest_uploads = Table(
@@ -129,7 +140,7 @@ ingest_uploads = Table(
     Column("format", String(32), nullable=False),
     Column("row_count", BigInteger),
     Column("tables", Text, nullable=False, default="[]"),
-    Column("created_at", String(40), nullable=False),
+    _time("created_at"),
     Index("ux_ingest_uploads_checksum", "project", "sha256", unique=True),
 )
 
@@ -146,20 +157,18 @@ ingest_jobs = Table(
     Column("rows_processed", BigInteger, nullable=False, default=0),
     Column("result", Text),
     Column("error", Text),
-    Column("created_at", String(40), nullable=False),
-    Column("updated_at", String(40), nullable=False),
+    _time("created_at"),
+    _time("updated_at"),
 )
 
 ingest_job_logs = Table(
     "ingest_job_logs",
     metadata,
-    Column(
-        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    ),
+    _seq(),
     Column("job_id", String(64), nullable=False),
     Column("level", String(8), nullable=False),
     Column("message", Text, nullable=False),
-    Column("at", String(40), nullable=False),
+    _time("at"),
     Index("ix_ingest_job_logs_job", "job_id", "seq"),
 )
 
@@ -174,8 +183,8 @@ api_tokens = Table(
     Column("label", String(200)),
     Column("salt", String(64), nullable=False),
     Column("hash", String(128), nullable=False),
-    Column("created_at", String(40), nullable=False),
-    Column("revoked_at", String(40)),
+    _time("created_at"),
+    _time("revoked_at", nullable=True),
 )
 
 
@@ -200,8 +209,8 @@ backfill_manifest = Table(
     Column("manifest_id", String(32), primary_key=True),
     Column("table_name", String(64), nullable=False),
     Column("window_key", String(32), nullable=False),
-    Column("window_start", String(40), nullable=False),
-    Column("window_end", String(40), nullable=False),
+    _time("window_start"),
+    _time("window_end"),
     Column("rows", BigInteger, nullable=False, default=0),
     Column("checksum", String(64)),
     Column("path", Text),
@@ -210,7 +219,7 @@ backfill_manifest = Table(
     Column("errors", Text, nullable=False, default="[]"),
     Column("code_version", String(64), nullable=False),
     Column("run_id", String(64)),
-    Column("created_at", String(40), nullable=False),
+    _time("created_at"),
     Index("ix_backfill_manifest_table", "table_name", "window_key", "created_at"),
 )
 
@@ -231,7 +240,7 @@ ingest_rule_sets = Table(
     Column("version", Integer, nullable=False, default=1),
     Column("rules", Text, nullable=False, default="[]"),
     Column("rules_yaml", Text, nullable=False),
-    Column("updated_at", String(40), nullable=False),
+    _time("updated_at"),
 )
 
 
