@@ -3,7 +3,7 @@
 Each command runs as a fresh process on a small run (discovery built); the figure is the median
 wall time of `--repeat` runs (default 7), and the ratio to `python -c pass` on the same machine
 at the same moment (the ratio is what carries between machines). Also says whether the command
-loaded Dagster or Polars.
+loaded Dagster, Polars or SQLAlchemy (`status` and `runs list` read a SQLite store without it).
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ PROBE = (
     "import runpy, sys; sys.argv = ['dat', *sys.argv[1:]]\n"
     "try:\n    runpy.run_module('dat_pipeline.cli', run_name='__main__')\n"
     "except SystemExit:\n    pass\n"
-    "print('LOADED', *(m for m in ('dagster', 'polars') if m in sys.modules), file=sys.stderr)\n"
+    "heavy = ('dagster', 'polars', 'sqlalchemy')\n"
+    "print('LOADED', *(m for m in heavy if m in sys.modules), file=sys.stderr)\n"
 )
 
 
@@ -60,11 +61,13 @@ def main() -> None:
         ["status", run_id],
         ["show", run_id, "discovery"],
         ["runs", "list"],
+        ["runs", "show", run_id],
         ["stages"],
         ["lock", "--help"],
         ["show", "--help"],
         ["ingest", "--help"],
         ["analysis", "--help"],
+        ["backfill", "--help"],
     ]
     base, base_cpu, _ = _median_s([sys.executable, "-c", "pass"], repeat)
     print(
