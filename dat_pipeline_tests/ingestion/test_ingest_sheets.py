@@ -83,3 +83,31 @@ def test_the_api_ingests_every_sheet_when_the_request_names_no_table(
             "people.clean",
             "people.rejects",
         }
+
+
+def test_a_queued_workbook_run_materializes_every_sheet(
+    control: ControlStore,
+    ingest_env: Path,
+    cli: CliRunner,
+    workbook: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import dagster as dg
+
+    from dat_pipeline.settings import get_settings
+
+    monkeypatch.setenv("DAT_SYNC_MAX_ROWS", "1")
+    get_settings.cache_clear()
+    queued = _run(cli, str(workbook), "--project", "sales")
+    assert queued["mode"] == "queued"
+    instance = dg.DagsterInstance.get()
+    instance.launch_run(queued["job_id"], workspace=None)  # what the daemon does
+    assert instance.get_run_by_id(queued["job_id"]).status == dg.DagsterRunStatus.SUCCESS
+    shown = cli.invoke(app, ["jobs", "show", queued["job_id"], "--json"])
+    job = json.loads(shown.stdout)
+    assert job["status"] == "COMPLETED" and job["rows_processed"] == 5
+    assert job["outputs"]["people.clean"] == "uploads/sales/clean/book__people.parquet"
+    materialized = instance.get_latest_materialization_event(dg.AssetKey("ingested_table"))
+    metadata = materialized.asset_materialization.metadata
+    assert metadata["table"].value == "orders, people"
+    assert metadata["orders.clean"].value == "uploads/sales/clean/book__orders.parquet"
