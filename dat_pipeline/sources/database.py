@@ -218,6 +218,13 @@ def source_path(source: DatabaseSource, data_root: Path | None = None) -> Path:
     return resolve_inside(Path(data_root or get_settings().data_root), source.database)
 
 
+# The SQLAlchemy driver of each server kind and its URL query (MySQL: full UTF-8).
+_DRIVERS: dict[str, tuple[str, dict[str, str]]] = {
+    "mysql": ("mysql+pymysql", {"charset": "utf8mb4"}),
+    "postgresql": ("postgresql+psycopg", {}),
+}
+
+
 def engine_for(
     store: ControlStore,
     name_or_source: str | DatabaseSource,
@@ -249,25 +256,16 @@ def engine_for(
             f"duckdb:///{path}", connect_args={"read_only": True} if read_only else {}
         )
     secret = password if password is not None else _password_of(store, source)
-    if source.kind == "mysql":
-        url = URL.create(
-            "mysql+pymysql",
-            username=source.user,
-            password=secret,
-            host=source.host,
-            port=source.port,
-            database=source.database,
-            query={"charset": "utf8mb4"},
-        )
-    else:
-        url = URL.create(
-            "postgresql+psycopg",
-            username=source.user,
-            password=secret,
-            host=source.host,
-            port=source.port,
-            database=source.database,
-        )
+    driver, query = _DRIVERS[source.kind]
+    url = URL.create(
+        driver,
+        username=source.user,
+        password=secret,
+        host=source.host,
+        port=source.port,
+        database=source.database,
+        query=query,
+    )
     connect_args: dict[str, Any] = {"connect_timeout": connect_timeout}
     if source.kind == "mysql":
         # MySQL converts TIMESTAMP values to the session time zone: pin it to UTC so TIMESTAMP
