@@ -153,7 +153,7 @@ class DatWorkflow:
     def stage_status(
         self, run_id: str, stage: str, connection: Connection | None = None
     ) -> StageStatus:
-        self._spec(stage)
+        self._rule(stage)  # a stage of the graph; its implementation (adapters) is not loaded
         return next(s for s in self.status(run_id, connection) if s.stage == stage)
 
     def artifact_path(self, status: StageStatus) -> Path | None:
@@ -385,11 +385,14 @@ class DatWorkflow:
             connection, run_id, kind, stage, stage_id, {**(detail or {}), **self.origin}
         )
 
-    def _spec(self, stage: str) -> StageSpec:
+    def _rule(self, stage: str) -> None:
         try:
             self.graph.rule(stage)
         except KeyError as exc:
             raise NotFoundError(str(exc.args[0])) from None
+
+    def _spec(self, stage: str) -> StageSpec:
+        self._rule(stage)
         if stage not in self.stages:
             raise NotFoundError(
                 f"stage {stage!r} is in the graph but not implemented in this version"
