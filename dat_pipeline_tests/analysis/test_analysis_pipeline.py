@@ -17,6 +17,7 @@ import dagster as dg
 import duckdb
 import polars as pl
 import pytest
+from helpers import REPORT_SECTIONS
 from typer.testing import CliRunner
 
 from dat_pipeline.analysis.phase import PhaseContext, PhaseResult
@@ -45,23 +46,7 @@ PHASE_NAMES = [
     "validation",
     "entropy",
 ]
-CONTRACT_KEYS = {
-    "source",
-    "findings",
-    "roles",
-    "tables",
-    "candidate_keys",
-    "relationships",
-    "correlations",
-    "functional_dependencies",
-    "temporal",
-    "cycles",
-    "turning_points",
-    "slices",
-    "topology",
-    "quality",
-    "validation",
-}
+CONTRACT_KEYS = {"findings", "roles", *REPORT_SECTIONS}
 cli = CliRunner()
 
 

@@ -10,40 +10,23 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 import pytest
-import sqlalchemy as sa
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
     BACKFILL_ID_TAG,
 )
 from fastapi.testclient import TestClient
+from helpers import REPORT_SECTIONS, write_trades
 
 from dat_pipeline.analysis.sources import add_source
 from dat_pipeline.api import create_app
 from dat_pipeline.backfill.config import load_config
-from dat_pipeline.backfill.demo import generate_trades, load_trades
 from dat_pipeline.defs.backfill import BackfillResource, build_backfill_defs
 from dat_pipeline.services.access import create_token
 from dat_pipeline.store import open_store
 
 JAN = datetime(2024, 1, 1, tzinfo=UTC)
-REPORT_KEYS = {
-    "source",
-    "generated_at",
-    "tables",
-    "candidate_keys",
-    "relationships",
-    "correlations",
-    "functional_dependencies",
-    "temporal",
-    "cycles",
-    "turning_points",
-    "slices",
-    "topology",
-    "quality",
-    "validation",
-    "phases",
-}
+REPORT_KEYS = {"generated_at", "phases", *REPORT_SECTIONS}
 
 
 class Api:
@@ -221,11 +204,7 @@ def test_another_projects_source_answers_404(api: Api, data_root: Path) -> None:
 @pytest.fixture
 def trades_config(data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A small DuckDB trades table (10 days) and its own backfill config file."""
-    path = data_root / "db" / "trades.duckdb"
-    path.parent.mkdir(parents=True)
-    engine = sa.create_engine(f"duckdb:///{path}")
-    load_trades(engine, generate_trades(400, start=JAN, end=JAN + timedelta(days=10)))
-    engine.dispose()
+    write_trades(data_root / "db" / "trades.duckdb", 400, 10)
     config = tmp_path / "backfill_api.yaml"
     config.write_text(
         "tables:\n  - name: trades\n    source: {kind: duckdb, database: db/trades.duckdb}\n"
