@@ -10,8 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import scratch
 from ops_support import DEPLOY_INSTANCE, SAMPLE, ProductionHome
-from services import PG_ADMIN_URL, require_service
+from services import PG_ADMIN_URL
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -27,17 +28,10 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture
 def pg_database() -> Iterator[str]:
     """A fresh PostgreSQL database (its name), dropped afterwards with whatever still uses it."""
-    require_service("PostgreSQL", make_url(PG_ADMIN_URL).port or 5432)
     name = f"dat_ops_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
+    drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+    with scratch(PG_ADMIN_URL, "PostgreSQL", 5432, f'CREATE DATABASE "{name}"', drop):
         yield name
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture

@@ -24,6 +24,19 @@ SAMPLE = PROJECT / "data" / "sample"
 DEPLOY_INSTANCE = PROJECT / "deploy" / "dagster.postgres.yaml"
 BIN = Path(sys.executable).parent
 LOCATION = "dat_pipeline"  # as in workspace.yaml
+# What the UI sends to launch a run, and asks for its status (GraphQL).
+LAUNCH_RUN = """
+mutation($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+    ... on RunConfigValidationInvalid { errors { message } }
+    ... on InvalidSubsetError { message }
+  }
+}"""
+RUN_STATUS = """
+query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"""
 
 
 @dataclass
@@ -100,6 +113,45 @@ def stop_group(process: subprocess.Popen, grace_s: float = 15) -> None:
     # children the group leader left behind (run workers, gRPC servers)
     with suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
+
+
+def wait_for_http(
+    url: str, process: subprocess.Popen, timeout_s: float, what: str, output: Callable[[], str]
+) -> None:
+    """Wait until `url` answers; fail with `output()` as soon as `process` has exited."""
+
+    def up() -> bool:
+        assert process.poll() is None, f"{what} exited:\n{output()}"
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return True
+        except OSError:
+            return False
+
+    wait_until(up, timeout_s, what)
+
+
+@contextmanager
+def dagster_ui(env: dict[str, str], logs: Path, timeout_s: float = 180) -> Iterator[int]:
+    """dagster-webserver on a free loopback port and dagster-daemon over `env`, logging to
+    `logs`/webserver.log and daemon.log; yields the port once the webserver answers. The
+    instance's storage is created first: two processes creating it at once can both stamp its
+    schema (alembic "more than one head") and the code location then fails to load."""
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        instance.get_runs(limit=1)
+    port = free_port()
+    web_log = logs / "webserver.log"
+    webserver = [str(BIN / "dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1"]
+    daemon = [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"]
+    with (
+        background([*webserver, "-p", str(port)], env, web_log) as server,
+        background(daemon, env, logs / "daemon.log"),
+    ):
+        url = f"http://127.0.0.1:{port}/server_info"
+        wait_for_http(url, server, timeout_s, "the webserver", lambda: tail(web_log))
+        yield port
 
 
 def session_commands(session: int) -> list[str]:

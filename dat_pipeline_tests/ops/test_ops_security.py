@@ -8,13 +8,13 @@ import json
 import re
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
 import dagster as dg
 import pytest
 from cryptography.fernet import Fernet
-from ops_support import BIN, PROJECT, free_port, stop_group, wait_until
+from helpers import execute
+from ops_support import BIN, PROJECT, free_port, stop_group, wait_for_http
 from services import require_service
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -55,16 +55,10 @@ def test_dat_serve_listens_on_loopback_only_by_default(data_root: Path):
         start_new_session=True,
     )
     try:
-
-        def up() -> bool:
-            assert process.poll() is None, process.stderr.read().decode()[-2000:]  # type: ignore[union-attr]
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
-                    return True
-            except OSError:
-                return False
-
-        wait_until(up, 60, "dat serve to answer /health")
+        url = f"http://127.0.0.1:{port}/health"
+        errors = process.stderr
+        assert errors is not None
+        wait_for_http(url, process, 60, "dat serve", lambda: errors.read().decode()[-2000:])
         assert listening_addresses(port) == {"0100007F"}  # 127.0.0.1, and nothing else
     finally:
         stop_group(process)
@@ -90,13 +84,11 @@ def test_no_password_in_logs_metadata_errors_or_compute_logs_after_database_runs
     monkeypatch.setenv("SOURCE_PW", password)
     get_settings.cache_clear()
     schema = pg_url.split("%3D")[-1]
-    engine = create_engine(pg_url)
-    with engine.begin() as connection:
-        connection.execute(text("CREATE TABLE orders (id INT, city TEXT)"))
-        connection.execute(
-            text("INSERT INTO orders SELECT n, 'Lyon' FROM generate_series(1, 40) n")
-        )
-    engine.dispose()
+    execute(
+        pg_url,
+        "CREATE TABLE orders (id INT, city TEXT)",
+        "INSERT INTO orders SELECT n, 'Lyon' FROM generate_series(1, 40) n",
+    )
     outputs = []
     for name, kind, server in (
         ("pg_orders", "postgresql", _server(pg_url)),  # trusts local users: the password is unused

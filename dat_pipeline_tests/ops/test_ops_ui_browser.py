@@ -7,18 +7,23 @@ git-ignored bench/out/screenshots/."""
 from __future__ import annotations
 
 import os
-import shutil
-import urllib.request
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
 import pytest
-import sqlalchemy as sa
-from ops_support import BIN, LOCATION, PROJECT, background, free_port, graphql, tail, wait_until
+from helpers import write_trades
+from ops_support import (
+    LAUNCH_RUN,
+    LOCATION,
+    PROJECT,
+    RUN_STATUS,
+    dagster_ui,
+    graphql,
+    tail,
+    wait_until,
+)
 from playwright.sync_api import sync_playwright
 
-from dat_pipeline.backfill.demo import generate_trades, load_trades
 from dat_pipeline.dat.workflow import DatWorkflow
 from dat_pipeline.settings import get_settings
 from dat_pipeline.store import ControlStore
@@ -37,16 +42,6 @@ REPO = {"repositoryLocationName": LOCATION, "repositoryName": "__repository__"}
 WINDOWS = ["2024-01-01", "2024-01-02", "2024-01-03"]
 
 ASSET_NODES = "{ assetNodes { assetKey { path } groupName } }"
-LAUNCH_RUN = """
-mutation($params: ExecutionParams!) {
-  launchRun(executionParams: $params) {
-    __typename
-    ... on LaunchRunSuccess { run { runId } }
-    ... on PythonError { message }
-    ... on RunConfigValidationInvalid { errors { message } }
-    ... on InvalidSubsetError { message }
-  }
-}"""
 LAUNCH_BACKFILL = """
 mutation($params: LaunchBackfillParams!) {
   launchPartitionBackfill(backfillParams: $params) {
@@ -55,8 +50,6 @@ mutation($params: LaunchBackfillParams!) {
     ... on PythonError { message }
   }
 }"""
-RUN_STATUS = """
-query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"""
 BACKFILL_STATUS = """
 query($id: String!) {
   partitionBackfillOrError(backfillId: $id) {
@@ -72,30 +65,12 @@ query($selector: SensorSelector!) {
 
 
 @pytest.fixture
-def ui_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """A temp DAGSTER_HOME (the project's dagster.yaml), data root with the sample files and
-    three days of demo trades (what backfill.yaml reads), store beside them."""
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copyfile(PROJECT / "dagster.yaml", home / "dagster.yaml")
-    root = tmp_path / "data"
-    shutil.copytree(PROJECT / "data" / "sample", root / "sample")
-    (root / "demo").mkdir()
-    (root / "inbox").mkdir()
-    engine = sa.create_engine(f"duckdb:///{root / 'demo' / 'trades.duckdb'}")
-    start = datetime(2024, 1, 1, tzinfo=UTC)
-    load_trades(engine, generate_trades(300, start=start, end=start + timedelta(days=3)))
-    engine.dispose()
-    env = {
-        "DAGSTER_HOME": str(home),
-        "DAT_DATA_ROOT": str(root),
-        "DAT_STORE_URL": f"sqlite:///{tmp_path / 'control.db'}",
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
-    yield {**os.environ, **env}
-    get_settings.cache_clear()
+def ui_env(data_root: Path) -> dict[str, str]:
+    """The data root with the sample files (Dagster home and store beside it) and three days of
+    demo trades (what backfill.yaml reads): the environment of the webserver and the daemon."""
+    (data_root / "inbox").mkdir()
+    write_trades(data_root / "demo" / "trades.duckdb", 300, 3)
+    return dict(os.environ)
 
 
 def run_params(run_id: str) -> dict:
@@ -127,25 +102,8 @@ def test_ui_shows_every_group_runs_a_dat_stage_and_a_backfill_and_sensors_tick(
     from dat_pipeline.definitions import defs
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    web_log, daemon_log = tmp_path / "webserver.log", tmp_path / "daemon.log"
-    webserver = [str(BIN / "dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1"]
-    daemon = [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"]
-    with (
-        background([*webserver, "-p", str(port)], ui_env, web_log) as server,
-        background(daemon, ui_env, daemon_log),
-    ):
-
-        def up() -> bool:
-            assert server.poll() is None, f"webserver exited:\n{tail(web_log)}"
-            try:
-                with urllib.request.urlopen(f"{base}/server_info", timeout=2):
-                    return True
-            except OSError:
-                return False
-
-        wait_until(up, 120, "the webserver")
+    with dagster_ui(ui_env, tmp_path) as port:
+        base = f"http://127.0.0.1:{port}"
 
         # The asset graph, machine-checked: every group and every asset of the Definitions.
         nodes = graphql(port, ASSET_NODES)["assetNodes"]
@@ -183,7 +141,9 @@ def test_ui_shows_every_group_runs_a_dat_stage_and_a_backfill_and_sensors_tick(
             status = graphql(port, RUN_STATUS, {"id": dagster_run})["runOrError"]["status"]
             return status if status in ("SUCCESS", "FAILURE", "CANCELED") else None
 
-        assert wait_until(run_done, 180, "the DAT run", 1) == "SUCCESS", tail(daemon_log)
+        assert wait_until(run_done, 180, "the DAT run", 1) == "SUCCESS", tail(
+            tmp_path / "daemon.log"
+        )
         assert flow.stage_status(run_id, "discovery").completed
 
         def backfill_done() -> dict | None:
@@ -193,7 +153,7 @@ def test_ui_shows_every_group_runs_a_dat_stage_and_a_backfill_and_sensors_tick(
         finished = wait_until(backfill_done, 240, "the backfill", 1)
         assert finished["status"] in ("COMPLETED", "COMPLETED_SUCCESS"), (
             finished,
-            tail(daemon_log),
+            tail(tmp_path / "daemon.log"),
         )
         assert finished["runs"] and all(r["status"] == "SUCCESS" for r in finished["runs"])
         windows = sorted(

@@ -6,76 +6,36 @@ file is left; the next run completes the source."""
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import dagster as dg
 import pytest
-from ops_support import BIN, LOCATION, PROJECT, background, free_port, graphql, tail, wait_until
+from ops_support import LAUNCH_RUN, LOCATION, RUN_STATUS, dagster_ui, graphql, tail, wait_until
 
 from dat_pipeline.analysis.runner import META_FILE, AnalysisRunner
 from dat_pipeline.analysis.sources import add_source
 from dat_pipeline.orchestration.analysis import ensure_source_partition, launch_analysis
-from dat_pipeline.settings import get_settings
 
 SOURCE = "shop"
-LAUNCH = """
-mutation($params: ExecutionParams!) {
-  launchRun(executionParams: $params) {
-    __typename
-    ... on LaunchRunSuccess { run { runId } }
-    ... on PythonError { message }
-  }
-}"""
 TERMINATE = """
 mutation($id: String!) {
   terminateRun(runId: $id) { __typename ... on PythonError { message } }
 }"""
-STATUS = "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
 
 
 @pytest.mark.slow
 def test_terminating_a_running_analysis_from_the_ui_leaves_no_partial_phase(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    data_root: Path, tmp_path: Path
 ):
-    home, root = tmp_path / "dagster_home", tmp_path / "data"
-    home.mkdir()
-    shutil.copyfile(PROJECT / "dagster.yaml", home / "dagster.yaml")
-    shutil.copytree(PROJECT / "data" / "sample", root / "sample")
-    env = {
-        "DAGSTER_HOME": str(home),
-        "DAT_DATA_ROOT": str(root),
-        "DAT_STORE_URL": f"sqlite:///{tmp_path / 'control.db'}",
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
     runner = AnalysisRunner()
     add_source(runner.store, SOURCE, "sample")
     instance = dg.DagsterInstance.get()
     ensure_source_partition(instance, SOURCE)
 
-    port = free_port()
-    web = [str(BIN / "dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1"]
-    daemon = [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"]
-    logs = tmp_path / "webserver.log", tmp_path / "daemon.log"
-    full_env = {**os.environ, **env}
-    with (
-        background([*web, "-p", str(port)], full_env, logs[0]) as server,
-        background(daemon, full_env, logs[1]),
-    ):
-
-        def up() -> bool:
-            assert server.poll() is None, tail(logs[0])
-            try:
-                return bool(graphql(port, "{ version }"))
-            except OSError:
-                return False
-
-        wait_until(up, 180, "the webserver")
+    with dagster_ui(dict(os.environ), tmp_path) as port:
         launched = graphql(
             port,
-            LAUNCH,
+            LAUNCH_RUN,
             {
                 "params": {
                     "selector": {
@@ -98,7 +58,7 @@ def test_terminating_a_running_analysis_from_the_ui_leaves_no_partial_phase(
 
         def some_phase_done() -> bool:
             run = instance.get_run_by_id(run_id)
-            assert run is not None and not run.is_finished, tail(logs[1])
+            assert run is not None and not run.is_finished, tail(tmp_path / "daemon.log")
             return bool(instance.get_records_for_run(
                 run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
             ).records)  # fmt: skip
@@ -107,7 +67,7 @@ def test_terminating_a_running_analysis_from_the_ui_leaves_no_partial_phase(
         terminated = graphql(port, TERMINATE, {"id": run_id})["terminateRun"]
         assert terminated["__typename"] == "TerminateRunSuccess", terminated
         wait_until(
-            lambda: graphql(port, STATUS, {"id": run_id})["runOrError"]["status"] == "CANCELED",
+            lambda: graphql(port, RUN_STATUS, {"id": run_id})["runOrError"]["status"] == "CANCELED",
             120,
             "the run to be canceled",
         )
@@ -129,7 +89,7 @@ def test_terminating_a_running_analysis_from_the_ui_leaves_no_partial_phase(
             assert {f"{t}.parquet" for t in meta.tables} <= {p.name for p in folder.iterdir()}
             complete.add(phase)
     assert done & set(phases) <= complete
-    assert [p for p in root.rglob("*") if p.name.endswith(".tmp")] == []
+    assert [p for p in data_root.rglob("*") if p.name.endswith(".tmp")] == []
 
     rerun = launch_analysis(instance, SOURCE, in_process=True)
     assert rerun.success
