@@ -33,6 +33,12 @@ def test_the_wizard_maps_fields_previews_a_rejected_row_and_ingests(
     page.get_by_test_id("mapping-next").click()
 
     page.get_by_test_id("rules").fill(RULES)
+    page.get_by_test_id("ruleset-name").fill("qty_range")  # saved, then reused from the store
+    page.get_by_test_id("ruleset-save").click()
+    expect(page.get_by_test_id("ruleset-choice")).to_contain_text("qty_range")
+    page.get_by_test_id("rules").fill("")
+    page.get_by_test_id("ruleset-load").click()
+    expect(page.get_by_test_id("rules")).to_have_value(re.compile(r"type: RANGE[\s\S]*max: 100"))
     page.get_by_test_id("rules-next").click()
     expect(page.get_by_test_id("preview-summary")).to_contain_text("3 kept, 1 rejected")
     rejected = page.get_by_test_id("ingest-preview").locator(".dat-rejected")

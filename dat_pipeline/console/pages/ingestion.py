@@ -269,6 +269,7 @@ def rules_step(wizard: Wizard, stepper: ui.stepper) -> None:
             ),
         ).props("outline")
         sets = ui.select(ingest_service.list_rule_sets(ctx), label="Saved rule set").classes("w-48")
+        sets.props("data-testid=ruleset-choice")
 
         async def load() -> None:
             ok, body = await attempt(
@@ -277,7 +278,7 @@ def rules_step(wizard: Wizard, stepper: ui.stepper) -> None:
             if ok and body is not None:
                 text.value = body
 
-        ui.button("Load", on_click=load).props("outline")
+        ui.button("Load", on_click=load).props("outline data-testid=ruleset-load")
     text = (
         ui.textarea("Rules (YAML)")
         .classes("w-full font-mono")
@@ -285,7 +286,7 @@ def rules_step(wizard: Wizard, stepper: ui.stepper) -> None:
         .bind_value(wizard, "rules_text")
     )
     with ui.row().classes("items-end gap-3"):
-        set_name = ui.input("Save as rule set")
+        set_name = ui.input("Save as rule set").props("data-testid=ruleset-name")
 
         async def save() -> None:
             ok, _ = await attempt(
@@ -299,7 +300,7 @@ def rules_step(wizard: Wizard, stepper: ui.stepper) -> None:
                 sets.set_options(ingest_service.list_rule_sets(ctx), value=set_name.value)
                 ui.notify(f"rule set {set_name.value} saved", type="positive")
 
-        ui.button("Save", on_click=save).props("outline")
+        ui.button("Save", on_click=save).props("outline data-testid=ruleset-save")
 
     async def next_step() -> None:
         ok = await wizard.preview_view.load()

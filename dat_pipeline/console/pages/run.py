@@ -58,6 +58,8 @@ class RunPage:
         self.errors: dict[str, ui.label] = {}
         self.progress: tuple[int, int, float] | None = None
         self.shown_progress: tuple[int, int, float] | None = None
+        self.preview_table: str | None = None
+        self.shown_jobs: dict[str, tuple[str, str] | None] = {}
 
     # -- data ------------------------------------------------------------------------------
     def load(self) -> None:
@@ -76,8 +78,14 @@ class RunPage:
         parts = [own["state"], own["stage_id"], own["completed"], own["error"]]
         for name in info["requires"]:
             parts += [self.status[name]["stage_id"], self.status[name]["completed"]]
-        parts.append(self.jobs.get(stage, {}).get("status"))
+        # A job's status matters to the panel until the stage completes (progress, cancel); after
+        # that only its link changes, and a rebuild would reset what the user opened.
+        parts.append(None if own["completed"] else self.jobs.get(stage, {}).get("status"))
         return tuple(parts)
+
+    def job_seen(self, stage: str) -> tuple[str, str] | None:
+        job = self.jobs.get(stage)
+        return (job["job_id"], job["status"]) if job else None
 
     async def tick(self) -> None:
         try:
@@ -91,6 +99,8 @@ class RunPage:
             if self.keys.get(info["stage"]) != key:
                 self.keys[info["stage"]] = key
                 self.views[info["stage"]]()
+            if self.shown_jobs.get(info["stage"]) != self.job_seen(info["stage"]):
+                self.views[f"job-{info['stage']}"]()
         if self.progress != self.shown_progress:  # between panel rebuilds: only the bar moves
             self.shown_progress = self.progress
             self.views["parse-progress"]()
@@ -164,12 +174,9 @@ class RunPage:
         job = self.jobs.get(stage)
         with ui.row().classes("items-center gap-3 text-sm"):
             ui.link("asset in Dagster", asset_link("dat", stage, self.run_id), new_tab=True)
-            if job:
-                ui.link(
-                    f"last job {job['job_id'][:8]} ({job['status'].lower()})",
-                    run_link(job["job_id"]),
-                    new_tab=True,
-                ).props(f"data-testid=job-{stage}")
+            link = ui.refreshable(lambda: self.job_link(stage))
+            self.views[f"job-{stage}"] = link.refresh
+            link()
         read = config_form(info["config_schema"], status["config"], self.custom_fields(stage))
         with ui.row().classes("gap-2"):
             ui.button(f"Lock {stage}", on_click=lambda: self.lock(stage, read)).props(
@@ -192,6 +199,17 @@ class RunPage:
             self.views["parse-progress"] = progress.refresh
             progress()
         self.artifact_view(stage)
+
+    def job_link(self, stage: str) -> None:
+        """The stage's newest Dagster run, refreshed on its own as its status changes."""
+        self.shown_jobs[stage] = self.job_seen(stage)
+        job = self.jobs.get(stage)
+        if job:
+            ui.link(
+                f"last job {job['job_id'][:8]} ({job['status'].lower()})",
+                run_link(job["job_id"]),
+                new_tab=True,
+            ).props(f"data-testid=job-{stage}")
 
     def custom_fields(self, stage: str) -> dict[str, Callable[[Any], Getter]]:
         if stage == "discovery":
@@ -284,9 +302,8 @@ class RunPage:
             return
         done, total, percent = self.progress or (0, 0, 0.0)
         ui.linear_progress(value=percent / 100, show_value=False).props("data-testid=progress")
-        ui.label(f"tables {done}/{total} done, {percent:.0f}%").classes("text-sm").props(
-            "data-testid=progress-text"
-        )
+        text = f"tables {done}/{total} done, {percent:.0f}%" if self.progress else "starting"
+        ui.label(text).classes("text-sm").props("data-testid=progress-text")
 
     def artifact_view(self, stage: str) -> None:
         status = self.status[stage]
@@ -322,11 +339,15 @@ class RunPage:
             "Each rule's verdict per row: red fails, green passes; rejected rows are red."
         ).classes("text-sm")
         tables = frame_.select("_source_file", "_source_table").unique(maintain_order=True)
-        with ui.tabs().classes("w-full") as tabs:
-            names = [f"{f}: {t}" for f, t in tables.iter_rows()]
+        names = [f"{f}: {t}" for f, t in tables.iter_rows()]
+        # The panel is rebuilt when its job's status changes: keep the table the user opened.
+        shown = self.preview_table if self.preview_table in names else names[0]
+        with ui.tabs(on_change=lambda e: setattr(self, "preview_table", e.value)).classes(
+            "w-full"
+        ) as tabs:
             for name in names:
                 ui.tab(name).props("no-caps")
-        with ui.tab_panels(tabs, value=names[0]).classes("w-full"):
+        with ui.tab_panels(tabs, value=shown).classes("w-full"):
             for (file, table), name in zip(tables.iter_rows(), names, strict=True):
                 part = frame_.filter(
                     (pl.col("_source_file") == file) & (pl.col("_source_table") == table)
