@@ -629,20 +629,21 @@ import sys
 from pathlib import Path
 import duckdb
 
-connection = duckdb.connect(config={"enable_progress_bar": False})
+connection = duckdb.connect()
+connection.execute("SET enable_progress_bar = false")
 for path in sorted(Path(sys.argv[1]).glob("*.csv")):
     connection.execute(f"CREATE TABLE {path.stem} AS SELECT * FROM read_csv('{path}')")
     connection.execute(f"SUMMARIZE {path.stem}").fetchall()
 """
 
 
-def _timed_run(command: list[str], env: dict[str, str]) -> float:
+def _timed_run(what: str, command: list[str], env: dict[str, str]) -> float:
     started = time.perf_counter()
     done = subprocess.run(command, cwd=PROJECT, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         last = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:]
-        raise SystemExit(f"{' '.join(command[:4])} failed: {' '.join(last)}")
+        raise SystemExit(f"{what} failed: {' '.join(last)}")
     return seconds
 
 
@@ -667,8 +668,11 @@ def latency_figures(repeats: int) -> list[str]:
             capture_output=True,
             check=True,
         )
-        ours.append(_timed_run([*_dat(), "analysis", "run", name, "--json"], env))
-        anchor.append(_timed_run([sys.executable, "-c", SUMMARIZE_SCRIPT, str(inputs)], env))
+        ours.append(
+            _timed_run("dat analysis run", [*_dat(), "analysis", "run", name, "--json"], env)
+        )
+        summarize = [sys.executable, "-c", SUMMARIZE_SCRIPT, str(inputs)]
+        anchor.append(_timed_run("the DuckDB SUMMARIZE anchor", summarize, env))
         shutil.rmtree(work, ignore_errors=True)
     pairs = list(zip(ours, anchor, strict=True))
     ratios = sorted(o / a for o, a in pairs)
