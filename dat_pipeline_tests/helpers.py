@@ -108,6 +108,22 @@ def build(flow: DatWorkflow, run: str, stage: str, config: dict, log: Any = None
     return flow.load_artifact(run, stage)
 
 
+def lock_through_table_selection(
+    flow: DatWorkflow, tables: dict[str, list[str]], root: str = "sample", **table_selection: Any
+) -> str:
+    """A new run of `flow` built from discovery of `root` to the selection of `tables` (file ->
+    table patterns); its id."""
+    run = flow.create_run().run_id
+    for stage, config in (
+        ("discovery", {"root": root}),
+        ("selection", {"files": sorted(tables)}),
+        ("table_availability", {}),
+        ("table_selection", {"tables": tables, **table_selection}),
+    ):
+        build(flow, run, stage, config)
+    return run
+
+
 def workbook_of(title: str, rows: Iterable[list]) -> openpyxl.Workbook:
     """A workbook whose first sheet, `title`, holds `rows`."""
     import openpyxl

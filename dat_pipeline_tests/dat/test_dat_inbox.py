@@ -6,22 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
-import pytest
 
 from dat_pipeline.dat.profiles import create_profile, parse_profile
 from dat_pipeline.dat.workflow import DatWorkflow
 from dat_pipeline.defs.dat_inbox import dat_inbox_sensor
 from dat_pipeline.defs.resources import DatResource
 from dat_pipeline.ingestion.inbox import scan_inbox
-from dat_pipeline.settings import get_settings
-from dat_pipeline.store import ControlStore
-
-
-@pytest.fixture
-def flow(data_root: Path):  # type: ignore[no-untyped-def]
-    store = ControlStore(get_settings().store_url)
-    yield DatWorkflow(store, data_root)
-    store.dispose()
 
 
 def drop(data_root: Path, name: str, *files: str) -> None:

@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 import os
 import stat
-from collections.abc import Iterator
-from pathlib import Path
 
 import duckdb
 import polars as pl
 import pytest
+from helpers import build, lock_through_table_selection
 
 from dat_pipeline.dat.profiles import (
     create_profile,
@@ -23,7 +22,6 @@ from dat_pipeline.dat.warehouse import view_name
 from dat_pipeline.dat.workflow import DatWorkflow
 from dat_pipeline.errors import StageConfigError
 from dat_pipeline.settings import get_settings
-from dat_pipeline.store import ControlStore
 
 Q1 = "sample/sales_2024_q1.csv"
 Q2 = "sample/sales_2024_q2_semicolon.csv"
@@ -31,28 +29,12 @@ STORES = "sample/stores.tsv"
 CUSTOMERS = "sample/customers.parquet"
 
 
-@pytest.fixture
-def flow(data_root: Path) -> Iterator[DatWorkflow]:
-    store = ControlStore(get_settings().store_url)
-    yield DatWorkflow(store, data_root)
-    store.dispose()
-
-
 def export(flow: DatWorkflow, tables: dict[str, list[str]], root: str = "sample", **options):
     """Lock a run from discovery to export; returns (run id, manifest)."""
     export_config = options.pop("export", {})
-    run = flow.create_run().run_id
-    for stage, config in (
-        ("discovery", {"root": root}),
-        ("selection", {"files": sorted(tables)}),
-        ("table_availability", {}),
-        ("table_selection", {"tables": tables, **options}),
-        ("parse", {}),
-        ("export", export_config),
-    ):
-        flow.lock(run, stage, config)
-        flow.materialize(run, stage)
-    row = flow.load_artifact(run, "export").row(0, named=True)
+    run = lock_through_table_selection(flow, tables, root, **options)
+    build(flow, run, "parse", {})
+    row = build(flow, run, "export", export_config).row(0, named=True)
     return run, json.loads((flow.data_root / row["manifest_path"]).read_text("utf-8"))
 
 

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -27,6 +26,7 @@ from dagster._core.remote_origin import (
 from dagster._core.storage.dagster_run import DagsterRun
 from dagster._core.test_utils import create_run_for_test
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+from helpers import lock_through_table_selection
 from polars.testing import assert_frame_equal
 from typer import Typer
 from typer.testing import CliRunner
@@ -46,7 +46,6 @@ from dat_pipeline.dat.workflow import DatWorkflow
 from dat_pipeline.errors import DatError, StageConfigError
 from dat_pipeline.orchestration.launch import cancel_dagster_runs
 from dat_pipeline.settings import get_settings
-from dat_pipeline.store import ControlStore
 
 HERE = Path(__file__).resolve().parent
 Q2 = "sample/sales_2024_q2_semicolon.csv"
@@ -66,31 +65,6 @@ RULES = [
 ]
 EXPECTED_ROWS = {Q2: 123 - 5, PRODUCTS: 6, CUSTOMERS: 40, EVENTS: 50 - 8}
 EXPECTED_REJECTS = {Q2: 5, PRODUCTS: 0, CUSTOMERS: 0, EVENTS: 8}
-
-
-@pytest.fixture
-def flow(data_root: Path) -> Iterator[DatWorkflow]:
-    store = ControlStore(get_settings().store_url)
-    yield DatWorkflow(store, data_root)
-    store.dispose()
-
-
-def lock_through_table_selection(
-    flow: DatWorkflow,
-    tables: dict[str, list[str]],
-    root: str = "sample",
-    **table_selection: object,
-) -> str:
-    run = flow.create_run().run_id
-    for stage, config in (
-        ("discovery", {"root": root}),
-        ("selection", {"files": sorted(tables)}),
-        ("table_availability", {}),
-        ("table_selection", {"tables": tables, **table_selection}),
-    ):
-        flow.lock(run, stage, config)
-        flow.materialize(run, stage)
-    return run
 
 
 def parse_rows(flow: DatWorkflow, run: str) -> dict[str, dict]:
