@@ -34,6 +34,7 @@ import numpy as np
 import polars as pl
 
 from bench.machine import load_average, peak_rss, verdict
+from bench.workspace import built_run, one_file_steps
 
 PROJECT = Path(__file__).resolve().parent.parent
 OUT = PROJECT / "bench" / "out" / "dat"
@@ -325,16 +326,7 @@ def _parse_run(csv: Path, root: Path):  # type: ignore[no-untyped-def]
     get_settings.cache_clear()
     store = ControlStore(get_settings().store_url)
     flow = DatWorkflow(store, root)
-    run = flow.create_run().run_id
-    path = f"src/{csv.name}"
-    for stage, config in (
-        ("discovery", {"root": "src"}),
-        ("selection", {"files": [path]}),
-        ("table_availability", {}),
-        ("table_selection", {"tables": {path: ["*"]}}),
-    ):
-        flow.lock(run, stage, config)
-        flow.materialize(run, stage)
+    run = built_run(flow, one_file_steps(f"src/{csv.name}"))
     return flow, store, run
 
 

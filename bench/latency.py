@@ -29,7 +29,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from bench.workspace import PROJECT, Workspace
+from bench.workspace import PROJECT, Workspace, built_run, one_file_steps
 
 BIN = Path(sys.executable).parent
 FILES = ["sample/customers.parquet", "sample/sales_2024_q1.csv", "sample/stores.tsv"]
@@ -75,10 +75,7 @@ def follow(repeats: int, more: bool = True) -> list[str]:
 
     ws = Workspace()
     flow = ws.workflow()
-    run = flow.create_run(name="latency", follow=True).run_id
-    for stage, config in BUILD:
-        flow.lock(run, stage, config)
-        flow.materialize(run, stage)
+    run = built_run(flow, BUILD, name="latency", follow=True)
     if more:
         follow_analysis(ws, flow, run)
     log = ws.dir / "daemon.log"
@@ -272,15 +269,7 @@ def parse(repeats: int, megabytes: int) -> list[str]:
     generate_csv(csv, megabytes)
     size_gb = csv.stat().st_size / 1e9
     flow = ws.workflow()
-    run = flow.create_run(name="parse latency").run_id
-    for stage, config in [
-        ("discovery", {"root": "big"}),
-        ("selection", {"files": ["big/sales.csv"]}),
-        ("table_availability", {}),
-        ("table_selection", {"tables": {"big/sales.csv": ["*"]}}),
-    ]:
-        flow.lock(run, stage, config)
-        flow.materialize(run, stage)
+    run = built_run(flow, one_file_steps("big/sales.csv"), name="parse latency")
     raw_code = "import polars as pl, sys; pl.scan_csv(sys.argv[1]).sink_parquet(sys.argv[2])"
     ours, raw = [], []
     for i in range(repeats):

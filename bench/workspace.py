@@ -9,6 +9,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -45,3 +46,23 @@ class Workspace:
 
     def close(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def built_run(flow: Any, steps: list[tuple[str, dict]], **create: Any) -> str:
+    """A new run of the workflow `flow` with each (stage, config) of `steps` locked and
+    materialized in order; its id."""
+    run = flow.create_run(**create).run_id
+    for stage, config in steps:
+        flow.lock(run, stage, config)
+        flow.materialize(run, stage)
+    return run
+
+
+def one_file_steps(path: str) -> list[tuple[str, dict]]:
+    """The steps from discovery to table_selection of every table of one file (`folder/name`)."""
+    return [
+        ("discovery", {"root": path.rsplit("/", 1)[0]}),
+        ("selection", {"files": [path]}),
+        ("table_availability", {}),
+        ("table_selection", {"tables": {path: ["*"]}}),
+    ]
