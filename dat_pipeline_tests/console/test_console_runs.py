@@ -77,6 +77,7 @@ def test_a_run_locked_stage_by_stage_exports_a_csv_that_matches_its_manifest(
     page.get_by_role("option", name="csv", exact=True).click()
     page.keyboard.press("Escape")
     seconds["export"] = lock(page, "export")
+    expect(page.get_by_test_id("download-sales_2024-csv")).to_be_visible()  # the export view
     screenshot(page, "run-export")
 
     with page.expect_download() as download:
