@@ -58,10 +58,11 @@ def add_source_command(
     as_json: bool = JsonOption,
 ) -> None:
     """Register a source (a new partition of `sources`)."""
-    with open_context() as ctx:
-        source = service("analysis").add_source(
+    source = act(
+        lambda ctx: service("analysis").add_source(
             ctx, name, from_, follow, _parse_sets(options), project
         )
+    )
     if as_json:
         emit_json(source)
     else:
@@ -72,8 +73,7 @@ def add_source_command(
 @handles_errors
 def sources_command(as_json: bool = JsonOption) -> None:
     """List the analysis sources."""
-    with open_context() as ctx:
-        found = service("analysis").list_sources(ctx)["sources"]
+    found = act(lambda ctx: service("analysis").list_sources(ctx)["sources"])
     if as_json:
         emit_json({"sources": found})
         return
@@ -105,8 +105,7 @@ def run_command(
 
     if not as_json:
         typer.echo(f"analysis of {source}:")
-    with open_context() as ctx:
-        run = service("analysis").run(ctx, source, phase, concurrency, show)
+    run = act(lambda ctx: service("analysis").run(ctx, source, phase, concurrency, show))
     counts: dict[str, int] = {}
     for report in run["phases"]:
         counts[report["state"]] = counts.get(report["state"], 0) + 1
@@ -131,8 +130,7 @@ def run_command(
 @handles_errors
 def status_command(source: str, as_json: bool = JsonOption) -> None:
     """Phase, state (ok, stale, missing, failed, blocked), duration and data version."""
-    with open_context() as ctx:
-        view = service("analysis").status(ctx, source)
+    view = act(lambda ctx: service("analysis").status(ctx, source))
     rows = view["phases"]
     if as_json:
         emit_json(view)

@@ -6,7 +6,6 @@ import typer
 
 from dat_pipeline.cli.output import JsonOption, act, emit_json, emit_table, handles_errors, reply
 from dat_pipeline.services import tokens
-from dat_pipeline.services.context import open_context
 
 tokens_app = typer.Typer(
     help="Bearer tokens of the HTTP API; each scopes a caller to its projects.",
@@ -45,8 +44,7 @@ def tokens_create(
     as_json: bool = JsonOption,
 ) -> None:
     """Create a token; it is printed once and only its salted hash is stored."""
-    with open_context() as ctx:
-        created = tokens.create(ctx, projects, label)
+    created = act(lambda ctx: tokens.create(ctx, projects, label))
     if as_json:
         emit_json(created)
         return
@@ -65,8 +63,7 @@ def tokens_list(
     as_json: bool = JsonOption,
 ) -> None:
     """List tokens (ids, projects, labels; never the secrets)."""
-    with open_context() as ctx:
-        listed = tokens.list_tokens(ctx, all_tokens)
+    listed = act(lambda ctx: tokens.list_tokens(ctx, all_tokens))
     if as_json:
         emit_json(listed)
         return

@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import typer
 
-from dat_pipeline.cli.output import JsonOption, emit_json, emit_table, handles_errors
+from dat_pipeline.cli.output import JsonOption, act, emit_json, emit_table, handles_errors
 
 
 @handles_errors
 def cancel(run_id: str, as_json: bool = JsonOption) -> None:
     """Cancel a DAT run: stages stop at their next checkpoint; completed work is kept."""
     from dat_pipeline.services import dat as service
-    from dat_pipeline.services.context import open_context
 
-    with open_context() as ctx:
-        report = service.cancel(ctx, run_id)
+    report = act(lambda ctx: service.cancel(ctx, run_id))
     if as_json:
         emit_json(report)
         return

@@ -237,10 +237,8 @@ def lock(
 def unlock(run_id: str, stage: str, as_json: bool = JsonOption) -> None:
     """Unlock a stage and every stage gated on it. Artifacts and configs are kept."""
     from dat_pipeline.services import dat as service
-    from dat_pipeline.services.context import open_context
 
-    with open_context() as ctx:
-        unlocked = service.unlock(ctx, run_id, stage)["unlocked"]
+    unlocked = act(lambda ctx: service.unlock(ctx, run_id, stage)["unlocked"])
     if as_json:
         emit_json({"unlocked": unlocked})
     elif unlocked:

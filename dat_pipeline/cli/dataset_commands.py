@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from dat_pipeline.cli.output import JsonOption, emit_json, emit_table, handles_errors, say
+from dat_pipeline.cli.output import JsonOption, act, emit_json, emit_table, handles_errors, say
 
 datasets_app = typer.Typer(
     help="Every dataset written (DAT exports, ingestion outputs, backfill tables, analysis "
@@ -59,10 +59,8 @@ def show(
 ) -> None:
     """One dataset: its tables with row counts and columns, lineage, asset and views."""
     from dat_pipeline.services import datasets
-    from dat_pipeline.services.context import open_context
 
-    with open_context() as ctx:
-        found = datasets.show_dataset(ctx, dataset_id)
+    found = act(lambda ctx: datasets.show_dataset(ctx, dataset_id))
     if as_json:
         emit_json(found)
         return

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import typer
 
-from dat_pipeline.cli.output import JsonOption, emit_json, emit_table, handles_errors, service
-from dat_pipeline.services.context import open_context
+from dat_pipeline.cli.output import JsonOption, act, emit_json, emit_table, handles_errors, service
 
 db_app = typer.Typer(help="Introspect database tables and generate models.", no_args_is_help=True)
 backfill_app = typer.Typer(
@@ -28,8 +27,7 @@ def analyze(
     as_json: bool = JsonOption,
 ) -> None:
     """Columns, row count, primary and foreign keys, indexes and constraints of TABLE."""
-    with open_context() as ctx:
-        info = service("reverse_etl").analyze(ctx, source, table, schema)
+    info = act(lambda ctx: service("reverse_etl").analyze(ctx, source, table, schema))
     if as_json:
         emit_json(info)
         return
@@ -68,8 +66,9 @@ def model(
     as_json: bool = JsonOption,
 ) -> None:
     """Write a pandera model (Polars) and a JSON Schema (draft 2020-12) for TABLE."""
-    with open_context() as ctx:
-        result = service("reverse_etl").model(ctx, source, table, out, constraint, schema)
+    result = act(
+        lambda ctx: service("reverse_etl").model(ctx, source, table, out, constraint, schema)
+    )
     if as_json:
         emit_json(result)
         return
@@ -87,8 +86,7 @@ def plan(
     as_json: bool = JsonOption,
 ) -> None:
     """Windows, estimated rows per window, estimated duration and suggested parallelism."""
-    with open_context() as ctx:
-        result = service("backfill").plan(ctx, table, start, end, config_file)
+    result = act(lambda ctx: service("backfill").plan(ctx, table, start, end, config_file))
     if as_json:
         emit_json(result)
         return
@@ -116,8 +114,9 @@ def run(
 ) -> None:
     """Submit a Dagster backfill of the windows in [start, end) (see the UI's backfills page;
     the daemon of `make ui` launches its runs)."""
-    with open_context() as ctx:
-        result = service("backfill").run(ctx, table, start, end, config_file=config_file)
+    result = act(
+        lambda ctx: service("backfill").run(ctx, table, start, end, config_file=config_file)
+    )
     if as_json:
         emit_json(result)
         return
@@ -137,8 +136,7 @@ def status(
     as_json: bool = JsonOption,
 ) -> None:
     """Windows done, failed and missing."""
-    with open_context() as ctx:
-        result = service("backfill").status(ctx, table, start, end, config_file)
+    result = act(lambda ctx: service("backfill").status(ctx, table, start, end, config_file))
     if as_json:
         emit_json(result)
         return
@@ -162,8 +160,7 @@ def manifest(
     as_json: bool = JsonOption,
 ) -> None:
     """The audit records of TABLE's windows (newest last)."""
-    with open_context() as ctx:
-        view = service("backfill").manifest(ctx, table, limit, config_file)
+    view = act(lambda ctx: service("backfill").manifest(ctx, table, limit, config_file))
     name = view["table"]
     items = view["records"]
     if as_json:

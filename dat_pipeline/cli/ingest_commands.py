@@ -18,7 +18,6 @@ from dat_pipeline.cli.output import (
     service,
 )
 from dat_pipeline.errors import DatError
-from dat_pipeline.services.context import open_context
 
 sources_app = typer.Typer(
     help="Database sources (passwords encrypted at rest).", no_args_is_help=True
@@ -59,8 +58,8 @@ def sources_add(
             raise DatError(f"environment variable {password_env} is not set (from --password-env)")
     elif password_prompt:
         password = typer.prompt("Password", hide_input=True, err=True)
-    with open_context() as ctx:
-        stored = service("ingestion").add_source(
+    stored = act(
+        lambda ctx: service("ingestion").add_source(
             ctx,
             name,
             kind,
@@ -74,6 +73,7 @@ def sources_add(
             project=project,
             replace=replace,
         )
+    )
     if as_json:
         emit_json(stored)
     else:
@@ -86,8 +86,7 @@ def sources_add(
 @handles_errors
 def sources_list(as_json: bool = JsonOption) -> None:
     """List database sources (passwords show as ********)."""
-    with open_context() as ctx:
-        sources = service("ingestion").list_sources(ctx)
+    sources = act(lambda ctx: service("ingestion").list_sources(ctx))
     if as_json:
         emit_json(sources)
         return
@@ -103,8 +102,7 @@ def sources_show(
     as_json: bool = JsonOption,
 ) -> None:
     """Show one source; --tables connects and lists its tables."""
-    with open_context() as ctx:
-        data = service("ingestion").get_source(ctx, name, tables)
+    data = act(lambda ctx: service("ingestion").get_source(ctx, name, tables))
     if as_json:
         emit_json(data)
         return
@@ -115,8 +113,7 @@ def sources_show(
 @handles_errors
 def sources_test(name: str, as_json: bool = JsonOption) -> None:
     """Connect (within 10 s) and report the reason on failure."""
-    with open_context() as ctx:
-        result = service("ingestion").test_source(ctx, name)
+    result = act(lambda ctx: service("ingestion").test_source(ctx, name))
     if as_json:
         emit_json(result)
     elif result["ok"]:
@@ -142,8 +139,7 @@ def ingest_upload(
     as_json: bool = JsonOption,
 ) -> None:
     """Store a file under uploads/<project>/raw/ with checksum, size, format and row count."""
-    with open_context() as ctx:
-        upload = service("ingestion").upload(ctx, file, project)
+    upload = act(lambda ctx: service("ingestion").upload(ctx, file, project))
     if as_json:
         emit_json(upload)
         return
@@ -191,10 +187,11 @@ def ingest_preview(
     as_json: bool = JsonOption,
 ) -> None:
     """Show up to DAT_PREVIEW_ROW_LIMIT rows with each rule's verdict."""
-    with open_context() as ctx:
-        result = service("ingestion").preview(
+    result = act(
+        lambda ctx: service("ingestion").preview(
             ctx, source, _rules(rules) or "", table, limit, _mapping(mapping), project=project
         )
+    )
     if as_json:
         emit_json(result)
         return
@@ -227,10 +224,11 @@ def ingest_run(
 ) -> None:
     """Ingest now when small (<= DAT_SYNC_MAX_BYTES and DAT_SYNC_MAX_ROWS), else queue a Dagster
     run and print its job id at once."""
-    with open_context() as ctx:
-        result = service("ingestion").ingest(
+    result = act(
+        lambda ctx: service("ingestion").ingest(
             ctx, source, project, table, _rules(rules), _mapping(mapping)
         )
+    )
     if as_json:
         emit_json(result)
     elif result["mode"] == "sync":
@@ -253,8 +251,7 @@ def ingest_run(
 @handles_errors
 def ingest_uploads(as_json: bool = JsonOption) -> None:
     """List the uploads, newest first."""
-    with open_context() as ctx:
-        uploads = service("ingestion").list_uploads(ctx)
+    uploads = act(lambda ctx: service("ingestion").list_uploads(ctx))
     if as_json:
         emit_json({"uploads": uploads})
         return
@@ -293,8 +290,7 @@ def jobs_list(
     as_json: bool = JsonOption,
 ) -> None:
     """Recent ingestion jobs, newest first."""
-    with open_context() as ctx:
-        found = service("ingestion").list_jobs(ctx, status, project, limit)
+    found = act(lambda ctx: service("ingestion").list_jobs(ctx, status, project, limit))
     if as_json:
         emit_json(found)
         return
@@ -306,8 +302,7 @@ def jobs_list(
 @handles_errors
 def jobs_show(job_id: str, as_json: bool = JsonOption) -> None:
     """Status, progress, rows processed, outputs and error of one job."""
-    with open_context() as ctx:
-        data = service("ingestion").get_job(ctx, job_id)
+    data = act(lambda ctx: service("ingestion").get_job(ctx, job_id))
     if as_json:
         emit_json(data)
         return
@@ -321,8 +316,7 @@ def jobs_show(job_id: str, as_json: bool = JsonOption) -> None:
 @handles_errors
 def jobs_logs(job_id: str, as_json: bool = JsonOption) -> None:
     """The log lines of one job."""
-    with open_context() as ctx:
-        lines = service("ingestion").job_logs(ctx, job_id)
+    lines = act(lambda ctx: service("ingestion").job_logs(ctx, job_id))
     if as_json:
         emit_json(lines)
         return

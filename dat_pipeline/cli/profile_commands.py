@@ -101,10 +101,8 @@ def profiles_list(
 ) -> None:
     """List profiles by name (with --all, older versions too)."""
     from dat_pipeline.services import dat as service
-    from dat_pipeline.services.context import open_context
 
-    with open_context() as ctx:
-        listed = service.list_profiles(ctx, all_versions)
+    listed = act(lambda ctx: service.list_profiles(ctx, all_versions))
     if as_json:
         emit_json(listed)
         return
@@ -130,10 +128,8 @@ def profiles_list(
 def profiles_show(id_or_name: str, as_json: bool = JsonOption) -> None:
     """Show a profile (by name, or any version by id) and the stage configs it pre-fills."""
     from dat_pipeline.services import dat as service
-    from dat_pipeline.services.context import open_context
 
-    with open_context() as ctx:
-        record = service.get_profile(ctx, id_or_name)
+    record = act(lambda ctx: service.get_profile(ctx, id_or_name))
     if as_json:
         emit_json(record)
         return
@@ -205,10 +201,8 @@ def cleanup(
     Never lists what a locked stage references, nor anything outside the run's folder.
     """
     from dat_pipeline.services import dat as service
-    from dat_pipeline.services.context import open_context
 
-    with open_context() as ctx:
-        report = service.cleanup(ctx, run_id, apply)
+    report = act(lambda ctx: service.cleanup(ctx, run_id, apply))
     if as_json:
         emit_json(report)
         return

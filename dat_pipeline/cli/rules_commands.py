@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from dat_pipeline.cli.output import JsonOption, emit_json, emit_table, handles_errors
+from dat_pipeline.cli.output import JsonOption, act, emit_json, emit_table, handles_errors
 
 rules_app = typer.Typer(
     help="Cleaning rules: templates and the named rule sets of a project.", no_args_is_help=True
@@ -42,10 +42,8 @@ def save_set(
     """Validate and save a named rule set of a project (replaces one of the same name)."""
     from dat_pipeline.ingestion.runs import read_rules
     from dat_pipeline.services import ingestion
-    from dat_pipeline.services.context import open_context
 
-    with open_context() as ctx:
-        saved = ingestion.save_rule_set(ctx, name, read_rules(file), project)
+    saved = act(lambda ctx: ingestion.save_rule_set(ctx, name, read_rules(file), project))
     typer.echo(f"saved rule set {saved['name']} of project {saved['project']}")
 
 
@@ -54,10 +52,8 @@ def save_set(
 def list_sets(project: str = typer.Option(..., "--project"), as_json: bool = JsonOption) -> None:
     """The named rule sets of a project."""
     from dat_pipeline.services import ingestion
-    from dat_pipeline.services.context import open_context
 
-    with open_context() as ctx:
-        names = ingestion.list_rule_sets(ctx, project)
+    names = act(lambda ctx: ingestion.list_rule_sets(ctx, project))
     if as_json:
         emit_json({"project": project, "rule_sets": names})
     else:
