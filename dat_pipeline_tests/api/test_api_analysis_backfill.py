@@ -3,58 +3,27 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
 import pytest
+from api_support import Api
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
     BACKFILL_ID_TAG,
 )
-from fastapi.testclient import TestClient
 from helpers import REPORT_SECTIONS, write_trades
 
 from dat_pipeline.analysis.sources import add_source
-from dat_pipeline.api import create_app
 from dat_pipeline.backfill.config import load_config
 from dat_pipeline.defs.backfill import BackfillResource, build_backfill_defs
-from dat_pipeline.services.access import create_token
 from dat_pipeline.store import open_store
 
 JAN = datetime(2024, 1, 1, tzinfo=UTC)
 REPORT_KEYS = {"generated_at", "phases", *REPORT_SECTIONS}
-
-
-class Api:
-    """A TestClient and one token per project."""
-
-    def __init__(self, client: TestClient):
-        self.client = client
-        self.tokens: dict[str, str] = {}
-
-    def call(self, method: str, url: str, project: str = "alpha", **kwargs):  # type: ignore[no-untyped-def]
-        if project not in self.tokens:
-            _record, self.tokens[project] = create_token(open_store(), [project])
-        headers = {"Authorization": f"Bearer {self.tokens[project]}"}
-        return self.client.request(method, url, headers=headers, **kwargs)
-
-    def ok(self, method: str, url: str, expect: int = 200, **kwargs) -> dict:  # type: ignore[no-untyped-def]
-        response = self.call(method, url, **kwargs)
-        assert response.status_code == expect, response.text
-        return response.json()
-
-    def error(self, method: str, url: str, expect: int, **kwargs) -> dict:  # type: ignore[no-untyped-def]
-        return self.ok(method, url, expect, **kwargs)["error"]
-
-
-@pytest.fixture
-def api(data_root: Path) -> Iterator[Api]:
-    with TestClient(create_app()) as client:
-        yield Api(client)
 
 
 def write_shop(folder: Path) -> None:

@@ -4,50 +4,17 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
-import pytest
-from fastapi.testclient import TestClient
+from api_support import Api
 from typer.testing import CliRunner
 
-from dat_pipeline.api import create_app
 from dat_pipeline.cli import app as cli_app
 from dat_pipeline.dat.workflow import DatWorkflow
-from dat_pipeline.services.access import create_token
 from dat_pipeline.settings import get_settings
 from dat_pipeline.store import open_store
-
-
-class Api:
-    """A TestClient and one token per project."""
-
-    def __init__(self, client: TestClient):
-        self.client = client
-        self.tokens: dict[str, str] = {}
-
-    def token(self, *projects: str) -> str:
-        key = ",".join(projects)
-        if key not in self.tokens:
-            _record, self.tokens[key] = create_token(open_store(), list(projects))
-        return self.tokens[key]
-
-    def call(self, method: str, url: str, project: str = "alpha", **kwargs):  # type: ignore[no-untyped-def]
-        headers = {"Authorization": f"Bearer {self.token(*project.split(','))}"}
-        return self.client.request(method, url, headers=headers, **kwargs)
-
-    def ok(self, method: str, url: str, expect: int = 200, **kwargs) -> dict:  # type: ignore[no-untyped-def]
-        response = self.call(method, url, **kwargs)
-        assert response.status_code == expect, response.text
-        return response.json()
-
-
-@pytest.fixture
-def api(data_root: Path) -> Iterator[Api]:
-    with TestClient(create_app()) as client:
-        yield Api(client)
 
 
 def _lock(api: Api, run: str, stage: str, config: dict | None, expect: int = 200) -> dict:
