@@ -222,7 +222,7 @@ def lock(
         built = "built" if status["completed"] else "not built yet"
         typer.echo(f"{stage} locked as {status['stage_id']} ({built})")
         if not chained:
-            _say_unlocked(run_id, [s for s in locked["unlocked"] if s != stage])
+            _say_unlocked(run_id, locked["unlocked"])
         if not status["completed"] and not chain:
             say(f"build it: dat materialize {run_id} --stage {stage}")
             say("(or let the sensor under `make ui` build it)")
