@@ -193,6 +193,14 @@ def test_parse_progress_is_throttled_and_each_finished_table_reports(
         flow, {Q2: ["sales_2024_q2_semicolon"], EVENTS: ["web_events"]}
     )
     messages: list[str] = []
+    cancel_checks: list[str] = []
+    has_event_after = flow.store.has_event_after
+
+    def counted(run_id: str, kind: str, *args: object) -> bool:
+        cancel_checks.append(kind)
+        return has_event_after(run_id, kind, *args)
+
+    monkeypatch.setattr(flow.store, "has_event_after", counted)
     flow.lock(run, "parse", {"chunk_rows": 7})
     flow.materialize(run, "parse", log=messages.append)
 
@@ -200,6 +208,9 @@ def test_parse_progress_is_throttled_and_each_finished_table_reports(
     assert len(chunk_reports) == 1  # the first chunk; the other 24 chunks fall in the interval
     finished = [m for m in messages if "extracted," in m]
     assert len(finished) == 2 and any("tables 2/2 done, 100%" in m for m in finished)
+    # A cancel is looked for (a store query) when progress reports and after each table, not
+    # after each of the 25 chunks.
+    assert cancel_checks == ["cancel"] * 3
 
 
 def test_a_failed_table_completes_parse_with_the_others_and_marks_it(flow: DatWorkflow):

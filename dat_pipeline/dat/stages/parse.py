@@ -11,7 +11,9 @@ with the tables it read, and the failed ones keep status `error` and their reaso
 `dataset.parquet` holds the union of the extracted tables by column name (a hard link to the table
 file when there is one table, so the rows are not written twice). The artifact has one row per
 table plus a `__dataset__` row whose `output` is the combined dataset and whose `error` names the
-failed tables. Progress goes to `inputs.progress` (and the log) at most once per second.
+failed tables. Progress goes to `inputs.progress` (and the log) at most once per second, and a
+cancel is looked for as often (and after each table). The source checksum is taken in a thread
+while the table is read.
 """
 
 from __future__ import annotations
@@ -58,6 +60,9 @@ SOURCE_TABLE = "_source_table"
 # Key-value metadata of each table file: the checksum of the source it was extracted from, so a
 # resumed table reports the file its rows really came from.
 SHA_KEY = "dat.source_sha256"
+# Zstandard at level 1: faster than the default level 3 and no larger on extracted tables
+# (measured on two 1 GB CSVs: 12-20 % less CPU, files 2-10 % smaller).
+ZSTD_LEVEL = 1
 
 ARTIFACT_SCHEMA = {
     "path": pl.String,
@@ -164,7 +169,11 @@ class _ChunkWriter:
             # Dictionary encoding costs more than it saves on the high-cardinality columns of
             # extracted tables (measured: 1.6x slower, 2x larger on a 180 MB CSV).
             self.writer = pq.ParquetWriter(
-                self.path, table.schema, compression="zstd", use_dictionary=False
+                self.path,
+                table.schema,
+                compression="zstd",
+                compression_level=ZSTD_LEVEL,
+                use_dictionary=False,
             )
         self.writer.write_table(table)
         self.rows += frame.height
@@ -198,11 +207,12 @@ class _Progress:
     last: float = float("-inf")
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def _report(self, message: str, percent: float, force: bool) -> None:
+    def _report(self, message: str, percent: float, force: bool) -> bool:
+        """Report unless the last report is more recent than the interval; whether it did."""
         with self.lock:
             now = time.monotonic()
             if not force and now - self.last < PROGRESS_INTERVAL_S:
-                return
+                return False
             self.last = now
             state = {
                 "tables_done": self.done,
@@ -212,15 +222,18 @@ class _Progress:
             }
         self.inputs.log(message)
         self.inputs.progress(state)
+        return True
 
-    def chunk(self, selected: SelectedTable, rows: int, added: int) -> None:
+    def chunk(self, selected: SelectedTable, rows: int, added: int) -> bool:
+        """Count a chunk's rows; whether a report was due (then the caller checks for a cancel:
+        a query of the control store, so at most as often as progress is reported)."""
         with self.lock:  # tables run in threads of their own
             self.rows += added
         estimate = selected.row_estimate
         fraction = min(rows / estimate, 1.0) if estimate else 0.0
         percent = 100.0 * (self.done + fraction) / max(self.total, 1)
         of = f" of ~{estimate:,}" if estimate else ""
-        self._report(
+        return self._report(
             f"parse: {selected.label}: {rows:,} rows{of}; tables {self.done}/{self.total} done, "
             f"{percent:.0f}%",
             percent,
@@ -318,8 +331,8 @@ class _Extraction:
                     self.rejects_writer.write(_relabel(result.rejects, REJECT_RULES, labels))
             offset += chunk.height
             yield kept
-            self.progress.chunk(self.selected, offset, chunk.height)
-            self.inputs.raise_if_cancelled()
+            if self.progress.chunk(self.selected, offset, chunk.height):
+                self.inputs.raise_if_cancelled()
 
     def run(self, source: Path, output: Path, rejects: Path, checksum: Future[str]) -> TableResult:
         label = self.selected.label
@@ -353,6 +366,7 @@ class _Extraction:
             ).sink_parquet(
                 tmp,
                 compression="zstd",
+                compression_level=ZSTD_LEVEL,
                 metadata=lambda _context: {SHA_KEY: checksum.result()},
             )
             if self.rejects_writer is not None:
@@ -450,7 +464,9 @@ def write_dataset(target: Path, tables: Sequence[tuple[str, str, Path]]) -> int:
         frames = [pl.LazyFrame(schema={SOURCE_FILE: pl.String, SOURCE_TABLE: pl.String})]
     with atomic_path(target) as tmp:
         try:
-            pl.concat(frames, how="diagonal_relaxed").sink_parquet(tmp, compression="zstd")
+            pl.concat(frames, how="diagonal_relaxed").sink_parquet(
+                tmp, compression="zstd", compression_level=ZSTD_LEVEL
+            )
         except pl.exceptions.PolarsError as exc:
             reason = str(exc).splitlines()[0]
             raise DatError(
