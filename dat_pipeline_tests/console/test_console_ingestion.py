@@ -8,6 +8,7 @@ from pathlib import Path
 
 import polars as pl
 from console_support import Console, screenshot, sign_in
+from helpers import workbook_of
 from playwright.sync_api import Page, expect
 
 RULES = "- type: RANGE\n  column: quantity\n  min: 0\n  max: 100\n"
@@ -65,3 +66,33 @@ def test_the_wizard_maps_fields_previews_a_rejected_row_and_ingests(
     done = re.compile(r"completed: (1 table\(s\), )?4 rows in, 3 kept, 1 rejected")
     expect(page.get_by_text(done)).to_be_visible()
     screenshot(page, "jobs")
+
+
+def test_every_sheet_of_a_workbook_is_ingested_when_every_table_is_chosen(
+    page: Page, console: Console, tmp_path: Path
+):
+    workbook = tmp_path / "two_sheets.xlsx"
+    book = workbook_of("orders", [["id", "qty"], [1, 5], [2, 7]])
+    stores = book.create_sheet("stores")
+    stores.append(["code"])
+    stores.append(["S1"])
+    book.save(workbook)
+    sign_in(page, console, "analysts")
+    page.get_by_role("link", name="Ingestion").click()
+    page.get_by_test_id("upload").locator("input[type=file]").set_input_files(workbook)
+    page.get_by_test_id("table").click()
+    page.get_by_role("option", name="every table (one output each)").click()
+    page.get_by_test_id("source-next").click()
+    page.get_by_test_id("mapping-next").click()
+    page.get_by_test_id("rules-next").click()
+    page.get_by_test_id("preview-next").click()
+    page.get_by_test_id("submit").click()
+    expect(page.get_by_test_id("ingest-result")).to_have_text(
+        "Ingested: 3 rows in, 3 kept, 0 rejected"
+    )
+    expect(page.get_by_test_id("ingested-orders")).to_have_text(
+        "orders: 2 rows in, 2 kept, 0 rejected"
+    )
+    expect(page.get_by_test_id("ingested-stores")).to_have_text(
+        "stores: 1 rows in, 1 kept, 0 rejected"
+    )

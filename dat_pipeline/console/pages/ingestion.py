@@ -91,7 +91,7 @@ def source_step(wizard: Wizard, stepper: ui.stepper) -> None:
     chosen = (
         ui.label("No source chosen yet.").classes("font-medium").props("data-testid=chosen-source")
     )
-    table = ui.select([], label="Table").classes("min-w-64")
+    table = ui.select([], label="Table").classes("min-w-64").props("data-testid=table")
     table.set_visibility(False)
     error = error_label()
 
@@ -406,7 +406,7 @@ def submit_step(wizard: Wizard, stepper: ui.stepper) -> None:
                         ui.label(
                             f"{done['table']}: {done['rows_in']} rows in, {done['rows_kept']} "
                             f"kept, {done['rows_rejected']} rejected"
-                        ).classes("text-sm")
+                        ).classes("text-sm").props(f"data-testid=ingested-{done['table']}")
                 for kind, path in outcome["outputs"].items():
                     ui.label(f"{kind}: {path}").classes("font-mono text-sm")
             else:
