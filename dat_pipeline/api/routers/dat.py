@@ -268,21 +268,18 @@ def cleanup_apply(run_id: RunId, ctx: Service) -> Any:
 
 
 # -- profiles ---------------------------------------------------------------------------------
-@router.post(
-    "/profiles", **created(schemas.ProfileSavedPublic, "Create a profile"), tags=["profiles"]
-)
+# Their own tag in the docs; shared by every project (not scoped like runs).
+profiles = APIRouter(prefix="/profiles", tags=["profiles"])
+
+
+@profiles.post("", **created(schemas.ProfileSavedPublic, "Create a profile"))
 def create_profile(profile: Profile, ctx: Service) -> Any:
     """Save an extraction profile (`dat profiles create`); the same body twice gives the same id
     (`created` false). Profiles are shared by every project."""
     return dat.save_profile(ctx, profile)
 
 
-@router.get(
-    "/profiles",
-    response_model=schemas.ProfileListPublic,
-    summary="List profiles",
-    tags=["profiles"],
-)
+@profiles.get("", response_model=schemas.ProfileListPublic, summary="List profiles")
 def list_profiles(
     ctx: Service,
     all_versions: Annotated[
@@ -293,23 +290,13 @@ def list_profiles(
     return dat.list_profiles(ctx, all_versions)
 
 
-@router.get(
-    "/profiles/{key}",
-    response_model=schemas.ProfilePublic,
-    summary="Show a profile",
-    tags=["profiles"],
-)
+@profiles.get("/{key}", response_model=schemas.ProfilePublic, summary="Show a profile")
 def show_profile(key: ProfileKey, ctx: Service) -> Any:
     """A profile by name, or any version by id, with the stage configs it pre-fills."""
     return dat.get_profile(ctx, key)
 
 
-@router.put(
-    "/profiles/{key}",
-    response_model=schemas.ProfileReplacedPublic,
-    summary="Replace a profile",
-    tags=["profiles"],
-)
+@profiles.put("/{key}", response_model=schemas.ProfileReplacedPublic, summary="Replace a profile")
 def replace_profile(
     key: ProfileKey,
     body: Annotated[dict[str, Any], Body(examples=[{"include": ["*.csv"], "root": "sample"}])],
@@ -321,12 +308,10 @@ def replace_profile(
     return dat.update_profile(ctx, key, body)
 
 
-@router.delete(
-    "/profiles/{key}",
-    response_model=schemas.DeletedPublic,
-    summary="Delete a profile",
-    tags=["profiles"],
-)
+@profiles.delete("/{key}", response_model=schemas.DeletedPublic, summary="Delete a profile")
 def delete_profile(key: ProfileKey, ctx: Service) -> Any:
     """Delete a profile and its older versions (`dat profiles delete`)."""
     return dat.delete_profile(ctx, key)
+
+
+router.include_router(profiles)
