@@ -110,22 +110,23 @@ class _Shared:
         self.instance = _Instance()
         self._store: ControlStore | StoreReads | None = None
         self._workflow: DatWorkflow | None = None
+        self._lock = threading.RLock()  # the API's worker threads share one
 
     def store(self) -> ControlStore:
-        if self._workflow is not None:
-            return self._workflow.store
-        if self._store is None:
-            self._store = _open_store(self.settings, self.read_only)
-        return self._store  # type: ignore[return-value]
+        with self._lock:
+            if self._store is None:
+                self._store = _open_store(self.settings, self.read_only)
+            return self._store  # type: ignore[return-value]
 
     def workflow(self) -> DatWorkflow:
-        if self._workflow is None:
-            from dat_pipeline.dat.graph import load_graph
-            from dat_pipeline.dat.workflow import DatWorkflow
+        with self._lock:
+            if self._workflow is None:
+                from dat_pipeline.dat.graph import load_graph
+                from dat_pipeline.dat.workflow import DatWorkflow
 
-            graph = load_graph(self.settings.stage_graph)
-            self._workflow = DatWorkflow(self.store(), self.settings.data_root, graph)
-        return self._workflow
+                graph = load_graph(self.settings.stage_graph)
+                self._workflow = DatWorkflow(self.store(), self.settings.data_root, graph)
+            return self._workflow
 
 
 class ServiceContext:
