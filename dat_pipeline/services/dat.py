@@ -213,7 +213,20 @@ def chain(ctx: ServiceContext, run_id: str, log_level: str = "CRITICAL") -> dict
     get_run(ctx, run_id)
     flow = ctx.workflow
     done: list[dict[str, Any]] = []
-    while actions := relock_ready(flow, run_id):
+    while True:
+        # as in `lock`: the re-locks name the Dagster run that builds them (the sensor leaves them)
+        dagster_run_id = str(uuid.uuid4())
+        actions = relock_ready(flow.acting_for(dagster_run_id), run_id)
+        if not actions:
+            break
+        unbuilt = [
+            action.stage
+            for action in actions
+            if action.action != "stopped"
+            and flow.artifact_path(flow.stage_status(run_id, action.stage)) is None
+        ]
+        if unbuilt:
+            _materialize_now(ctx, run_id, unbuilt, log_level, dagster_run_id)
         for action in actions:
             if action.action == "stopped":
                 so_far = ", ".join(d["stage"] for d in done) or "nothing"
@@ -224,8 +237,6 @@ def chain(ctx: ServiceContext, run_id: str, log_level: str = "CRITICAL") -> dict
                     stage=action.stage,
                     reason=action.reason,
                 )
-            if flow.artifact_path(flow.stage_status(run_id, action.stage)) is None:
-                _materialize_now(ctx, run_id, [action.stage], log_level)
             skipped = action.action == "reskipped"
             done.append({"stage": action.stage, "stage_id": action.stage_id, "skipped": skipped})
     return {"run_id": run_id, "relocked": done}

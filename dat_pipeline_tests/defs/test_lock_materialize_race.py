@@ -21,17 +21,24 @@ def sensor_tick(instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorRe
     return dat_defs.dat_lock_sensor(context)
 
 
-def test_a_sensor_tick_between_the_cli_lock_and_its_run_requests_nothing(
-    data_root: Path, monkeypatch: pytest.MonkeyPatch
-):
+def tick_before_each_run(monkeypatch: pytest.MonkeyPatch) -> list[dg.SensorResult]:
+    """Each in-process run starts with a sensor tick over every event: the locks are written,
+    the Dagster run does not exist yet."""
     ticks: list[dg.SensorResult] = []
     materialize_stages = dat_defs.materialize_stages
 
-    def tick_then_materialize(instance, *args, **kwargs):  # the lock is written, no run yet
+    def tick_then_materialize(instance, *args, **kwargs):
         ticks.append(sensor_tick(instance, None))
         return materialize_stages(instance, *args, **kwargs)
 
     monkeypatch.setattr(dat_defs, "materialize_stages", tick_then_materialize)
+    return ticks
+
+
+def test_a_sensor_tick_between_the_cli_lock_and_its_run_requests_nothing(
+    data_root: Path, monkeypatch: pytest.MonkeyPatch
+):
+    ticks = tick_before_each_run(monkeypatch)
     with open_context() as ctx:
         run = service.create_run(ctx, name="race")["run_id"]
         status = service.lock(ctx, run, "discovery", {"root": "sample"}, materialize=True)
@@ -50,3 +57,24 @@ def test_a_sensor_tick_between_the_cli_lock_and_its_run_requests_nothing(
         assert len(records) == 1
         [lock] = [e for e in ctx.store.run_events(run) if e.kind == "lock"]
         assert lock.detail["dagster_run"] == records[0].run_id  # the lock names the run
+
+
+def test_the_chain_relocks_of_the_cli_are_left_to_its_runs(
+    data_root: Path, monkeypatch: pytest.MonkeyPatch
+):
+    with open_context() as ctx:
+        run = service.create_run(ctx, name="chain")["run_id"]
+        for stage, config in [
+            ("discovery", {"root": "sample"}),
+            ("selection", {"files": ["sample/stores.tsv"]}),
+            ("table_availability", {}),
+        ]:
+            service.lock(ctx, run, stage, config, materialize=True)
+        relock = {"root": "sample", "include": ["*.tsv"]}  # new inputs: the cascade unlocks
+        service.lock(ctx, run, "discovery", relock, materialize=True)
+        ticks = tick_before_each_run(monkeypatch)
+        relocked = service.chain(ctx, run)["relocked"]
+        assert [done["stage"] for done in relocked] == ["selection", "table_availability"]
+        assert ticks and all(tick.run_requests == [] for tick in ticks), [
+            request.tags for tick in ticks for request in tick.run_requests
+        ]
