@@ -1,6 +1,8 @@
-"""The two places that use Dagster's private API (`dagster._core`), pinned: a Dagster upgrade that
-changes them fails here first. Submitting an asset backfill (`orchestration.backfill`) is pinned by
-`backfill/test_backfill_dagster.py`; the origins of a queued ingestion run are pinned here."""
+"""The three places that use Dagster's private API (`dagster._core`), pinned: a Dagster upgrade that
+changes them fails a test first. Submitting an asset backfill (`orchestration.backfill`) is pinned by
+`backfill/test_backfill_dagster.py`, the CLI's in-process instance without log capture
+(`defs.instance`) by `defs/test_in_process_instance.py`; the origins of a queued ingestion run are
+pinned here."""
 
 from __future__ import annotations
 
