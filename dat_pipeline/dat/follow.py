@@ -120,3 +120,21 @@ def follow_stage(
         reason = str(exc)
         workflow.stop_follow(run_id, stage, reason)
         return FollowAction(run_id, stage, "stopped", None, reason)
+
+
+def with_ancestors(workflow: DatWorkflow, run_id: str, stages: list[str]) -> list[str]:
+    """`stages`, plus every locked ancestor without an artifact and, in follow mode, the chain
+    they re-lock; in graph order. A stage never runs before its upstream in another run."""
+    statuses = {s.stage: s for s in workflow.status(run_id)}
+    selection = set(stages)
+    for stage in stages:
+        for ancestor in workflow.graph.order:
+            status = statuses[ancestor]
+            if (
+                stage in workflow.graph.downstream(ancestor)
+                and status.locked
+                and workflow.artifact_path(status) is None
+            ):
+                selection.add(ancestor)
+    selection |= set(chain(workflow, run_id, stages))
+    return [s for s in workflow.graph.order if s in selection]

@@ -11,7 +11,7 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
-from dat_pipeline.dat.follow import chain, follow_stage
+from dat_pipeline.dat.follow import chain, follow_stage, with_ancestors
 from dat_pipeline.dat.graph import load_graph
 from dat_pipeline.dat.stages import STAGES
 from dat_pipeline.dat.stages.parse import failed_tables
@@ -233,24 +233,6 @@ def unlock_stage(context: dg.OpExecutionContext, dat: DatResource) -> list[str]:
 )
 def dat_unlock() -> None:
     unlock_stage()
-
-
-def with_ancestors(workflow: DatWorkflow, run_id: str, stages: list[str]) -> list[str]:
-    """`stages`, plus every locked ancestor without an artifact and, in follow mode, the chain
-    they re-lock; in graph order. A stage never runs before its upstream in another run."""
-    statuses = {s.stage: s for s in workflow.status(run_id)}
-    selection = set(stages)
-    for stage in stages:
-        for ancestor in workflow.graph.order:
-            status = statuses[ancestor]
-            if (
-                stage in workflow.graph.downstream(ancestor)
-                and status.locked
-                and workflow.artifact_path(status) is None
-            ):
-                selection.add(ancestor)
-    selection |= set(chain(workflow, run_id, stages))
-    return [s for s in workflow.graph.order if s in selection]
 
 
 def _trigger(
