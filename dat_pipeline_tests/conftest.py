@@ -13,6 +13,7 @@ from helpers import scratch
 from services import MARIADB_ADMIN_URL, PG_ADMIN_URL, REQUIRE_SERVICES, REQUIRE_SERVICES_NOTE
 
 from dat_pipeline.dat.workflow import DatWorkflow
+from dat_pipeline.orchestration import record
 from dat_pipeline.settings import get_settings
 from dat_pipeline.store import ControlStore
 
@@ -66,6 +67,7 @@ def data_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     get_settings.cache_clear()
     yield root
+    record.settle()  # the Dagster runs handed to detached processes, before the root goes away
     get_settings.cache_clear()
 
 

@@ -310,43 +310,27 @@ def _materialize_now(
     log_level: str = "CRITICAL",
     dagster_run_id: str | None = None,
 ) -> None:
-    from dat_pipeline.defs.dat import materialize_stages
-    from dat_pipeline.defs.instance import in_process_instance
+    """Build `stages` (with their unbuilt locked ancestors and, in follow mode, the chain) with
+    the domain code in this process, then hand the Dagster run `dagster_run_id` that records them
+    (shown in the UI with its logs) to a detached process: no Dagster import here (SPEC 12)."""
+    from dat_pipeline.dat.follow import with_ancestors
+    from dat_pipeline.orchestration import record
 
-    # the DAT resources alone: no import of the rest of the code location (SPEC 12); the shared
-    # instance without compute-log capture (no tail processes for a run in this process)
-    with in_process_instance() as instance:
-        result = materialize_stages(
-            instance, run_id, stages, None, log_level, dagster_run_id=dagster_run_id
-        )
-    if not result.success:
-        reasons = "; ".join(_step_failures(result)) or "see the run in the Dagster UI"
+    dagster_run_id = dagster_run_id or str(uuid.uuid4())
+    flow = ctx.workflow.acting_for(dagster_run_id)
+    selection = with_ancestors(flow, run_id, stages)
+    try:
+        lines = record.build(flow, run_id, selection)
+    except DatError as exc:
+        built = exc.fields.get("built")
+        if built:  # what was built before the failure is still recorded
+            record.hand_off(flow, run_id, built, dagster_run_id, log_level, exc.fields["lines"])
         raise DatError(
-            f"materializing {', '.join(stages)} of run {run_id} failed: {reasons}",
+            f"materializing {', '.join(stages)} of run {run_id} failed: {exc}",
             run_id=run_id,
             stages=stages,
-        )
-
-
-def _step_failures(result: Any) -> list[str]:
-    """The domain message of each failed step: a dg.Failure's description, else the innermost
-    cause of the error (the workflow's own exception), without its class name."""
-    messages = []
-    for event in result.all_events:
-        if not event.is_step_failure:
-            continue
-        data = event.event_specific_data
-        failure = getattr(data, "user_failure_data", None)
-        if failure is not None and failure.description:
-            messages.append(failure.description.strip().splitlines()[0])
-            continue
-        error = data.error
-        while error.cause is not None:
-            error = error.cause
-        text = error.message.strip().splitlines()[0] if error.message.strip() else ""
-        prefix = f"{error.cls_name}: "
-        messages.append(text.split(prefix, 1)[1] if prefix in text else text)
-    return messages
+        ) from exc
+    record.hand_off(flow, run_id, selection, dagster_run_id, log_level, lines)
 
 
 def start_materialize(

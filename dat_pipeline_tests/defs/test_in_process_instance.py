@@ -9,6 +9,7 @@ from pathlib import Path
 import dagster as dg
 
 from dat_pipeline.defs.instance import in_process_instance
+from dat_pipeline.orchestration import record
 from dat_pipeline.services import dat as service
 from dat_pipeline.services.context import open_context
 
@@ -22,6 +23,7 @@ def test_a_cli_run_is_on_the_home_instance_with_its_logs_and_no_log_capture(data
         assert service.lock(ctx, run, "discovery", {"root": "sample"}, materialize=True)[
             "completed"
         ]
+    record.wait_recorded()  # the Dagster run is recorded by a detached process
     with dg.DagsterInstance.get() as home:
         [dagster_run] = home.get_runs(dg.RunsFilter(tags={"dat/run": run}))
         assert dagster_run.status == dg.DagsterRunStatus.SUCCESS

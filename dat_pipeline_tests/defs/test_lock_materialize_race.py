@@ -9,7 +9,9 @@ import dagster as dg
 import pytest
 
 from dat_pipeline.defs import dat as dat_defs
+from dat_pipeline.defs.instance import get_instance
 from dat_pipeline.defs.resources import DatResource
+from dat_pipeline.orchestration import record
 from dat_pipeline.services import dat as service
 from dat_pipeline.services.context import open_context
 
@@ -22,16 +24,17 @@ def sensor_tick(instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorRe
 
 
 def tick_before_each_run(monkeypatch: pytest.MonkeyPatch) -> list[dg.SensorResult]:
-    """Each in-process run starts with a sensor tick over every event: the locks are written,
-    the Dagster run does not exist yet."""
+    """Each hand-off of a Dagster run starts with a sensor tick over every event: the locks and
+    the artifacts are written, the Dagster run does not exist yet."""
     ticks: list[dg.SensorResult] = []
-    materialize_stages = dat_defs.materialize_stages
+    hand_off = record.hand_off
 
-    def tick_then_materialize(instance, *args, **kwargs):
-        ticks.append(sensor_tick(instance, None))
-        return materialize_stages(instance, *args, **kwargs)
+    def tick_then_hand_off(*args, **kwargs):
+        with get_instance() as instance:
+            ticks.append(sensor_tick(instance, None))
+        return hand_off(*args, **kwargs)
 
-    monkeypatch.setattr(dat_defs, "materialize_stages", tick_then_materialize)
+    monkeypatch.setattr(record, "hand_off", tick_then_hand_off)
     return ticks
 
 
@@ -43,6 +46,7 @@ def test_a_sensor_tick_between_the_cli_lock_and_its_run_requests_nothing(
         run = service.create_run(ctx, name="race")["run_id"]
         status = service.lock(ctx, run, "discovery", {"root": "sample"}, materialize=True)
         assert status["completed"]
+        record.wait_recorded()  # the Dagster run is recorded by a detached process
         instance = ctx.instance()
         [during] = ticks
         assert during.run_requests == [], "the sensor requested the stage the CLI is building"
