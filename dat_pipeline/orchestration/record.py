@@ -82,7 +82,8 @@ def hand_off(
 ) -> Handoff:
     """Start the detached child that records `stages` of `run_id` as Dagster run
     `dagster_run_id`, with the domain's log `lines` of each stage in the run's log; its output
-    goes to `record_log` (removed once the run is recorded)."""
+    goes to `record_log` (removed once the run is recorded, unless `log_level` asks for more
+    than CRITICAL: Dagster's console log of the run is there)."""
     log = record_log(flow, dagster_run_id)
     log.parent.mkdir(parents=True, exist_ok=True)
     log.with_suffix(".json").write_text(json.dumps(lines))
@@ -176,7 +177,8 @@ def main(argv: list[str]) -> int:
         )
     if result.success:
         lines_file.unlink(missing_ok=True)
-        log.unlink(missing_ok=True)
+        if log_level == "CRITICAL":  # nothing asked to read it (`--verbose` keeps Dagster's log)
+            log.unlink(missing_ok=True)
         return 0
     reasons = "; ".join(_step_failures(result)) or "see the run in the Dagster UI"
     print(f"recording {', '.join(stages)} of run {run_id} as {dagster_run_id} failed: {reasons}")
