@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dat_pipeline.dat.profiles import prefill_table_selection
 from dat_pipeline.dat.workflow import DatWorkflow
 from dat_pipeline.errors import DatError
 from dat_pipeline.store import Event
@@ -110,6 +109,8 @@ def follow_stage(
             return FollowAction(run_id, stage, "reskipped", skipped.stage_id)
         if stage == "table_selection":
             # a profile's table patterns re-resolve against the new availability
+            from dat_pipeline.dat.profiles import prefill_table_selection
+
             prefill_table_selection(workflow, run_id)
             status = workflow.stage_status(run_id, stage)
         if status.config is None:

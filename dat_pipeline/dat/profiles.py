@@ -42,7 +42,6 @@ from sqlalchemy import Connection, delete, insert, select, update
 
 from dat_pipeline import ids
 from dat_pipeline.cleaning import RuleError, parse_rules
-from dat_pipeline.dat.stages.export import FORMATS as EXPORT_FORMATS
 from dat_pipeline.dat.stages.tables import SELECTABLE_STATUSES
 from dat_pipeline.dat.workflow import DatWorkflow
 from dat_pipeline.errors import DatError, NotFoundError
@@ -155,6 +154,8 @@ class Profile(BaseModel):
     @field_validator("export_formats")
     @classmethod
     def _formats(cls, values: list[str]) -> list[str]:
+        from dat_pipeline.dat.stages.export import FORMATS as EXPORT_FORMATS  # DuckDB, pyarrow
+
         formats = {value.strip().lower() for value in values}
         unknown = sorted(formats - set(EXPORT_FORMATS))
         if unknown:

@@ -23,7 +23,6 @@ from typing import Any
 import polars as pl
 from pydantic import Field, field_validator, model_validator
 
-from dat_pipeline.adapters.database import catalog_source, db_path
 from dat_pipeline.adapters.registry import detect
 from dat_pipeline.dat.stages.base import StageConfig, StageInputs, StageSpec
 from dat_pipeline.errors import DatError, StageConfigError
@@ -108,6 +107,8 @@ def check(inputs: StageInputs, config: DiscoveryConfig) -> None:
 
 
 def _source_tables(config: DiscoveryConfig) -> tuple[list[str], dict[str, Any]]:
+    from dat_pipeline.adapters.database import catalog_source  # only for a database source
+
     assert config.source is not None
     source = config.source
     try:
@@ -158,6 +159,8 @@ def snapshot(data_root: Path, config: DiscoveryConfig) -> dict[str, Any]:
 
 def catalog_tables(config: DiscoveryConfig) -> pl.DataFrame:
     """One catalog entry per table of `config.source` that matches include and not exclude."""
+    from dat_pipeline.adapters.database import db_path
+
     assert config.source is not None
     tables, state = _source_tables(config)
     taken_at = datetime.now(UTC)
