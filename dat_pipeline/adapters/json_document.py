@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-import ijson
 import polars as pl
 
 from dat_pipeline.adapters.base import (
@@ -130,6 +129,8 @@ class JsonDocumentAdapter(Adapter):
         return tables
 
     def _list_streamed(self, path: Path) -> list[str]:
+        import ijson  # only when a JSON document is read, not to detect one
+
         label = file_label(path)
         with self._open(path) as handle, reader_errors(path, None, _FIX):
             events = ijson.parse(handle)
@@ -161,6 +162,8 @@ class JsonDocumentAdapter(Adapter):
         tables = self.list_tables(path)
         if table not in tables:
             raise missing_table(path, table, tables)
+        import ijson
+
         prefix = "item" if tables == [ARRAY_TABLE] and table == ARRAY_TABLE else f"{table}.item"
         return ijson.items(handle, prefix, use_float=True, buf_size=buf_size)
 
