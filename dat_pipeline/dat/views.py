@@ -13,6 +13,8 @@ from dat_pipeline.errors import NotFoundError
 from dat_pipeline.paths import resolve_inside
 
 if TYPE_CHECKING:  # `dat status` reads views without loading the stages and profiles
+    from pathlib import Path
+
     from dat_pipeline.dat.cleanup import CleanupItem
     from dat_pipeline.dat.profiles import Profile, ProfileRecord
     from dat_pipeline.dat.workflow import DatWorkflow
@@ -47,12 +49,12 @@ def run_status(flow: DatWorkflow, run_id: str) -> dict[str, Any]:
 def artifact_rows(flow: DatWorkflow, run_id: str, stage: str, limit: int) -> dict[str, Any]:
     """The first `limit` rows of a stage's artifact and its row count (`dat show --json`)."""
     status = flow.stage_status(run_id, stage)
-    frame = flow.load_artifact(run_id, stage)
+    count, names, rows = _head(flow.artifact_file(run_id, stage), limit)
     return {
         "stage": stage,
         "stage_id": status.stage_id,
-        "row_count": frame.height,
-        "rows": frame.head(limit).to_dicts(),
+        "row_count": count,
+        "rows": [dict(zip(names, row, strict=True)) for row in rows],
     }
 
 
@@ -123,25 +125,71 @@ def _readable_columns(value: Any) -> Any:
 def artifact_sections(flow: DatWorkflow, run_id: str, stage: str, limit: int) -> list[Section]:
     """A stage's artifact as titled sections of rows for `dat show`: one per table for preview
     (only the columns that table has), one for every other stage."""
-    import polars as pl
-
     status = flow.stage_status(run_id, stage)
-    frame = flow.load_artifact(run_id, stage)
-    if "columns" in frame.columns and frame.schema["columns"] == pl.String:
-        frame = frame.with_columns(
-            pl.col("columns").map_elements(_readable_columns, return_dtype=pl.String)
-        )
-    if stage != "preview" or "_source_file" not in frame.columns:
-        head = frame.head(limit)
-        shown = f", first {head.height}" if head.height < frame.height else ""
-        title = f"{stage} {status.stage_id} of run {run_id}: {frame.height} rows{shown}"
-        return [(title, head.columns, [list(row) for row in head.iter_rows()])]
+    path = flow.artifact_file(run_id, stage)
+    if stage == "preview" and {"_source_file", "_source_table"} <= set(_column_names(path)):
+        return _preview_sections(path, limit)
+    count, names, rows = _head(path, limit)
+    if "columns" in names:
+        at = names.index("columns")
+        rows = [[*row[:at], _readable_columns(row[at]), *row[at + 1 :]] for row in rows]
+    shown = f", first {len(rows)}" if len(rows) < count else ""
+    title = f"{stage} {status.stage_id} of run {run_id}: {count} rows{shown}"
+    return [(title, names, [list(row) for row in rows])]
+
+
+# Artifacts are read with DuckDB, not Polars: `dat show` starts in half the time (SPEC 12) and
+# reads only the rows it shows. The file goes in as a quoted literal: binding a parameter makes
+# DuckDB import pandas, which alone costs more than Polars.
+def _query(path: Path, sql: str, limit: int = 0) -> tuple[list[str], list[tuple[Any, ...]]]:
+    import duckdb
+
+    source = "'" + str(path).replace("'", "''") + "'"
+    with duckdb.connect() as connection:
+        cursor = connection.execute(sql.format(source=source, limit=int(limit)))
+        return [d[0] for d in cursor.description], cursor.fetchall()
+
+
+def _column_names(path: Path) -> list[str]:
+    return _query(path, "SELECT * FROM read_parquet({source}) LIMIT 0")[0]
+
+
+def _head(path: Path, limit: int) -> tuple[int, list[str], list[tuple[Any, ...]]]:
+    """The row count and the first `limit` rows, in file order."""
+    (count,) = _query(path, "SELECT count(*) FROM read_parquet({source})")[1][0]
+    names, rows = _query(path, "SELECT * FROM read_parquet({source}) LIMIT {limit}", limit)
+    return count, names, rows
+
+
+_PREVIEW_HEADS = """
+SELECT * EXCLUDE (file_row_number, _dat_first) FROM (
+    SELECT *,
+        row_number() OVER tables AS _dat_n,
+        count(*) OVER tables AS _dat_rows,
+        min(file_row_number) OVER tables AS _dat_first
+    FROM read_parquet({source}, file_row_number = true)
+    WINDOW tables AS (PARTITION BY _source_file, _source_table ORDER BY file_row_number
+                      ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+)
+WHERE _dat_n <= {limit} ORDER BY _dat_first, _dat_n
+"""
+
+
+def _preview_sections(path: Path, limit: int) -> list[Section]:
+    """One section per previewed table, in file order, with the columns that table fills."""
+    names, rows = _query(path, _PREVIEW_HEADS, max(limit, 1))
+    where = {name: at for at, name in enumerate(names)}
+    data = [n for n in names if n not in ("_source_file", "_source_table", "_dat_n", "_dat_rows")]
+    tables: dict[tuple[Any, Any], list[tuple[Any, ...]]] = {}
+    for row in rows:
+        tables.setdefault((row[where["_source_file"]], row[where["_source_table"]]), []).append(row)
     sections: list[Section] = []
-    for (path, table), rows in frame.group_by(
-        ["_source_file", "_source_table"], maintain_order=True
-    ):
-        head = rows.drop("_source_file", "_source_table").head(limit)
-        head = head.select([c for c in head.columns if head[c].null_count() < head.height])
-        title = f"preview of {path} table {table}: {rows.height} rows, first {head.height}"
-        sections.append((title, head.columns, [list(row) for row in head.iter_rows()]))
+    for (file, table), table_rows in tables.items():
+        head = table_rows[:limit]
+        filled = [n for n in data if any(row[where[n]] is not None for row in head)]
+        title = (
+            f"preview of {file} table {table}: {table_rows[0][where['_dat_rows']]} rows, "
+            f"first {len(head)}"
+        )
+        sections.append((title, filled, [[row[where[n]] for n in filled] for row in head]))
     return sections

@@ -351,7 +351,8 @@ class DatWorkflow:
         with self.store.write() as connection:
             return self._append(connection, run_id, "cancel")
 
-    def load_artifact(self, run_id: str, stage: str) -> pl.DataFrame:
+    def artifact_file(self, run_id: str, stage: str) -> Path:
+        """The Parquet file of a stage's current artifact; a clear error when it has none."""
         status = self.stage_status(run_id, stage)
         path = self.artifact_path(status)
         if path is None:
@@ -359,9 +360,12 @@ class DatWorkflow:
                 f"{stage} of run {run_id} has no artifact yet "
                 f"(state {status.state}; materialize it: dat materialize {run_id} --stage {stage})"
             )
+        return path
+
+    def load_artifact(self, run_id: str, stage: str) -> pl.DataFrame:
         import polars as pl
 
-        return pl.read_parquet(path)
+        return pl.read_parquet(self.artifact_file(run_id, stage))
 
     def pending(self, run_id: str) -> list[str]:
         """Locked stages without an artifact, in graph order: what `dat materialize` would run."""
