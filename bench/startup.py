@@ -22,7 +22,7 @@ PROBE = (
     "import runpy, sys; sys.argv = ['dat', *sys.argv[1:]]\n"
     "try:\n    runpy.run_module('dat_pipeline.cli', run_name='__main__')\n"
     "except SystemExit:\n    pass\n"
-    "heavy = ('dagster', 'polars', 'sqlalchemy')\n"
+    "heavy = ('dagster', 'polars', 'pandas', 'duckdb', 'sqlalchemy')\n"
     "print('LOADED', *(m for m in heavy if m in sys.modules), file=sys.stderr)\n"
 )
 

@@ -230,7 +230,10 @@ def lock(
         verb = "skipped again" if done["skipped"] else "re-locked"
         typer.echo(f"{done['stage']} {verb} as {done['stage_id']} (built)")
     if chain and not chained:
-        typer.echo("nothing to re-lock: no stage was unlocked by a cascade")
+        typer.echo(
+            "nothing to re-lock: no stage a cascade unlocked has its gates locked "
+            f"(dat status {run_id})"
+        )
 
 
 @handles_errors

@@ -205,13 +205,17 @@ def lock_with_cascade(
 
 def chain(ctx: ServiceContext, run_id: str, log_level: str = "CRITICAL") -> dict[str, Any]:
     """Re-lock, in graph order, each stage a cascade unlocked, with its kept config (a skipped
-    one is skipped again), building each now so that the next is checked against it. Stops at
-    the first kept config that no longer validates: DatError naming the stage, the reason and
-    what was re-locked so far. `relocked`: [{stage, stage_id, skipped}]."""
+    one is skipped again), building each now so that the next is checked against it; a locked
+    stage not built yet (the re-locked one, say) is built first. Stops at the first kept config
+    that no longer validates: DatError naming the stage, the reason and what was re-locked so
+    far. `relocked`: [{stage, stage_id, skipped}]."""
     from dat_pipeline.dat.follow import relock_ready
 
     get_run(ctx, run_id)
     flow = ctx.workflow
+    waiting = flow.pending(run_id)
+    if waiting:
+        _materialize_now(ctx, run_id, waiting, log_level)
     done: list[dict[str, Any]] = []
     while True:
         # as in `lock`: the re-locks name the Dagster run that builds them (the sensor leaves them)

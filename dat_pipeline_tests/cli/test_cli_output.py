@@ -162,6 +162,28 @@ def test_relock_prints_the_cascade_and_chain_relocks_it_with_the_kept_configs(da
     assert after["table_selection"]["config"]["tables"] == {"sample/stores.tsv": ["*"]}
 
 
+def test_chain_builds_the_relocked_stage_and_skips_a_skipped_stage_again(data_root: Path):
+    run = _selected_run(["sample/stores.tsv"])
+    dat("skip", run, "context")
+    out = text("lock", run, "discovery", "--set", "root=sample", "--set", "include=[*.tsv]")
+    assert "context" in out.split("unlocked:", 1)[1].splitlines()[0]
+    assert "not built yet" in out
+
+    chained = text("lock", run, "--chain").splitlines()
+    context = next(line for line in chained if line.startswith("context "))
+    assert context.startswith("context skipped again as ")
+    assert [line.split()[0] for line in chained] == [
+        "selection",
+        "context",
+        "table_availability",
+        "table_selection",
+    ]
+    assert all(" re-locked as " in line for line in chained if line is not context)
+    after = {s["stage"]: s for s in dat("status", run)["stages"]}
+    assert after["context"]["state"] == "LOCKED" and after["context"]["config"] is None
+    assert text("status", run).count("SKIPPED") == 1
+
+
 def test_help_names_json_wide_and_verbose_and_no_spec_sections():
     top = runner.invoke(app, ["--help"]).stdout
     assert "--json" in top and "--wide" in top and "--verbose" in top
