@@ -74,30 +74,26 @@ def table_text(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> tuple[s
 
 
 def records_text(columns: Sequence[str], rows: Sequence[Sequence[Any]], width: int) -> str:
-    """Records turned sideways: a column of names, then as many records side by side as fit;
-    a record too wide to share the width gets a block of its own, its text wrapped at spaces."""
+    """Records turned sideways: a column of names, then as many records side by side as fit.
+    When one record is too wide to share the width, every record gets a block of its own (its
+    text wrapped at spaces), so one listing reads one way."""
     label = max((len(name) for name in columns), default=0)
     room = max(width - label - len(GAP), 20)
     texts = [[cell(v) for v in row] for row in rows]
+    needed = [max([len(v) for v in row] + [len(str(i + 1))]) for i, row in enumerate(texts)]
+    if max(needed) > room:
+        return "\n".join(
+            _one_record(columns, row, i + 1, label, room, width) for i, row in enumerate(texts)
+        )
     blocks: list[str] = []
     group: list[int] = []
-
-    def flush() -> None:
-        if group:
+    for index in range(len(texts)):
+        used = sum(needed[i] for i in group)
+        if group and used + len(GAP) * len(group) + needed[index] > room:
             blocks.append(_side_by_side(columns, texts, group, label))
-            group.clear()
-
-    for index, row in enumerate(texts):
-        needed = max([len(v) for v in row] + [len(str(index + 1))])
-        if needed > room:
-            flush()
-            blocks.append(_one_record(columns, row, index + 1, label, room, width))
-            continue
-        used = sum(max([len(v) for v in texts[i]] + [len(str(i + 1))]) for i in group)
-        if group and used + len(GAP) * len(group) + needed > room:
-            flush()
+            group = []
         group.append(index)
-    flush()
+    blocks.append(_side_by_side(columns, texts, group, label))
     return "\n".join(blocks)
 
 

@@ -88,6 +88,9 @@ def test_records_too_wide_for_the_terminal_are_shown_one_block_each_and_never_cu
     assert sideways[3].split() == ["a", "a0--------", "a1--------", "a2--------"]
     assert sideways[9].split() == ["record", "4"]
 
+    mixed = render_records("t", ["k", "v"], [["a", "short"], ["b", "long words " * 10]], width=40)
+    assert "-- 1 --" in mixed and "-- 2 --" in mixed and "record" not in mixed  # one way
+
     narrow = render_records("t", ["a", "b"], [[1, "x"], [22, "y"]], width=80)
     assert narrow.splitlines()[1:] == [" a  b", "--  -", " 1  x", "22  y"]
 
