@@ -123,6 +123,16 @@ def follow_stage(
         return FollowAction(run_id, stage, "stopped", None, reason)
 
 
+def follow_before_build(workflow: DatWorkflow, run_id: str, stage: str) -> FollowAction | None:
+    """What every build of a stage does first (a stage asset, the CLI's `--materialize`): in
+    follow mode, re-lock it with its kept config; a config that no longer validates stops the
+    build with a one-line DatError."""
+    action = follow_stage(workflow, run_id, stage)
+    if action is not None and action.action == "stopped":
+        raise DatError(f"follow stopped at {stage} of run {run_id}: {action.reason}")
+    return action
+
+
 def with_ancestors(workflow: DatWorkflow, run_id: str, stages: list[str]) -> list[str]:
     """`stages`, plus every locked ancestor without an artifact and, in follow mode, the chain
     they re-lock; in graph order. A stage never runs before its upstream in another run."""

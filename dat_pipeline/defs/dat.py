@@ -11,7 +11,7 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
-from dat_pipeline.dat.follow import chain, follow_stage, with_ancestors
+from dat_pipeline.dat.follow import chain, follow_before_build, with_ancestors
 from dat_pipeline.dat.graph import load_graph
 from dat_pipeline.dat.stages import STAGES
 from dat_pipeline.dat.stages.parse import failed_tables
@@ -113,12 +113,9 @@ def _prepare(
         status = workflow.lock(run_id, stage, lock)
         context.log.info(f"locked {stage} of {run_id} as {status.stage_id}")
         return
-    action = follow_stage(workflow, run_id, stage)
-    if action is None:
-        return
-    if action.action == "stopped":
-        raise DatError(f"follow stopped at {stage} of run {run_id}: {action.reason}")
-    context.log.info(f"follow {run_id}: {action.action} {stage} as {action.stage_id}")
+    action = follow_before_build(workflow, run_id, stage)
+    if action is not None:
+        context.log.info(f"follow {run_id}: {action.action} {stage} as {action.stage_id}")
 
 
 def build_stage_asset(stage: str) -> dg.AssetsDefinition:

@@ -26,9 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dat_pipeline.dat.follow import follow_stage
+from dat_pipeline.dat.follow import follow_before_build
 from dat_pipeline.dat.workflow import DatWorkflow, StageOutcome
 from dat_pipeline.errors import DatError
+from dat_pipeline.store import StageStatus
 
 RECORDS_DIR = ".dagster_records"
 LOG_TAG = "dat/record_log"
@@ -59,9 +60,7 @@ def build(flow: DatWorkflow, run_id: str, selection: list[str]) -> dict[str, lis
     lines: dict[str, list[str]] = {}
     for stage in selection:
         try:
-            action = follow_stage(flow, run_id, stage)
-            if action is not None and action.action == "stopped":
-                raise DatError(f"follow stopped at {stage} of run {run_id}: {action.reason}")
+            follow_before_build(flow, run_id, stage)
             flow.materialize(run_id, stage, log=lines.setdefault(stage, []).append)
         except Exception as exc:
             first = str(exc).strip().splitlines()
@@ -154,14 +153,14 @@ def main(argv: list[str]) -> int:
     from dat_pipeline.defs.instance import in_process_instance
     from dat_pipeline.defs.resources import DatResource
 
-    class Replaying(DatResource):
+    class Recording(DatResource):
         """The DAT resource whose stages first log what the domain logged building them."""
 
         def workflow(self) -> DatWorkflow:
             flow = super().workflow()
-            replaying = _Replay(flow.store, flow.data_root, flow.graph)
-            replaying.replay = json.loads(lines_file.read_text())
-            return replaying
+            recording = _Recording(flow.store, flow.data_root, flow.graph)
+            recording.replay = json.loads(lines_file.read_text())
+            return recording
 
     log = Path(os.environ["DAT_RECORD_LOG"])
     lines_file = log.with_suffix(".json")
@@ -170,7 +169,7 @@ def main(argv: list[str]) -> int:
             instance,
             run_id,
             stages,
-            {"dat": Replaying()},
+            {"dat": Recording()},
             log_level,
             {LOG_TAG: str(log)},
             dagster_run_id=dagster_run_id,
@@ -185,9 +184,10 @@ def main(argv: list[str]) -> int:
     return 1
 
 
-class _Replay(DatWorkflow):
-    """A workflow whose `compute` first logs the lines the domain logged building the stage (in
-    the CLI's process), so the Dagster run's log shows them before the reuse."""
+class _Recording(DatWorkflow):
+    """The workflow of a recording: `compute` first logs the lines the domain logged building
+    the stage (in the CLI's process), so the Dagster run's log shows them before the reuse; and
+    `commit` appends no second `complete` for a completion the caller already committed."""
 
     replay: dict[str, list[str]]
 
@@ -195,6 +195,12 @@ class _Replay(DatWorkflow):
         for line in self.replay.get(stage, []) if log is not None else []:
             log(line)
         return super().compute(run_id, stage, log)
+
+    def commit(self, outcome: StageOutcome) -> StageStatus:
+        current = self.stage_status(outcome.run_id, outcome.stage)
+        if outcome.reused and current.completed and current.stage_id == outcome.stage_id:
+            return current
+        return super().commit(outcome)
 
 
 def _step_failures(result: Any) -> list[str]:
