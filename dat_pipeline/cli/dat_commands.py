@@ -56,6 +56,16 @@ def _print_status(shown: dict[str, Any], skipped: list[str], wide: bool = False)
     if pending:
         say(f"not built yet: {', '.join(pending)}")
         say(f"build: dat materialize {run_id} (or the sensor under `make ui`)")
+    for record in shown.get("dagster_records", []):
+        stages = ", ".join(record["stages"])
+        if record["state"] == "pending":
+            say(f"built, being recorded in Dagster: {stages}")
+        else:
+            say(
+                f"built but not recorded in Dagster: {stages}: {record['reason']} "
+                f"(log: {record['log']}; materialize them in the Dagster UI to record them, "
+                "the artifacts are reused)"
+            )
 
 
 def _parse_sets(pairs: list[str]) -> dict[str, Any]:

@@ -10,7 +10,9 @@ reuses it: the UI shows the run, its logs and one materialization per stage id.
 A domain failure fails the caller before anything is handed off (the stages built before it are
 still recorded). A failed recording is in the child's log, `<data root>/.dagster_records/<id>.log`
 (the Dagster run id is on the lock event and the run's `dat/record_log` tag); `wait_recorded`
-waits for a recording and raises naming that log.
+waits for a recording and raises naming that log, and `unfinished` tells `dat status` which
+recordings of a DAT run are still pending, failed or were interrupted (files beside the log:
+`<id>.json` while pending, `<id>.failed` after a failure).
 
 This module imports no Dagster at the top: only the child and `wait_recorded` do.
 """
@@ -130,6 +132,45 @@ def wait_recorded(dagster_run_id: str | None = None, timeout: float = WAIT_LIMIT
     return ids
 
 
+def unfinished(flow: DatWorkflow, run_id: str) -> list[dict[str, Any]]:
+    """The recordings of DAT run `run_id` not done yet: {dagster_run_id, state (pending, failed
+    or interrupted), stages, reason, log (relative to the data root)}, oldest first. A failed
+    one is left out once another Dagster run completed each of its stages (the UI re-ran it)."""
+    last_seq: dict[str, int] = {}
+    completed: dict[str, list[tuple[int, str]]] = {}
+    for event in flow.store.run_events(run_id):
+        origin = event.detail.get("dagster_run")
+        if origin:
+            last_seq[origin] = event.seq
+            if event.kind == "complete" and event.stage:
+                completed.setdefault(event.stage, []).append((event.seq, origin))
+
+    def recorded_since(dagster_run_id: str, stages: list[str]) -> bool:
+        return all(
+            any(seq > last_seq[dagster_run_id] and by != dagster_run_id for seq, by in done)
+            for done in (completed.get(stage, []) for stage in stages)
+        )
+
+    found = []
+    for dagster_run_id in last_seq:
+        log = record_log(flow, dagster_run_id)
+        failed, pending = log.with_suffix(".failed"), log.with_suffix(".json")
+        if failed.is_file():
+            state, detail = "failed", json.loads(failed.read_text())
+        elif pending.is_file():
+            stalled = time.time() - pending.stat().st_mtime > WAIT_LIMIT_S
+            reason = "the recording process ended without finishing" if stalled else None
+            detail = {"stages": list(json.loads(pending.read_text())), "reason": reason}
+            state = "interrupted" if stalled else "pending"
+        else:
+            continue
+        if state != "pending" and recorded_since(dagster_run_id, detail["stages"]):
+            continue
+        where = str(log.relative_to(flow.data_root))
+        found.append({"dagster_run_id": dagster_run_id, "state": state, **detail, "log": where})
+    return found
+
+
 def settle(timeout: float = WAIT_LIMIT_S) -> None:
     """Wait for every child this process started to end, whatever it recorded (a test's
     teardown, before its data root goes away)."""
@@ -147,8 +188,24 @@ def _not_recorded(run: str, handoff: Handoff | None, what: str) -> DatError:
 
 
 def main(argv: list[str]) -> int:
-    """The child: record `stages` of a DAT run as an in-process Dagster run with the given id."""
+    """The child: record `stages` of a DAT run as an in-process Dagster run with the given id;
+    any failure leaves `<id>.failed` with its reason for `dat status`."""
     run_id, dagster_run_id, log_level, *stages = argv
+    log = Path(os.environ["DAT_RECORD_LOG"])
+    try:
+        return _record(run_id, dagster_run_id, log_level, stages, log)
+    except BaseException as exc:
+        reason = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+        _failed(log, stages, f"{exc.__class__.__name__}: {reason}")
+        raise
+
+
+def _failed(log: Path, stages: list[str], reason: str) -> None:
+    log.with_suffix(".failed").write_text(json.dumps({"stages": stages, "reason": reason}))
+    log.with_suffix(".json").unlink(missing_ok=True)
+
+
+def _record(run_id: str, dagster_run_id: str, log_level: str, stages: list[str], log: Path) -> int:
     from dat_pipeline.defs.dat import materialize_stages
     from dat_pipeline.defs.instance import in_process_instance
     from dat_pipeline.defs.resources import DatResource
@@ -162,7 +219,6 @@ def main(argv: list[str]) -> int:
             recording.replay = json.loads(lines_file.read_text())
             return recording
 
-    log = Path(os.environ["DAT_RECORD_LOG"])
     lines_file = log.with_suffix(".json")
     with in_process_instance() as instance:
         result = materialize_stages(
@@ -181,6 +237,7 @@ def main(argv: list[str]) -> int:
         return 0
     reasons = "; ".join(_step_failures(result)) or "see the run in the Dagster UI"
     print(f"recording {', '.join(stages)} of run {run_id} as {dagster_run_id} failed: {reasons}")
+    _failed(log, stages, reasons)
     return 1
 
 

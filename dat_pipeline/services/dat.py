@@ -132,7 +132,7 @@ def show_run(ctx: ServiceContext, run_id: str) -> dict[str, Any]:
     run = get_run(ctx, run_id)
     return {
         **_run_out(run, access.run_project(ctx.store, run_id)),
-        **views.run_status(ctx.workflow, run_id),
+        **run_status(ctx, run_id),
     }
 
 
@@ -145,9 +145,13 @@ def run_events(ctx: ServiceContext, run_id: str) -> dict[str, Any]:
 
 # -- stages -----------------------------------------------------------------------------------
 def run_status(ctx: ServiceContext, run_id: str) -> dict[str, Any]:
-    """State, stage id, kept config and artifact of every stage, in graph order."""
+    """State, stage id, kept config and artifact of every stage, in graph order, and the Dagster
+    recordings of built stages that are still pending or failed (`dagster_records`)."""
+    from dat_pipeline.orchestration import record
+
     get_run(ctx, run_id)
-    return views.run_status(ctx.workflow, run_id)
+    flow = ctx.workflow
+    return {**views.run_status(flow, run_id), "dagster_records": record.unfinished(flow, run_id)}
 
 
 def stage_status(ctx: ServiceContext, run_id: str, stage: str) -> dict[str, Any]:

@@ -4,6 +4,9 @@ show on the instance; a domain failure hands off nothing; a failed recording nam
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -82,3 +85,43 @@ def test_a_failed_recording_names_its_log(data_root: Path):
             record.wait_recorded(handoff.dagster_run_id, timeout=60)
     assert str(handoff.log) in str(failed.value)
     assert handoff.log.is_file() and handoff.log.read_text().strip()
+
+
+def test_status_names_a_recording_that_failed_until_another_run_records_the_stage(
+    data_root: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The caller never imports Dagster, so a broken instance shows only in the child: `dat
+    status` says which built stages are not in Dagster, why, and where the log is."""
+    home = Path(os.environ["DAGSTER_HOME"])
+    good = (home / "dagster.yaml").read_text()
+    with open_context() as ctx:
+        run = service.create_run(ctx, name="unrecorded")["run_id"]  # adds the partition
+        (home / "dagster.yaml").write_text("storage: [not, a, mapping]\n")
+        service.lock(ctx, run, "discovery", {"root": "sample"}, materialize=True)
+        assert [r["state"] for r in service.run_status(ctx, run)["dagster_records"]] in (
+            ["pending"],
+            ["failed"],
+        )
+        record.settle()
+        [failed] = service.run_status(ctx, run)["dagster_records"]
+    assert failed["state"] == "failed" and failed["stages"] == ["discovery"]
+    assert not Path(failed["log"]).is_absolute() and (data_root / failed["log"]).is_file()
+    shown = subprocess.run(
+        [sys.executable, "-m", "dat_pipeline.cli", "status", run],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "80"},
+    )
+    said = " ".join(shown.stdout.split())  # wrapped at the terminal's width
+    assert (
+        f"built but not recorded in Dagster: discovery: {failed['reason']} (log: "
+        f"{failed['log']}; materialize them in the Dagster UI to record them, the artifacts "
+        "are reused)"
+    ) in said
+
+    (home / "dagster.yaml").write_text(good)  # fixed: the UI's re-run records the stage
+    with dg.DagsterInstance.get() as instance:
+        done = dat_defs.materialize_stages(instance, run, ["discovery"], {"dat": DatResource()})
+        assert done.success
+    with open_context() as ctx:
+        assert service.run_status(ctx, run)["dagster_records"] == []
