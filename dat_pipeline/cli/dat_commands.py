@@ -56,16 +56,17 @@ def _print_status(shown: dict[str, Any], skipped: list[str], wide: bool = False)
     if pending:
         say(f"not built yet: {', '.join(pending)}")
         say(f"build: dat materialize {run_id} (or the sensor under `make ui`)")
-    for record in shown.get("dagster_records", []):
+    records = shown.get("dagster_records", [])
+    recording = [stage for r in records if r["state"] == "pending" for stage in r["stages"]]
+    if recording:
+        say(f"built, being recorded in Dagster: {', '.join(recording)}")
+    for record in (r for r in records if r["state"] != "pending"):
         stages = ", ".join(record["stages"])
-        if record["state"] == "pending":
-            say(f"built, being recorded in Dagster: {stages}")
-        else:
-            say(
-                f"built but not recorded in Dagster: {stages}: {record['reason']} "
-                f"(log: {record['log']}; materialize them in the Dagster UI to record them, "
-                "the artifacts are reused)"
-            )
+        say(
+            f"built but not recorded in Dagster: {stages}: {record['reason']} "
+            f"(log: {record['log']}; materialize them in the Dagster UI to record them, "
+            "the artifacts are reused)"
+        )
 
 
 def _parse_sets(pairs: list[str]) -> dict[str, Any]:
