@@ -26,7 +26,23 @@ def list_datasets(ctx: ServiceContext, kind: str | None = None) -> dict[str, Any
 
 
 def show_dataset(ctx: ServiceContext, dataset_id: str) -> dict[str, Any]:
-    dataset = catalog.get_dataset(ctx.data_root, dataset_id, **_projects(ctx))
+    """One dataset the caller sees. The id of a DAT export (what `dat show RUN export` prints)
+    is answered with the datasets of its tables: each table is a dataset of its own."""
+    try:
+        dataset = catalog.get_dataset(ctx.data_root, dataset_id, **_projects(ctx))
+    except NotFoundError:
+        tables = [
+            d.dataset_id
+            for d in catalog.list_datasets(ctx.data_root, kind="dat", **_projects(ctx))
+            if d.dataset_id.startswith(f"{dataset_id}__") and ctx.caller.sees(d.project)
+        ]
+        if not tables:
+            raise
+        raise NotFoundError(
+            f"{dataset_id} is a DAT export of {len(tables)} tables, each a dataset of its own: "
+            f"{', '.join(tables)} (dat datasets show {tables[0]})",
+            tables=tables,
+        ) from None
     if not ctx.caller.sees(dataset.project):
         raise NotFoundError(f"no dataset {dataset_id!r} (list them with: dat datasets list)")
     return json_safe(dataset.to_dict())

@@ -100,6 +100,11 @@ def test_every_kind_is_listed_with_its_tables_and_a_view_that_answers(written: d
     assert shown.exit_code == 0 and '"backfill"."trades"' in shown.stdout
     missing = CliRunner().invoke(cli_app, ["datasets", "show", "ds_00000000"])
     assert missing.exit_code == 1 and "no dataset 'ds_00000000'" in missing.stderr
+    export = sorted(d["dataset_id"] for d in dat)[0].split("__")[0]  # what `dat show` prints
+    named = CliRunner().invoke(cli_app, ["datasets", "show", export])
+    assert named.exit_code == 1
+    assert f"{export} is a DAT export of 2 tables, each a dataset of its own: " in named.stderr
+    assert all(d["dataset_id"] in named.stderr for d in dat)
 
 
 def test_the_api_shows_a_caller_the_datasets_of_its_projects_only(written: dict):
@@ -122,4 +127,6 @@ def test_the_api_shows_a_caller_the_datasets_of_its_projects_only(written: dict)
         )
         other = client.get(f"/api/datasets/{dat['dataset_id']}", headers=headers)
         assert other.status_code == 404
+        export = client.get(f"/api/datasets/{dat['dataset_id'].split('__')[0]}", headers=headers)
+        assert export.status_code == 404 and "__" not in export.text  # alpha's tables: not named
         assert client.get("/api/datasets").status_code == 401
