@@ -18,6 +18,10 @@ RUN_ID = re.compile(RUN_ID_PATTERN)
 DATASET_ID_PATTERN = r"^ds_[0-9a-f]{8}$"
 DATASET_ID = re.compile(DATASET_ID_PATTERN)
 
+# The lineage columns DAT adds to every previewed and parsed row: the file and table it came from.
+SOURCE_FILE = "_source_file"
+SOURCE_TABLE = "_source_table"
+
 # The project of everything made without one: CLI runs, sensor runs, inbox files at the top.
 DEFAULT_PROJECT = "default"
 

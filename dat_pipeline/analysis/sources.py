@@ -32,6 +32,7 @@ from dat_pipeline.cleaning.rules import ROW_NUMBER
 from dat_pipeline.errors import DatError, NotFoundError
 from dat_pipeline.names import DATASET_ID as _DATASET_ID
 from dat_pipeline.names import NAME as _SOURCE_NAME
+from dat_pipeline.names import SOURCE_FILE, SOURCE_TABLE
 from dat_pipeline.paths import normalize_relative, resolve_inside
 from dat_pipeline.settings import get_settings
 from dat_pipeline.store import ControlStore, utc_now
@@ -479,6 +480,8 @@ def read_source(source: Source, data_root: Path | None = None) -> SourceTables:
     for name, ref in refs.items():
         try:
             tables[name], exact = read_raw_table(ref, root, max_rows)
+            if source.kind == "dataset":
+                tables[name] = _without_constant_lineage(tables[name])
         except Exception as exc:  # one unreadable table never stops the others
             reason = " ".join(str(exc).split())[:300] or type(exc).__name__
             problems.append({"path": ref.path, "table": ref.table, "reason": reason})
@@ -486,6 +489,15 @@ def read_source(source: Source, data_root: Path | None = None) -> SourceTables:
         if exact is not None:
             sampled[name] = exact
     return SourceTables(tables, {name: refs[name] for name in tables}, problems, sampled)
+
+
+def _without_constant_lineage(frame: pl.DataFrame) -> pl.DataFrame:
+    """A DAT export without its `_source_file`/`_source_table` columns where they hold one value:
+    then they are provenance (in the manifest already), not data, and would only put a constant
+    column to investigate in every table. Kept where a table unions several files."""
+    schema = frame.schema
+    constant = [c for c in (SOURCE_FILE, SOURCE_TABLE) if c in schema and frame[c].n_unique() <= 1]
+    return frame.drop(constant)
 
 
 def load_source_tables(source: Source, data_root: Path | None = None) -> dict[str, pl.DataFrame]:

@@ -10,6 +10,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from dat_pipeline.errors import NotFoundError
+from dat_pipeline.names import SOURCE_FILE, SOURCE_TABLE
 from dat_pipeline.paths import resolve_inside
 
 if TYPE_CHECKING:  # `dat status` reads views without loading the stages and profiles
@@ -127,7 +128,7 @@ def artifact_sections(flow: DatWorkflow, run_id: str, stage: str, limit: int) ->
     (only the columns that table has), one for every other stage."""
     status = flow.stage_status(run_id, stage)
     path = flow.artifact_file(run_id, stage)
-    if stage == "preview" and {"_source_file", "_source_table"} <= set(_column_names(path)):
+    if stage == "preview" and {SOURCE_FILE, SOURCE_TABLE} <= set(_column_names(path)):
         return _preview_sections(path, limit)
     count, names, rows = _head(path, limit)
     if "columns" in names:
@@ -146,7 +147,9 @@ def _query(path: Path, sql: str, limit: int = 0) -> tuple[list[str], list[tuple[
 
     source = "'" + str(path).replace("'", "''") + "'"
     with duckdb.connect() as connection:
-        cursor = connection.execute(sql.format(source=source, limit=int(limit)))
+        cursor = connection.execute(
+            sql.format(source=source, limit=int(limit), file=SOURCE_FILE, table=SOURCE_TABLE)
+        )
         return [d[0] for d in cursor.description], cursor.fetchall()
 
 
@@ -168,7 +171,7 @@ SELECT * EXCLUDE (file_row_number, _dat_first) FROM (
         count(*) OVER tables AS _dat_rows,
         min(file_row_number) OVER tables AS _dat_first
     FROM read_parquet({source}, file_row_number = true)
-    WINDOW tables AS (PARTITION BY _source_file, _source_table ORDER BY file_row_number
+    WINDOW tables AS (PARTITION BY {file}, {table} ORDER BY file_row_number
                       ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
 )
 WHERE _dat_n <= {limit} ORDER BY _dat_first, _dat_n
@@ -179,10 +182,10 @@ def _preview_sections(path: Path, limit: int) -> list[Section]:
     """One section per previewed table, in file order, with the columns that table fills."""
     names, rows = _query(path, _PREVIEW_HEADS, max(limit, 1))
     where = {name: at for at, name in enumerate(names)}
-    data = [n for n in names if n not in ("_source_file", "_source_table", "_dat_n", "_dat_rows")]
+    data = [n for n in names if n not in (SOURCE_FILE, SOURCE_TABLE, "_dat_n", "_dat_rows")]
     tables: dict[tuple[Any, Any], list[tuple[Any, ...]]] = {}
     for row in rows:
-        tables.setdefault((row[where["_source_file"]], row[where["_source_table"]]), []).append(row)
+        tables.setdefault((row[where[SOURCE_FILE]], row[where[SOURCE_TABLE]]), []).append(row)
     sections: list[Section] = []
     for (file, table), table_rows in tables.items():
         head = table_rows[:limit]

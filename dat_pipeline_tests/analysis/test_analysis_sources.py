@@ -93,9 +93,12 @@ def test_a_dataset_gives_each_table_of_its_manifest(data_root: Path, store: Cont
     folder = data_root / "datasets" / "ds_0123abcd"
     folder.mkdir(parents=True)
     tables = []
+    lineage = {"_source_table": ["t"] * 4}  # as DAT's export writes it
     for name, frame in {
-        "customers": pl.DataFrame({"id": [1, 2, 3], "name": ["a", "b", "c"]}),
-        "orders": pl.DataFrame({"order_id": [1, 2, 3, 4], "id": [1, 1, 2, 3]}),
+        "customers": pl.DataFrame({"_source_file": ["c.csv"] * 3, "id": [1, 2, 3]}),
+        "orders": pl.DataFrame(
+            {"_source_file": ["a.csv", "a.csv", "b.csv", "b.csv"], **lineage, "id": [1, 1, 2, 3]}
+        ),
     }.items():
         frame.write_parquet(folder / f"{name}.parquet")
         tables.append(
@@ -114,6 +117,10 @@ def test_a_dataset_gives_each_table_of_its_manifest(data_root: Path, store: Cont
     runner = run_phases(store, data_root, "shop_ds", "import")
     imported = runner.load_result("shop_ds", "import").tables["tables"]
     assert dict(imported.select("table", "rows").iter_rows()) == {"customers": 3, "orders": 4}
+    # lineage with one value is provenance, not data; a union of files keeps its _source_file
+    raw = runner.load_result("shop_ds", "import").tables
+    assert raw["raw__customers"].columns == ["_row_number", "id"]
+    assert raw["raw__orders"].columns == ["_row_number", "_source_file", "id"]
 
 
 def test_uploads_and_folders_never_take_rejects_as_tables(data_root: Path, store: ControlStore):

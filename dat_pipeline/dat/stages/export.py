@@ -28,11 +28,12 @@ from pydantic import Field, field_validator
 from dat_pipeline import ids
 from dat_pipeline.adapters.database import split_checksum, split_db_path
 from dat_pipeline.dat.stages.base import StageConfig, StageInputs, StageSpec
-from dat_pipeline.dat.stages.parse import SOURCE_FILE, SOURCE_TABLE, table_rows
+from dat_pipeline.dat.stages.parse import table_rows
 from dat_pipeline.dat.warehouse import register_dataset
 from dat_pipeline.datasets.tables import DatasetTable, PartTable, plan_tables
 from dat_pipeline.errors import DatError, StageConfigError
 from dat_pipeline.files import atomic_path, write_text_atomic
+from dat_pipeline.names import SOURCE_FILE, SOURCE_TABLE
 from dat_pipeline.paths import is_db_path, relative_to_root
 
 FORMATS = ("parquet", "csv", "excel", "json")

@@ -50,13 +50,12 @@ from dat_pipeline.dat.stages.tables import (
 from dat_pipeline.errors import DatError, StageConfigError
 from dat_pipeline.files import atomic_path, link_atomic, sha256_file
 from dat_pipeline.ids import short_hash
+from dat_pipeline.names import SOURCE_FILE, SOURCE_TABLE
 from dat_pipeline.paths import is_db_path, relative_to_root
 from dat_pipeline.settings import get_settings
 
 DATASET_TABLE = "__dataset__"
 DATASET_FILE = "dataset.parquet"
-SOURCE_FILE = "_source_file"
-SOURCE_TABLE = "_source_table"
 # Key-value metadata of each table file: the checksum of the source it was extracted from, so a
 # resumed table reports the file its rows really came from.
 SHA_KEY = "dat.source_sha256"

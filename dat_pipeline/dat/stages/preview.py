@@ -31,10 +31,9 @@ from dat_pipeline.dat.stages.tables import (
     selection_rules,
 )
 from dat_pipeline.errors import DatError
+from dat_pipeline.names import SOURCE_FILE, SOURCE_TABLE
 from dat_pipeline.settings import get_settings
 
-SOURCE_FILE = "_source_file"
-SOURCE_TABLE = "_source_table"
 KEPT = "_kept"
 PREFIX = {SOURCE_FILE: pl.String, SOURCE_TABLE: pl.String, ROW_NUMBER: pl.Int64, KEPT: pl.Boolean}
 
