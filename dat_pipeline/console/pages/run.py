@@ -24,6 +24,7 @@ from dat_pipeline.console.common import (
 )
 from dat_pipeline.console.forms import Getter, config_form
 from dat_pipeline.errors import NotFoundError
+from dat_pipeline.names import SOURCE_FILE, SOURCE_TABLE
 from dat_pipeline.services import dat as dat_service
 from dat_pipeline.services import ingestion as ingest_service
 from dat_pipeline.services.context import ServiceContext
@@ -333,12 +334,12 @@ class RunPage:
             grid(rows, height="h-56")
 
     def preview_view(self, frame_: pl.DataFrame) -> None:
-        fixed = {"_source_file", "_source_table", "_row_number", "_kept"}
+        fixed = {SOURCE_FILE, SOURCE_TABLE, "_row_number", "_kept"}
         rules = [c for c in frame_.columns if ":" in c and c not in fixed]
         ui.label(
             "Each rule's verdict per row: red fails, green passes; rejected rows are red."
         ).classes("text-sm")
-        tables = frame_.select("_source_file", "_source_table").unique(maintain_order=True)
+        tables = frame_.select(SOURCE_FILE, SOURCE_TABLE).unique(maintain_order=True)
         names = [f"{f}: {t}" for f, t in tables.iter_rows()]
         # The panel is rebuilt when its job's status changes: keep the table the user opened.
         shown = self.preview_table if self.preview_table in names else names[0]
@@ -350,10 +351,10 @@ class RunPage:
         with ui.tab_panels(tabs, value=shown).classes("w-full"):
             for (file, table), name in zip(tables.iter_rows(), names, strict=True):
                 part = frame_.filter(
-                    (pl.col("_source_file") == file) & (pl.col("_source_table") == table)
+                    (pl.col(SOURCE_FILE) == file) & (pl.col(SOURCE_TABLE) == table)
                 )
                 part = part.select([c for c in part.columns if part[c].null_count() < part.height])
-                columns = [c for c in part.columns if c not in ("_source_file", "_source_table")]
+                columns = [c for c in part.columns if c not in (SOURCE_FILE, SOURCE_TABLE)]
                 cell_rules = {
                     rule: {"dat-fail": "x === false", "dat-pass": "x === true"}
                     for rule in rules
