@@ -310,26 +310,34 @@ def _show_status(run_id: str, as_json: bool, wide: bool, with_run: bool) -> None
 
 
 @handles_errors
-def events(run_id: str, as_json: bool = JsonOption, wide: bool = WideOption) -> None:
-    """The audit trail of a run: every lock, unlock, skip, completion and failure."""
+def events(
+    run_id: str,
+    detail: bool = typer.Option(False, "--detail", help="Add each event's detail (config, error)."),
+    as_json: bool = JsonOption,
+    wide: bool = WideOption,
+) -> None:
+    """The audit trail of a run: every lock, unlock, skip, completion and failure, one line
+    each (--detail adds what each one recorded: config, upstream ids, rows, error)."""
     import json
 
     from dat_pipeline.services import dat as service
 
     trail = act(lambda ctx: service.run_events(ctx, run_id), read_only=True)
-    rows = trail["events"]
     if as_json:
         emit_json(trail)
-    else:
-        emit_table(
-            f"events of {run_id}",
-            ["seq", "at", "kind", "stage", "stage_id", "detail"],
-            [
-                [e["seq"], e["at"], e["kind"], e["stage"], e["stage_id"], json.dumps(e["detail"])]
-                for e in rows
-            ],
-            wide=wide,
-        )
+        return
+    rows = [
+        [
+            e["seq"],
+            e["at"][:19].replace("T", " "),
+            e["kind"],
+            e["stage_id"] or e["stage"],  # a stage id starts with its stage
+            *([json.dumps(e["detail"])] if detail else []),
+        ]
+        for e in trail["events"]
+    ]
+    columns = ["seq", "at (UTC)", "kind", "stage", *(["detail"] if detail else [])]
+    emit_table(f"events of {run_id}", columns, rows, wide=wide)
 
 
 @handles_errors

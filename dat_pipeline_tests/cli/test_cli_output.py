@@ -187,6 +187,19 @@ def test_chain_builds_the_relocked_stage_and_skips_a_skipped_stage_again(data_ro
     assert text("status", run).count("SKIPPED") == 1
 
 
+def test_events_are_one_line_each_at_80_columns_and_detail_adds_what_they_recorded(
+    data_root: Path,
+):
+    run = dat("runs", "create")["run_id"]
+    dat("lock", run, "discovery", "--set", "root=sample", "--materialize")
+    trail = dat("events", run)["events"]
+    lines = text("events", run).splitlines()
+    assert len(lines) == 3 + len(trail) and all(len(line) <= 80 for line in lines)
+    assert lines[-1].split()[-2:] == ["complete", trail[-1]["stage_id"]]
+    detailed = " ".join(text("events", run, "--detail").split())
+    assert '"root": "sample"' in detailed
+
+
 def test_help_names_json_wide_and_verbose_and_no_spec_sections():
     top = runner.invoke(app, ["--help"]).stdout
     assert "--json" in top and "--wide" in top and "--verbose" in top
