@@ -81,6 +81,8 @@ def sources_command(as_json: bool = JsonOption) -> None:
         "analysis sources",
         ["name", "kind", "location", "follow", "created_at"],
         [[s["name"], s["kind"], s["location"], s["follow"], s["created_at"]] for s in found],
+        empty="No analysis source yet: dat analysis add-source NAME --from PATH (a folder or "
+        "file under the data root, or a dataset id).",
     )
 
 

@@ -170,6 +170,7 @@ def runs_list(as_json: bool = JsonOption, wide: bool = WideOption) -> None:
                 for r in runs
             ],
             wide=wide,
+            empty="No DAT run yet: dat runs create --name NAME (or make demo for a tour).",
         )
 
 

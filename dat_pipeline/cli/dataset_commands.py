@@ -44,10 +44,13 @@ def list_(
         ]
         for d in found["datasets"]
     ]
-    emit_table("datasets", ["id", "kind", "tables", "rows"], rows)
-    if not rows:
-        say("No dataset yet: export a DAT run, run an ingestion, a backfill or an analysis.")
-    else:
+    emit_table(
+        "datasets",
+        ["id", "kind", "tables", "rows"],
+        rows,
+        empty="No dataset yet: export a DAT run, run an ingestion, a backfill or an analysis.",
+    )
+    if rows:
         say("Its tables, lineage and SQL view: dat datasets show ID")
 
 

@@ -91,7 +91,13 @@ def sources_list(as_json: bool = JsonOption) -> None:
         emit_json(sources)
         return
     columns = ["name", "kind", "host", "port", "database", "user", "password", "table", "project"]
-    emit_table("database sources", columns, [[s[c] for c in columns] for s in sources])
+    emit_table(
+        "database sources",
+        columns,
+        [[s[c] for c in columns] for s in sources],
+        empty="No database source yet: dat sources add NAME --kind postgresql --host ... "
+        "(dat sources add --help).",
+    )
 
 
 @sources_app.command("show")
@@ -295,7 +301,12 @@ def jobs_list(
         emit_json(found)
         return
     columns = ["job_id", "mode", "status", "progress", "rows_processed", "project", "created_at"]
-    emit_table("ingestion jobs", columns, [[j[c] for c in columns] for j in found])
+    emit_table(
+        "ingestion jobs",
+        columns,
+        [[j[c] for c in columns] for j in found],
+        empty="No ingestion job yet: dat ingest run FILE (a file under the data root).",
+    )
 
 
 @jobs_app.command("show")

@@ -109,11 +109,20 @@ def emit_json(data: Any) -> None:
 
 
 def emit_table(
-    title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], wide: bool = False
+    title: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    wide: bool = False,
+    empty: str | None = None,
 ) -> None:
-    """Records as a table when it fits the terminal, else one block per record (see render)."""
+    """Records as a table when it fits the terminal, else one block per record (see render);
+    with no rows, the `empty` sentence (what to do to get some) when given."""
     from dat_pipeline.cli.render import render_records
 
+    if not rows and empty:
+        typer.echo(title)
+        say(empty)
+        return
     sys.stdout.write(render_records(title, columns, rows, wide=wide))
 
 

@@ -120,6 +120,8 @@ def profiles_list(
             ]
             for r in listed["profiles"]
         ],
+        empty="No profile yet: dat profiles create --name NAME --root FOLDER (or --file "
+        "profile.yaml); a profile pre-fills the stage configs of new runs.",
     )
 
 

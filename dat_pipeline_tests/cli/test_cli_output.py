@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from dat_pipeline.cli import app
@@ -198,6 +199,23 @@ def test_events_are_one_line_each_at_80_columns_and_detail_adds_what_they_record
     assert lines[-1].split()[-2:] == ["complete", trail[-1]["stage_id"]]
     detailed = " ".join(text("events", run, "--detail").split())
     assert '"root": "sample"' in detailed
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["runs", "list"],
+        ["sources", "list"],
+        ["jobs", "list"],
+        ["profiles", "list"],
+        ["datasets", "list"],
+        ["analysis", "sources"],
+    ],
+)
+def test_an_empty_list_says_how_to_make_the_first_one(data_root: Path, command: list[str]):
+    out = text(*command)
+    assert "(no rows)" not in out and " yet: " in out
+    assert "dat " in out.split(" yet: ", 1)[1] or "export a DAT run" in out
 
 
 def test_help_names_json_wide_and_verbose_and_no_spec_sections():
