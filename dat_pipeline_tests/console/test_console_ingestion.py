@@ -1,5 +1,6 @@
 """The ingestion wizard end to end in the browser: upload, field mapping (rename, drop), a
-cleaning rule, the preview with its rejected row, submit, and the cleaned file."""
+cleaning rule, the preview with its rejected row, submit, and the cleaned file; with every table
+of a workbook, a preview per sheet that names a sheet the mapping does not fit."""
 
 from __future__ import annotations
 
@@ -68,9 +69,8 @@ def test_the_wizard_maps_fields_previews_a_rejected_row_and_ingests(
     screenshot(page, "jobs")
 
 
-def test_every_sheet_of_a_workbook_is_ingested_when_every_table_is_chosen(
-    page: Page, console: Console, tmp_path: Path
-):
+def _two_sheets(page: Page, console: Console, tmp_path: Path) -> None:
+    """Upload a workbook of two sheets with different columns and choose every table."""
     workbook = tmp_path / "two_sheets.xlsx"
     book = workbook_of("orders", [["id", "qty"], [1, 5], [2, 7]])
     stores = book.create_sheet("stores")
@@ -83,8 +83,22 @@ def test_every_sheet_of_a_workbook_is_ingested_when_every_table_is_chosen(
     page.get_by_test_id("table").click()
     page.get_by_role("option", name="every table (one output each)").click()
     page.get_by_test_id("source-next").click()
+
+
+def test_every_sheet_of_a_workbook_is_previewed_and_ingested_when_every_table_is_chosen(
+    page: Page, console: Console, tmp_path: Path
+):
+    _two_sheets(page, console, tmp_path)
     page.get_by_test_id("mapping-next").click()
     page.get_by_test_id("rules-next").click()
+    expect(page.get_by_test_id("preview-summary-orders")).to_contain_text(
+        "table orders: 2 rows shown, 2 kept, 0 rejected"
+    )
+    page.get_by_role("tab", name="stores").click()
+    expect(page.get_by_test_id("preview-summary-stores")).to_contain_text(
+        "table stores: 1 rows shown, 1 kept, 0 rejected"
+    )
+    expect(page.get_by_test_id("preview-failed")).to_have_count(0)
     page.get_by_test_id("preview-next").click()
     page.get_by_test_id("submit").click()
     expect(page.get_by_test_id("ingest-result")).to_have_text(
@@ -96,3 +110,19 @@ def test_every_sheet_of_a_workbook_is_ingested_when_every_table_is_chosen(
     expect(page.get_by_test_id("ingested-stores")).to_have_text(
         "stores: 1 rows in, 1 kept, 0 rejected"
     )
+
+
+def test_the_preview_names_a_sheet_that_the_mapping_does_not_fit_before_submit(
+    page: Page, console: Console, tmp_path: Path
+):
+    _two_sheets(page, console, tmp_path)
+    page.get_by_test_id("name-qty").fill("quantity")  # `qty` is a column of orders only
+    page.get_by_test_id("mapping-next").click()
+    page.get_by_test_id("rules-next").click()
+    expect(page.get_by_test_id("preview-failed")).to_contain_text(
+        "1 of 2 tables do not fit the mapping or rules: stores"
+    )
+    expect(page.get_by_test_id("preview-summary-orders")).to_contain_text("2 kept")
+    page.get_by_role("tab", name="stores").click()
+    expect(page.get_by_test_id("preview-error-stores")).to_contain_text("'qty'")
+    expect(page.get_by_test_id("preview-error-stores")).not_to_contain_text("Traceback")

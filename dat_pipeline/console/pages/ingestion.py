@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from nicegui import events, ui
+from nicegui import events, run, ui
 
 from dat_pipeline.console.common import (
     attempt,
     console_page,
     error_label,
     grid,
+    one_line,
 )
 from dat_pipeline.services import ingestion as ingest_service
 from dat_pipeline.services.context import ServiceContext
@@ -148,7 +149,8 @@ def source_step(wizard: Wizard, stepper: ui.stepper) -> None:
             error.set_visibility(True)
             return
         wizard.every_table = table.value == EVERY_TABLE
-        # Mapping and rules are written against the first table when every table is ingested.
+        # The mapping lists the first table's columns when every table is ingested; the preview
+        # then shows, per table, whether the mapping and rules fit it.
         wizard.table = wizard.tables[0] if wizard.every_table else table.value
         ok, shown = await attempt(
             ingest_service.preview, ctx, wizard.source, "", wizard.table, 5, error=error
@@ -315,33 +317,34 @@ def rules_step(wizard: Wizard, stepper: ui.stepper) -> None:
 
 # -- 4. preview -----------------------------------------------------------------------------------
 class PreviewView:
+    """The preview of the chosen table, or of every table (a tab each) when every table is
+    ingested: a table that the mapping or rules do not fit shows why in its tab, before submit."""
+
     def __init__(self, wizard: Wizard):
         self.wizard = wizard
-        self.shown: dict[str, Any] | None = None
+        self.shown: list[tuple[str, dict[str, Any] | None, str | None]] = []
 
         @ui.refreshable
         def body() -> None:
-            if self.shown is None:
+            if not self.shown:
                 ui.label("Nothing previewed yet.")
                 return
-            shown = self.shown
-            ui.label(
-                f"{shown['source']} table {shown['table']}: {shown['rows_shown']} rows shown, "
-                f"{shown['rows_kept']} kept, {shown['rows_rejected']} rejected"
-            ).classes("font-medium").props("data-testid=preview-summary")
-            rows = [
-                {**row["values"], **row["verdicts"], "_kept": row["kept"]} for row in shown["rows"]
-            ]
-            grid(
-                rows,
-                ["_kept", *shown["rules"], *shown["columns"]],
-                page_size=10,
-                cell_rules={
-                    r: {"dat-fail": "x === false", "dat-pass": "x === true"} for r in shown["rules"]
-                },
-                row_rules={"dat-rejected": "data._kept === false"},
-                height="h-96",
-            ).props("data-testid=ingest-preview")
+            if len(self.shown) == 1:
+                _preview_table(*self.shown[0], suffix="")
+                return
+            failed = [table for table, _shown, problem in self.shown if problem]
+            if failed:
+                ui.label(
+                    f"{len(failed)} of {len(self.shown)} tables do not fit the mapping or rules: "
+                    f"{', '.join(failed)} (see their tabs; fix them, or ingest one table)"
+                ).classes("text-negative text-sm").props("data-testid=preview-failed")
+            with ui.tabs().classes("w-full") as tabs:
+                for table, _shown, _problem in self.shown:
+                    ui.tab(table).props("no-caps")
+            with ui.tab_panels(tabs, value=self.shown[0][0]).classes("w-full"):
+                for table, shown, problem in self.shown:
+                    with ui.tab_panel(table):
+                        _preview_table(table, shown, problem, suffix=f"-{table}")
 
         self.body = body
 
@@ -354,19 +357,55 @@ class PreviewView:
             error.set_text(f"rules: not valid YAML ({str(exc).splitlines()[0]})")
             error.set_visibility(True)
             return False
-        ok, shown = await attempt(
-            ingest_service.preview,
-            wizard.ctx,
-            wizard.source,
-            rules,
-            wizard.table,
-            mapping=wizard.mapping(),
-            error=error,
-        )
-        if ok:
-            self.shown = shown
-            self.body.refresh()
-        return ok
+        mapping = wizard.mapping()
+        if not wizard.every_table:
+            ok, shown = await attempt(
+                ingest_service.preview,
+                wizard.ctx,
+                wizard.source,
+                rules,
+                wizard.table,
+                mapping=mapping,
+                error=error,
+            )
+            if ok:
+                self.shown = [(wizard.table or "", shown, None)]
+                self.body.refresh()
+            return ok
+        self.shown = []
+        for table in wizard.tables:
+            try:
+                shown = await run.io_bound(
+                    ingest_service.preview, wizard.ctx, wizard.source, rules, table, mapping=mapping
+                )
+                self.shown.append((table, shown, None))
+            except Exception as exc:  # shown in the table's tab: one line, never a trace
+                self.shown.append((table, None, one_line(exc)))
+        self.body.refresh()
+        return True
+
+
+def _preview_table(
+    table: str, shown: dict[str, Any] | None, problem: str | None, suffix: str
+) -> None:
+    if shown is None:
+        ui.label(problem or "").classes("text-negative").props(f"data-testid=preview-error{suffix}")
+        return
+    ui.label(
+        f"{shown['source']} table {shown['table']}: {shown['rows_shown']} rows shown, "
+        f"{shown['rows_kept']} kept, {shown['rows_rejected']} rejected"
+    ).classes("font-medium").props(f"data-testid=preview-summary{suffix}")
+    rows = [{**row["values"], **row["verdicts"], "_kept": row["kept"]} for row in shown["rows"]]
+    grid(
+        rows,
+        ["_kept", *shown["rules"], *shown["columns"]],
+        page_size=10,
+        cell_rules={
+            r: {"dat-fail": "x === false", "dat-pass": "x === true"} for r in shown["rules"]
+        },
+        row_rules={"dat-rejected": "data._kept === false"},
+        height="h-96",
+    ).props(f"data-testid=ingest-preview{suffix}")
 
 
 def preview_step(wizard: Wizard, stepper: ui.stepper) -> None:
