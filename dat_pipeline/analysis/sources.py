@@ -481,7 +481,7 @@ def read_source(source: Source, data_root: Path | None = None) -> SourceTables:
         try:
             tables[name], exact = read_raw_table(ref, root, max_rows)
             if source.kind == "dataset":
-                tables[name] = _without_constant_lineage(tables[name])
+                tables[name] = _without_redundant_lineage(tables[name])
         except Exception as exc:  # one unreadable table never stops the others
             reason = " ".join(str(exc).split())[:300] or type(exc).__name__
             problems.append({"path": ref.path, "table": ref.table, "reason": reason})
@@ -491,13 +491,20 @@ def read_source(source: Source, data_root: Path | None = None) -> SourceTables:
     return SourceTables(tables, {name: refs[name] for name in tables}, problems, sampled)
 
 
-def _without_constant_lineage(frame: pl.DataFrame) -> pl.DataFrame:
-    """A DAT export without its `_source_file`/`_source_table` columns where they hold one value:
-    then they are provenance (in the manifest already), not data, and would only put a constant
-    column to investigate in every table. Kept where a table unions several files."""
+def _without_redundant_lineage(frame: pl.DataFrame) -> pl.DataFrame:
+    """A DAT export without the `_source_file`/`_source_table` columns that say nothing: one
+    holding a single value (provenance, in the manifest already: it would put a constant column
+    to investigate in every table), and `_source_table` when each file gave one table (it would
+    only "map one to one" with `_source_file`). A table that unions files keeps `_source_file`."""
     schema = frame.schema
-    constant = [c for c in (SOURCE_FILE, SOURCE_TABLE) if c in schema and frame[c].n_unique() <= 1]
-    return frame.drop(constant)
+    lineage = [c for c in (SOURCE_FILE, SOURCE_TABLE) if c in schema]
+    drop = [c for c in lineage if frame[c].n_unique() <= 1]
+    one_table_per_file = len(lineage) == 2 and (
+        frame.select(lineage).n_unique() == frame[SOURCE_FILE].n_unique()
+    )
+    if one_table_per_file and not drop:
+        drop.append(SOURCE_TABLE)
+    return frame.drop(drop)
 
 
 def load_source_tables(source: Source, data_root: Path | None = None) -> dict[str, pl.DataFrame]:

@@ -93,11 +93,14 @@ def test_a_dataset_gives_each_table_of_its_manifest(data_root: Path, store: Cont
     folder = data_root / "datasets" / "ds_0123abcd"
     folder.mkdir(parents=True)
     tables = []
-    lineage = {"_source_table": ["t"] * 4}  # as DAT's export writes it
+    files = ["a.csv", "a.csv", "b.csv", "b.csv"]  # lineage as DAT's export writes it
     for name, frame in {
         "customers": pl.DataFrame({"_source_file": ["c.csv"] * 3, "id": [1, 2, 3]}),
         "orders": pl.DataFrame(
-            {"_source_file": ["a.csv", "a.csv", "b.csv", "b.csv"], **lineage, "id": [1, 1, 2, 3]}
+            {"_source_file": files, "_source_table": ["a", "a", "b", "b"], "id": [1, 1, 2, 3]}
+        ),
+        "sheets": pl.DataFrame(
+            {"_source_file": files, "_source_table": ["x", "y", "x", "x"], "id": [1, 2, 3, 4]}
         ),
     }.items():
         frame.write_parquet(folder / f"{name}.parquet")
@@ -113,14 +116,17 @@ def test_a_dataset_gives_each_table_of_its_manifest(data_root: Path, store: Cont
     (folder / "manifest.json").write_text(json.dumps(manifest))
     source = add_source(store, "shop_ds", "ds_0123abcd")
     refs, problems = table_refs(source, data_root)
-    assert sorted(refs) == ["customers", "orders"] and not problems
+    assert sorted(refs) == ["customers", "orders", "sheets"] and not problems
     runner = run_phases(store, data_root, "shop_ds", "import")
     imported = runner.load_result("shop_ds", "import").tables["tables"]
-    assert dict(imported.select("table", "rows").iter_rows()) == {"customers": 3, "orders": 4}
-    # lineage with one value is provenance, not data; a union of files keeps its _source_file
+    rows = dict(imported.select("table", "rows").iter_rows())
+    assert rows == {"customers": 3, "orders": 4, "sheets": 4}
+    # lineage with one value is provenance, not data; a union of files keeps its _source_file,
+    # and its _source_table only where a file gave several tables
     raw = runner.load_result("shop_ds", "import").tables
     assert raw["raw__customers"].columns == ["_row_number", "id"]
     assert raw["raw__orders"].columns == ["_row_number", "_source_file", "id"]
+    assert raw["raw__sheets"].columns == ["_row_number", "_source_file", "_source_table", "id"]
 
 
 def test_uploads_and_folders_never_take_rejects_as_tables(data_root: Path, store: ControlStore):

@@ -101,7 +101,7 @@ SPEC = PhaseSpec(
     name="import",
     needs=(),
     run=run,
-    version="3",
+    version="4",
     description="The source's tables as raw text with row numbers (`raw__<table>`), and a "
     "`tables` summary naming any file that could not be read and why.",
 )
