@@ -120,9 +120,11 @@ def test_the_preview_names_a_sheet_that_the_mapping_does_not_fit_before_submit(
     page.get_by_test_id("mapping-next").click()
     page.get_by_test_id("rules-next").click()
     expect(page.get_by_test_id("preview-failed")).to_contain_text(
-        "1 of 2 tables do not fit the mapping or rules: stores"
+        "Not every table fits the mapping or rules: stores (1 of 2;"
     )
     expect(page.get_by_test_id("preview-summary-orders")).to_contain_text("2 kept")
     page.get_by_role("tab", name="stores").click()
     expect(page.get_by_test_id("preview-error-stores")).to_contain_text("'qty'")
     expect(page.get_by_test_id("preview-error-stores")).not_to_contain_text("Traceback")
+    page.wait_for_timeout(500)  # the tab's slide, for a still screenshot
+    screenshot(page, "ingestion-sheets")

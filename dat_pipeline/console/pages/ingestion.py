@@ -335,8 +335,9 @@ class PreviewView:
             failed = [table for table, _shown, problem in self.shown if problem]
             if failed:
                 ui.label(
-                    f"{len(failed)} of {len(self.shown)} tables do not fit the mapping or rules: "
-                    f"{', '.join(failed)} (see their tabs; fix them, or ingest one table)"
+                    f"Not every table fits the mapping or rules: {', '.join(failed)} "
+                    f"({len(failed)} of {len(self.shown)}; see their tabs, fix the mapping or "
+                    "rules, or ingest one table)"
                 ).classes("text-negative text-sm").props("data-testid=preview-failed")
             with ui.tabs().classes("w-full") as tabs:
                 for table, _shown, _problem in self.shown:
