@@ -56,7 +56,7 @@ def _print_status(shown: dict[str, Any], skipped: list[str], wide: bool = False)
     if pending:
         say(f"not built yet: {', '.join(pending)}")
         say(f"build: dat materialize {run_id} (or the sensor under `make ui`)")
-    records = shown.get("dagster_records", [])
+    records = shown["dagster_records"]
     recording = [stage for r in records if r["state"] == "pending" for stage in r["stages"]]
     if recording:
         say(f"built, being recorded in Dagster: {', '.join(recording)}")

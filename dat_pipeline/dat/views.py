@@ -142,25 +142,35 @@ def artifact_sections(flow: DatWorkflow, run_id: str, stage: str, limit: int) ->
 # Artifacts are read with DuckDB, not Polars: `dat show` starts in half the time (SPEC 12) and
 # reads only the rows it shows. The file goes in as a quoted literal: binding a parameter makes
 # DuckDB import pandas, which alone costs more than Polars.
-def _query(path: Path, sql: str, limit: int = 0) -> tuple[list[str], list[tuple[Any, ...]]]:
+def _query(
+    path: Path, *statements: str, limit: int = 0
+) -> list[tuple[list[str], list[tuple[Any, ...]]]]:
+    """The column names and rows of each statement, run on one connection."""
     import duckdb
 
     source = "'" + str(path).replace("'", "''") + "'"
+    answers = []
     with duckdb.connect() as connection:
-        cursor = connection.execute(
-            sql.format(source=source, limit=int(limit), file=SOURCE_FILE, table=SOURCE_TABLE)
-        )
-        return [d[0] for d in cursor.description], cursor.fetchall()
+        for sql in statements:
+            cursor = connection.execute(
+                sql.format(source=source, limit=int(limit), file=SOURCE_FILE, table=SOURCE_TABLE)
+            )
+            answers.append(([d[0] for d in cursor.description], cursor.fetchall()))
+    return answers
 
 
 def _column_names(path: Path) -> list[str]:
-    return _query(path, "SELECT * FROM read_parquet({source}) LIMIT 0")[0]
+    return _query(path, "SELECT * FROM read_parquet({source}) LIMIT 0")[0][0]
 
 
 def _head(path: Path, limit: int) -> tuple[int, list[str], list[tuple[Any, ...]]]:
     """The row count and the first `limit` rows, in file order."""
-    (count,) = _query(path, "SELECT count(*) FROM read_parquet({source})")[1][0]
-    names, rows = _query(path, "SELECT * FROM read_parquet({source}) LIMIT {limit}", limit)
+    (_, [(count,)]), (names, rows) = _query(
+        path,
+        "SELECT count(*) FROM read_parquet({source})",
+        "SELECT * FROM read_parquet({source}) LIMIT {limit}",
+        limit=limit,
+    )
     return count, names, rows
 
 
@@ -180,7 +190,7 @@ WHERE _dat_n <= {limit} ORDER BY _dat_first, _dat_n
 
 def _preview_sections(path: Path, limit: int) -> list[Section]:
     """One section per previewed table, in file order, with the columns that table fills."""
-    names, rows = _query(path, _PREVIEW_HEADS, max(limit, 1))
+    [(names, rows)] = _query(path, _PREVIEW_HEADS, limit=max(limit, 1))
     where = {name: at for at, name in enumerate(names)}
     data = [n for n in names if n not in (SOURCE_FILE, SOURCE_TABLE, "_dat_n", "_dat_rows")]
     tables: dict[tuple[Any, Any], list[tuple[Any, ...]]] = {}

@@ -330,7 +330,8 @@ class PreviewView:
                 ui.label("Nothing previewed yet.")
                 return
             if len(self.shown) == 1:
-                _preview_table(*self.shown[0], suffix="")
+                _table, shown, problem = self.shown[0]
+                _preview_table(shown, problem, suffix="")
                 return
             failed = [table for table, _shown, problem in self.shown if problem]
             if failed:
@@ -345,7 +346,7 @@ class PreviewView:
             with ui.tab_panels(tabs, value=self.shown[0][0]).classes("w-full"):
                 for table, shown, problem in self.shown:
                     with ui.tab_panel(table):
-                        _preview_table(table, shown, problem, suffix=f"-{table}")
+                        _preview_table(shown, problem, suffix=f"-{table}")
 
         self.body = body
 
@@ -386,9 +387,8 @@ class PreviewView:
         return True
 
 
-def _preview_table(
-    table: str, shown: dict[str, Any] | None, problem: str | None, suffix: str
-) -> None:
+def _preview_table(shown: dict[str, Any] | None, problem: str | None, suffix: str) -> None:
+    """One table's preview (summary line and grid), or why the table cannot be previewed."""
     if shown is None:
         ui.label(problem or "").classes("text-negative").props(f"data-testid=preview-error{suffix}")
         return
